@@ -1,0 +1,171 @@
+// Every setting Writ has, in one zod schema with its defaults. Parsed once at start-up
+// from an optional JSON file (`WRIT_CONFIG`) overlaid by environment variables; every
+// problem is reported together, then the result is frozen. Only this module reads env.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { CoreErrors, WritError } from './errors.js';
+import { toInputIssues } from './validate.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+export const ConfigSchema = z
+  .object({
+    /** Folder holding the SQLite file, Chroma data and keys. */
+    home: z.string().min(1).default('./.writ'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    server: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(8787),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8787 }),
+    chroma: z
+      .object({
+        /** An external Chroma server; when set, Writ starts none. */
+        url: z.url({ protocol: /^https?$/ }).optional(),
+        /** Port of the embedded Chroma child; 0 picks a free loopback port. */
+        port: port.default(0),
+        startTimeoutMs: positiveInt.default(30_000),
+      })
+      .strict()
+      .default({ port: 0, startTimeoutMs: 30_000 }),
+    embedder: z
+      .object({
+        /** `bundled`, a local model folder, or a transformers.js model id. */
+        model: z.string().min(1).default('bundled'),
+        batchSize: positiveInt.max(4096).default(256),
+      })
+      .strict()
+      .default({ model: 'bundled', batchSize: 256 }),
+    retrieval: z
+      .object({
+        /** Largest `k` a retrieval may ask for. */
+        maxK: positiveInt.max(1000).default(50),
+        /** Largest context budget (characters of chunk text) of one retrieval. */
+        maxChars: positiveInt.default(40_000),
+        /** Longest query text in characters. */
+        maxQueryChars: positiveInt.default(4_000),
+        /** Time limit of one retrieval when the caller gives none, and the most it may ask. */
+        timeoutMs: positiveInt.default(2_000),
+        maxTimeoutMs: positiveInt.default(30_000),
+        /** Per-principal token bucket: sustained retrievals per second and burst size. */
+        ratePerSecond: z.coerce.number().positive().default(20),
+        rateBurst: positiveInt.default(40),
+        /** Chunking: size limit, overlap and the smallest chunk a heading closes. */
+        chunkMaxChars: positiveInt.default(2_000),
+        chunkOverlapChars: z.coerce.number().int().min(0).default(200),
+        /** Weight of the dense score in the fused score (0 = lexical only). */
+        denseWeight: z.coerce.number().min(0).max(1).default(0.3),
+        /** At or below this many readable chunks, dense search scans them exactly. */
+        exactScanMaxChunks: positiveInt.default(20_000),
+      })
+      .strict()
+      .default({
+        maxK: 50, maxChars: 40_000, maxQueryChars: 4_000, timeoutMs: 2_000, maxTimeoutMs: 30_000, ratePerSecond: 20, rateBurst: 40,
+        chunkMaxChars: 2_000, chunkOverlapChars: 200, denseWeight: 0.3, exactScanMaxChunks: 20_000,
+      }),
+  })
+  .strict();
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Environment variables and the config path each one sets. */
+export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[]; doc: string }> = [
+  { env: 'WRIT_HOME', path: ['home'], doc: 'folder for the SQLite file, Chroma data and keys' },
+  { env: 'WRIT_LOG_LEVEL', path: ['logLevel'], doc: 'server log level (`silent` to turn logs off)' },
+  { env: 'WRIT_HOST', path: ['server', 'host'], doc: 'address the HTTP server binds' },
+  { env: 'WRIT_PORT', path: ['server', 'port'], doc: 'port of the HTTP server (0 picks a free one)' },
+  { env: 'CHROMA_URL', path: ['chroma', 'url'], doc: 'use this Chroma server and start none' },
+  { env: 'WRIT_CHROMA_PORT', path: ['chroma', 'port'], doc: 'port of the embedded Chroma (0 picks a free one)' },
+  { env: 'WRIT_CHROMA_START_TIMEOUT_MS', path: ['chroma', 'startTimeoutMs'], doc: 'how long to wait for Chroma to answer' },
+  { env: 'WRIT_MODEL', path: ['embedder', 'model'], doc: '`bundled`, a model folder, or a transformers.js model id' },
+  { env: 'WRIT_EMBED_BATCH', path: ['embedder', 'batchSize'], doc: 'texts per embedding batch' },
+  { env: 'WRIT_RETRIEVAL_MAX_K', path: ['retrieval', 'maxK'], doc: 'largest number of results one retrieval may ask for' },
+  { env: 'WRIT_RETRIEVAL_MAX_CHARS', path: ['retrieval', 'maxChars'], doc: 'largest context budget (characters) of one retrieval' },
+  { env: 'WRIT_RETRIEVAL_MAX_QUERY_CHARS', path: ['retrieval', 'maxQueryChars'], doc: 'longest query text in characters' },
+  { env: 'WRIT_RETRIEVAL_TIMEOUT_MS', path: ['retrieval', 'timeoutMs'], doc: 'default time limit of one retrieval' },
+  { env: 'WRIT_RETRIEVAL_MAX_TIMEOUT_MS', path: ['retrieval', 'maxTimeoutMs'], doc: 'largest time limit a caller may ask for' },
+  { env: 'WRIT_RETRIEVAL_RATE_PER_SECOND', path: ['retrieval', 'ratePerSecond'], doc: 'sustained retrievals per second per principal' },
+  { env: 'WRIT_RETRIEVAL_RATE_BURST', path: ['retrieval', 'rateBurst'], doc: 'burst of retrievals per principal' },
+  { env: 'WRIT_RETRIEVAL_DENSE_WEIGHT', path: ['retrieval', 'denseWeight'], doc: 'weight of the dense score in hybrid fusion (0..1)' },
+];
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const child = node[key];
+    if (typeof child !== 'object' || child === null || Array.isArray(child)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new WritError(CoreErrors.CONFIG_FILE_UNREADABLE, `cannot read config file \`${path}\``, { cause, details: { path } });
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+    return parsed as Record<string, unknown>;
+  } catch (cause) {
+    throw new WritError(CoreErrors.CONFIG_FILE_UNREADABLE, `config file \`${path}\` is not a JSON object`, { cause, details: { path } });
+  }
+}
+
+/**
+ * Builds the frozen configuration: defaults, then the `WRIT_CONFIG` file, then env vars,
+ * then `overrides` (for library users and tests). Throws CONFIG_INVALID with every issue.
+ *
+ * @example
+ * const config = loadConfig({ env: process.env });
+ * config.server.port // 8787
+ */
+export function loadConfig(options: { env?: Readonly<Record<string, string | undefined>>; overrides?: ConfigInput } = {}): Config {
+  const env = options.env ?? process.env;
+  const raw: Record<string, unknown> = env.WRIT_CONFIG ? readConfigFile(env.WRIT_CONFIG) : {};
+  for (const { env: name, path } of ENV_SETTINGS) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(raw, path, value);
+  }
+  const merged = mergeDeep(raw, (options.overrides ?? {}) as Record<string, unknown>);
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issues = toInputIssues(result.error.issues).map((issue) => {
+      const setting = ENV_SETTINGS.find((s) => s.path.join('.') === issue.path);
+      return setting ? { ...issue, env: setting.env } : issue;
+    });
+    const list = issues.map((i) => `\`${i.path}\`: ${i.message}`).join('; ');
+    throw new WritError(CoreErrors.CONFIG_INVALID, `invalid configuration: ${list}`, { details: { issues } });
+  }
+  const config = result.data;
+  config.home = resolve(config.home);
+  return deepFreeze(config);
+}
+
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] =
+      typeof value === 'object' && value !== null && !Array.isArray(value) && typeof current === 'object' && current !== null && !Array.isArray(current)
+        ? mergeDeep(current as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}

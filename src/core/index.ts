@@ -1,0 +1,10 @@
+// Front door of core: canonical JSON, hashing, time, ids, typed errors and config.
+export { canonicalJson, type JsonValue } from './canonical-json.js';
+export { sha256Hex, sealOf } from './hash.js';
+export { type Clock, systemClock, nowIso, toUtcIso, normalizeTime, isPast } from './time.js';
+export { newId, isIdOf, ID_PREFIXES, type IdPrefix } from './ids.js';
+export { WritError, CoreErrors, defineErrors, listErrorCodes, isWritError, type ErrorSpec, type InputIssue } from './errors.js';
+export { parseInput, toInputIssues } from './validate.js';
+export { ConfigSchema, ENV_SETTINGS, loadConfig, type Config, type ConfigInput } from './config.js';
+export { createLogger, type Logger } from './logger.js';
+export { PrincipalSchema, PrincipalKindSchema, NameSchema, type Principal, type PrincipalKind } from './principal.js';

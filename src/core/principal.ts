@@ -1,0 +1,26 @@
+// The authenticated actor, shared by both halves: retrieval filters by it, the broker
+// decides for it. Only the auth layer builds one; no request body ever supplies it.
+import { z } from 'zod';
+
+export const PrincipalKindSchema = z.enum(['user', 'agent', 'service']);
+export type PrincipalKind = z.infer<typeof PrincipalKindSchema>;
+
+/** Tenant, principal, group and role names: short, printable, no separators that could forge a Cedar uid. */
+export const NameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'use letters, digits and . _ : @ - (at most 128)');
+
+export const PrincipalSchema = z
+  .object({
+    id: NameSchema,
+    kind: PrincipalKindSchema,
+    tenant: NameSchema,
+    displayName: z.string().max(200).optional(),
+    /** Groups the principal belongs to; documents name readers by principal id or group. */
+    groups: z.array(NameSchema).default([]),
+    /** Roles the principal holds, e.g. `approver:finance`. */
+    roles: z.array(NameSchema).default([]),
+    /** For agents: the principal it acts for by default. */
+    onBehalfOf: NameSchema.optional(),
+    attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict();
+export type Principal = z.output<typeof PrincipalSchema>;

@@ -1,0 +1,144 @@
+// The SQLite store: one better-sqlite3 connection with WAL, foreign keys and a busy
+// timeout, versioned migrations per area, and the one transaction helper.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { WritError } from '../core/index.js';
+import { StoreErrors } from './errors.js';
+
+export type Db = Database.Database;
+
+/**
+ * One schema step of one area. Areas (`retrieval`, `broker`, `ledger`…) own their tables
+ * and number their migrations from 1; the store records `(area, version)` once applied.
+ */
+export interface Migration {
+  readonly area: string;
+  readonly version: number;
+  readonly name: string;
+  readonly up: string | ((db: Db) => void);
+}
+
+export interface StoreOptions {
+  /** Path of the database file, or `:memory:`. */
+  readonly path: string;
+  readonly migrations?: readonly Migration[];
+  /** Milliseconds a writer waits on a lock before STORE_BUSY. */
+  readonly busyTimeoutMs?: number;
+  readonly readonly?: boolean;
+}
+
+/** An open store. Close it once; closing twice is a no-op. */
+export interface Store {
+  readonly db: Db;
+  readonly path: string;
+  /** Runs `fn` in one IMMEDIATE transaction; nested calls join the outer one via savepoints. */
+  transaction<T>(fn: (db: Db) => T): T;
+  /** Applied migrations, oldest first. */
+  appliedMigrations(): Array<{ area: string; version: number; name: string; appliedAt: string }>;
+  readonly sqliteVersion: string;
+  close(): void;
+}
+
+/**
+ * Opens (and creates) the database at `options.path` and applies pending migrations.
+ *
+ * @example
+ * const store = openStore({ path: join(home, 'writ.db'), migrations: [...ledgerMigrations] });
+ * store.transaction((db) => db.prepare('INSERT …').run());
+ */
+export function openStore(options: StoreOptions): Store {
+  let db: Db;
+  try {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    db = new Database(options.path, { readonly: options.readonly ?? false });
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    // WAL with synchronous=NORMAL is durable across application crashes (only an OS
+    // crash can lose the last transactions) and keeps commits fast.
+    db.pragma('synchronous = NORMAL');
+  } catch (cause) {
+    throw new WritError(StoreErrors.STORE_OPEN_FAILED, `cannot open database \`${options.path}\`: ${String((cause as Error).message)}`, {
+      cause,
+      details: { path: options.path },
+    });
+  }
+
+  const runTransaction = <T>(fn: (d: Db) => T): T => {
+    try {
+      // better-sqlite3 turns a nested call into a savepoint, so helpers compose.
+      return db.transaction(fn).immediate(db);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+        throw new WritError(StoreErrors.STORE_BUSY, 'database is locked by another writer', { cause: err });
+      }
+      throw err;
+    }
+  };
+
+  if (!(options.readonly ?? false)) applyMigrations(db, options.migrations ?? []);
+
+  let closed = false;
+  return {
+    db,
+    path: options.path,
+    sqliteVersion: (db.prepare('select sqlite_version() as v').get() as { v: string }).v,
+    transaction: runTransaction,
+    appliedMigrations: () =>
+      db.prepare('SELECT area, version, name, applied_at AS appliedAt FROM schema_migrations ORDER BY applied_at, area, version').all() as Array<{
+        area: string;
+        version: number;
+        name: string;
+        appliedAt: string;
+      }>,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}
+
+function applyMigrations(db: Db, migrations: readonly Migration[]): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    area TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL,
+    PRIMARY KEY (area, version)) STRICT`);
+  const applied = new Map<string, number>();
+  for (const row of db.prepare('SELECT area, max(version) AS v FROM schema_migrations GROUP BY area').all() as Array<{ area: string; v: number }>) {
+    applied.set(row.area, row.v);
+  }
+  const byArea = new Map<string, Migration[]>();
+  for (const m of migrations) byArea.set(m.area, [...(byArea.get(m.area) ?? []), m]);
+  for (const [area, list] of byArea) {
+    list.sort((a, b) => a.version - b.version);
+    list.forEach((m, i) => {
+      if (m.version !== i + 1) throw new Error(`migrations of area \`${area}\` must be numbered 1, 2, 3…`);
+    });
+    const current = applied.get(area) ?? 0;
+    if (current > list.length) {
+      throw new WritError(StoreErrors.STORE_NEWER_SCHEMA, `database schema of \`${area}\` is at version ${current}, this Writ knows ${list.length}`, {
+        details: { area, current, known: list.length },
+      });
+    }
+    for (const m of list.slice(current)) {
+      try {
+        db.transaction(() => {
+          if (typeof m.up === 'string') db.exec(m.up);
+          else m.up(db);
+          db.prepare('INSERT INTO schema_migrations (area, version, name, applied_at) VALUES (?, ?, ?, ?)').run(
+            m.area,
+            m.version,
+            m.name,
+            new Date().toISOString(),
+          );
+        }).immediate();
+      } catch (cause) {
+        throw new WritError(StoreErrors.STORE_MIGRATION_FAILED, `migration \`${area}\` ${m.version} \`${m.name}\` failed: ${(cause as Error).message}`, {
+          cause,
+          details: { area, version: m.version },
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,25 @@
+// Error codes of the SQLite store.
+import { defineErrors } from '../core/index.js';
+
+export const StoreErrors = defineErrors('store', {
+  STORE_OPEN_FAILED: {
+    status: 500,
+    meaning: 'the SQLite database file could not be opened or prepared',
+    fix: 'check that the Writ home folder exists, is writable and is not on a network file system',
+  },
+  STORE_MIGRATION_FAILED: {
+    status: 500,
+    meaning: 'a schema migration failed; the database was left at the last good version',
+    fix: 'read the cause; restore from a backup if the file was edited by hand',
+  },
+  STORE_NEWER_SCHEMA: {
+    status: 500,
+    meaning: 'the database was written by a newer Writ whose migrations this version does not know',
+    fix: 'run the newer Writ version, or point `WRIT_HOME` at another folder',
+  },
+  STORE_BUSY: {
+    status: 503,
+    meaning: 'the database stayed locked by another writer past the busy timeout',
+    fix: 'retry; if it persists, look for a long-running writer on the same file',
+  },
+});

@@ -1,0 +1,77 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { canonicalJson, sealOf, isWritError } from '../../src/core/index.js';
+
+function shuffleKeys(value: unknown, seed: number): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => shuffleKeys(v, seed + i));
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    entries.sort((a, b) => ((a[0].length * 31 + seed) % 7) - ((b[0].length * 31 + seed) % 7) || (seed % 2 ? 1 : -1));
+    return Object.fromEntries(entries.map(([k, v]) => [k, shuffleKeys(v, seed + 1)]));
+  }
+  return value;
+}
+
+const jsonValue = fc.jsonValue();
+
+describe('canonicalJson (RFC 8785)', () => {
+  test('sorts keys by UTF-16 code units and drops whitespace', () => {
+    assert.equal(canonicalJson({ b: 1, a: [true, null, 'x'], c: { z: 0, y: -0 } }), '{"a":[true,null,"x"],"b":1,"c":{"y":0,"z":0}}');
+    // U+1F600 (surrogate pair D83D DE00) sorts before U+FB01 in UTF-16 order, after it in code points.
+    assert.equal(canonicalJson({ '\uFB01': 1, '\u{1F600}': 2 }), '{"\u{1F600}":2,"\uFB01":1}');
+  });
+
+  test('writes numbers in ECMAScript form (RFC 8785 appendix B samples)', () => {
+    const samples: Array<[number, string]> = [
+      [0, '0'], [1e21, '1e+21'], [1e-7, '1e-7'], [123456789012345680000, '123456789012345680000'],
+      [0.000001, '0.000001'], [-1.5, '-1.5'], [4.35, '4.35'], [9007199254740991, '9007199254740991'],
+      [5e-324, '5e-324'], [1.7976931348623157e308, '1.7976931348623157e+308'],
+    ];
+    for (const [n, s] of samples) assert.equal(canonicalJson(n), s);
+  });
+
+  test('escapes strings minimally', () => {
+    assert.equal(canonicalJson('a"\\\n\u0001é€'), '"a\\"\\\\\\n\\u0001é€"');
+  });
+
+  test('refuses values that are not JSON', () => {
+    for (const bad of [NaN, Infinity, undefined, () => 1, new Date(0), '\uD800', { k: '\uDC00' }, [1, undefined]]) {
+      assert.throws(() => canonicalJson(bad), (e: unknown) => isWritError(e, 'CORE_NOT_CANONICAL'));
+    }
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    assert.throws(() => canonicalJson(cyclic), (e: unknown) => isWritError(e, 'CORE_NOT_CANONICAL'));
+  });
+
+  test('is independent of key order (property)', () => {
+    fc.assert(
+      fc.property(jsonValue, fc.integer({ min: 0, max: 1000 }), (value, seed) => {
+        assert.equal(canonicalJson(shuffleKeys(value, seed)), canonicalJson(value));
+      }),
+    );
+  });
+
+  test('round-trips: parsing the canonical form and canonicalizing again is stable (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ noUnicodeString: false }), (value) => {
+        const once = canonicalJson(value);
+        assert.equal(canonicalJson(JSON.parse(once)), once);
+      }),
+    );
+  });
+
+  test('numbers: canonical form parses back to the same double (property)', () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (n) => {
+        assert.equal(JSON.parse(canonicalJson(n)), n === 0 ? 0 : n);
+      }),
+    );
+  });
+
+  test('seals differ when any value differs and match when only key order does', () => {
+    assert.equal(sealOf({ a: 1, b: 2 }), sealOf({ b: 2, a: 1 }));
+    assert.notEqual(sealOf({ a: 1, b: 2 }), sealOf({ a: 1, b: 3 }));
+    assert.match(sealOf(null), /^sha256:[0-9a-f]{64}$/);
+  });
+});

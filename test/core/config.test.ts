@@ -1,0 +1,63 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { loadConfig, isWritError, type WritError } from '../../src/core/index.js';
+
+describe('loadConfig', () => {
+  test('gives the documented defaults', () => {
+    const config = loadConfig({ env: {} });
+    assert.equal(config.server.port, 8787);
+    assert.equal(config.server.host, '127.0.0.1');
+    assert.equal(config.home, resolve('./.writ'));
+    assert.equal(config.embedder.model, 'bundled');
+    assert.equal(config.chroma.url, undefined);
+  });
+
+  test('reads env over the config file, and freezes the result', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writ-config-'));
+    try {
+      const file = join(dir, 'writ.json');
+      writeFileSync(file, JSON.stringify({ server: { port: 9000, host: '0.0.0.0' }, logLevel: 'warn' }));
+      const config = loadConfig({ env: { WRIT_CONFIG: file, WRIT_PORT: '9100', CHROMA_URL: 'http://127.0.0.1:8000' } });
+      assert.equal(config.server.port, 9100);
+      assert.equal(config.server.host, '0.0.0.0');
+      assert.equal(config.logLevel, 'warn');
+      assert.equal(config.chroma.url, 'http://127.0.0.1:8000');
+      assert.ok(Object.isFrozen(config) && Object.isFrozen(config.server));
+      assert.throws(() => {
+        (config.server as { port: number }).port = 1;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('reports every invalid setting at once, naming the env var', () => {
+    assert.throws(
+      () => loadConfig({ env: { WRIT_PORT: 'eighty', WRIT_LOG_LEVEL: 'loud', CHROMA_URL: 'not a url' } }),
+      (e: unknown) => {
+        assert.ok(isWritError(e, 'CONFIG_INVALID'));
+        const issues = (e as WritError).details.issues as Array<{ path: string; env?: string }>;
+        assert.deepEqual(issues.map((i) => i.path).sort(), ['chroma.url', 'logLevel', 'server.port']);
+        assert.ok(issues.some((i) => i.env === 'WRIT_PORT'));
+        return true;
+      },
+    );
+  });
+
+  test('refuses unknown keys in the config file and an unreadable file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writ-config-'));
+    try {
+      const file = join(dir, 'writ.json');
+      writeFileSync(file, JSON.stringify({ sever: { port: 1 } }));
+      assert.throws(() => loadConfig({ env: { WRIT_CONFIG: file } }), (e: unknown) => isWritError(e, 'CONFIG_INVALID'));
+      writeFileSync(file, '{ nope');
+      assert.throws(() => loadConfig({ env: { WRIT_CONFIG: file } }), (e: unknown) => isWritError(e, 'CONFIG_FILE_UNREADABLE'));
+      assert.throws(() => loadConfig({ env: { WRIT_CONFIG: join(dir, 'missing.json') } }), (e: unknown) => isWritError(e, 'CONFIG_FILE_UNREADABLE'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,106 @@
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { openStore, type Migration } from '../../src/store/index.js';
+import { isWritError } from '../../src/core/index.js';
+
+const migrations: Migration[] = [
+  { area: 'demo', version: 1, name: 'items', up: 'CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT' },
+  { area: 'demo', version: 2, name: 'tags', up: 'CREATE TABLE tags (item_id INTEGER NOT NULL REFERENCES items(id), tag TEXT NOT NULL) STRICT' },
+];
+
+describe('store', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'writ-store-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('opens a real SQLite file in WAL mode with foreign keys and a busy timeout', () => {
+    const store = openStore({ path: join(dir, 'a.db'), migrations });
+    try {
+      assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
+      assert.equal(store.db.pragma('foreign_keys', { simple: true }), 1);
+      assert.equal(store.db.pragma('busy_timeout', { simple: true }), 5000);
+      assert.throws(() => store.db.prepare('INSERT INTO tags (item_id, tag) VALUES (42, ?)').run('x'), /FOREIGN KEY/);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('applies each migration once, in order, and records it', () => {
+    const path = join(dir, 'b.db');
+    openStore({ path, migrations: migrations.slice(0, 1) }).close();
+    const store = openStore({ path, migrations });
+    try {
+      assert.deepEqual(
+        store.appliedMigrations().map((m) => [m.area, m.version]),
+        [['demo', 1], ['demo', 2]],
+      );
+    } finally {
+      store.close();
+    }
+    // Reopening applies nothing new.
+    const again = openStore({ path, migrations });
+    assert.equal(again.appliedMigrations().length, 2);
+    again.close();
+  });
+
+  test('refuses a database written by a newer schema', () => {
+    const path = join(dir, 'c.db');
+    openStore({ path, migrations }).close();
+    assert.throws(() => openStore({ path, migrations: migrations.slice(0, 1) }), (e: unknown) => isWritError(e, 'STORE_NEWER_SCHEMA'));
+  });
+
+  test('a failed migration leaves the database at the last good version', () => {
+    const path = join(dir, 'd.db');
+    const bad: Migration[] = [migrations[0] as Migration, { area: 'demo', version: 2, name: 'broken', up: 'CREATE TABLE nope (' }];
+    assert.throws(() => openStore({ path, migrations: bad }), (e: unknown) => isWritError(e, 'STORE_MIGRATION_FAILED'));
+    const store = openStore({ path, migrations });
+    assert.deepEqual(store.appliedMigrations().map((m) => m.version), [1, 2]);
+    store.close();
+  });
+
+  test('transaction commits together or not at all, and nests', () => {
+    const store = openStore({ path: join(dir, 'e.db'), migrations });
+    try {
+      const insert = store.db.prepare('INSERT INTO items (name) VALUES (?)');
+      assert.throws(() =>
+        store.transaction(() => {
+          insert.run('one');
+          insert.run('one'); // UNIQUE violation rolls back the first insert too
+        }),
+      );
+      assert.equal((store.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 0);
+      store.transaction(() => {
+        insert.run('outer');
+        try {
+          store.transaction(() => {
+            insert.run('inner');
+            throw new Error('inner fails');
+          });
+        } catch {
+          // the inner savepoint rolls back alone
+        }
+      });
+      assert.deepEqual(store.db.prepare('SELECT name FROM items').pluck().all(), ['outer']);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('two connections on one file see each other and serialize writers', () => {
+    const path = join(dir, 'f.db');
+    const a = openStore({ path, migrations });
+    const b = openStore({ path, migrations });
+    try {
+      a.transaction((db) => db.prepare('INSERT INTO items (name) VALUES (?)').run('from-a'));
+      assert.deepEqual(b.db.prepare('SELECT name FROM items').pluck().all(), ['from-a']);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
