@@ -1,0 +1,11 @@
+// Writ's public library entry. What is exported here is the supported API; everything
+// else is internal and may change (package.json `exports` keeps deep imports out).
+export * from './src/core/index.js';
+export { openStore, StoreErrors, type Store, type Migration } from './src/store/index.js';
+export { createApp, HealthSchema, VersionSchema, type WritApp, type Health, type Version, type AppOptions } from './src/app.js';
+export { buildServer, ServerErrors, type ServerOptions } from './src/server/index.js';
+export { main as runCli, EXIT } from './src/cli/main.js';
+export { CliErrors } from './src/cli/errors.js';
+export * from './src/retrieval/index.js';
+export * from './src/broker/index.js';
+export * from './src/ledger/index.js';

@@ -1,0 +1,50 @@
+// How the CLI speaks: human text by default, one JSON document with `--json`.
+import { isWritError } from '../core/index.js';
+import { EXIT, type ExitCode } from './exit-codes.js';
+
+export interface Output {
+  readonly json: boolean;
+  /** Prints a result: `human` for people, `data` as JSON for machines. */
+  result(data: unknown, human: string): void;
+  /** Progress and notes for people; silent in JSON mode (stdout stays one document). */
+  info(line: string): void;
+  /** Prints an error in the chosen form and returns its exit code. */
+  error(err: unknown): ExitCode;
+}
+
+export function createOutput(json: boolean, stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Output {
+  return {
+    json,
+    result(data, human) {
+      stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+    },
+    info(line) {
+      if (!json) stderr.write(`${line}\n`);
+    },
+    error(err) {
+      const code = exitCodeOf(err);
+      if (isWritError(err)) {
+        if (json) stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
+        else {
+          stderr.write(`error: ${err.message} [${err.code}]\n`);
+          const issues = err.details.issues as Array<{ path: string; message: string }> | undefined;
+          for (const issue of issues ?? []) stderr.write(`  - ${issue.path}: ${issue.message}\n`);
+        }
+      } else {
+        const message = err instanceof Error ? err.message : String(err);
+        if (json) stdout.write(`${JSON.stringify({ error: { code: 'INTERNAL_ERROR', message, details: {} } }, null, 2)}\n`);
+        else stderr.write(`error: ${message}\n`);
+      }
+      return code;
+    },
+  };
+}
+
+/** Maps an error to the exit code scripts rely on. */
+export function exitCodeOf(err: unknown): ExitCode {
+  if (!isWritError(err)) return EXIT.FAILURE;
+  if (err.status === 404) return EXIT.NOT_FOUND;
+  if (err.status === 403) return EXIT.DENIED;
+  if (err.status === 400 || err.status === 409 || err.status === 422) return EXIT.INVALID_INPUT;
+  return EXIT.FAILURE;
+}
