@@ -7,4 +7,22 @@ export { WritError, CoreErrors, defineErrors, listErrorCodes, isWritError, type 
 export { parseInput, toInputIssues } from './validate.js';
 export { ConfigSchema, ENV_SETTINGS, loadConfig, type Config, type ConfigInput } from './config.js';
 export { createLogger, type Logger } from './logger.js';
+export { onShutdown, runShutdown, shutdownHookCount, type ShutdownHook } from './shutdown.js';
 export { PrincipalSchema, PrincipalKindSchema, NameSchema, type Principal, type PrincipalKind } from './principal.js';
+export {
+  openKeyring,
+  loadPublicKeys,
+  verifyWithJwks,
+  kidOf,
+  KeyringErrors,
+  KEY_PURPOSES,
+  type Keyring,
+  type KeyringOptions,
+  type KeyPurpose,
+  type KeyInfo,
+  type PublicJwk,
+  type PublicJwks,
+  type Signature,
+  type SignatureVerifier,
+} from './keyring.js';
+export { WRIT_VERSION, WRIT_NAME, PACKAGE_ROOT } from './version.js';

@@ -1,0 +1,41 @@
+// Settings of the broker, with their defaults: warrant and approval lifetimes, session
+// limits and the taint rule's minimum length. Parsed once when the broker is created.
+import { z } from 'zod';
+
+const ms = z.number().int().positive();
+const count = z.number().int().nonnegative();
+
+export const SessionBudgetsSchema = z
+  .object({
+    retrievals: count.default(100),
+    proposals: count.default(20),
+    contextChars: count.default(200_000),
+  })
+  .strict();
+export type SessionBudgets = z.output<typeof SessionBudgetsSchema>;
+
+export const BrokerConfigSchema = z
+  .object({
+    /** Lifetime of a warrant (default 5 minutes). */
+    warrantTtlMs: ms.max(24 * 3600_000).default(5 * 60_000),
+    /** Lifetime of an approval (default 24 hours). */
+    approvalTtlMs: ms.default(24 * 3600_000),
+    /** How long an authorized proposal may still obtain warrants (default 1 hour). */
+    authorizationTtlMs: ms.default(3600_000),
+    /** How long a proposal may wait for approvals before `expireStale` expires it (default 7 days). */
+    pendingApprovalTtlMs: ms.default(7 * 24 * 3600_000),
+    /** Longest session a caller may ask for (default 24 hours). */
+    maxSessionTtlMs: ms.default(24 * 3600_000),
+    /** Budgets of a session that asks for none. */
+    defaultBudgets: SessionBudgetsSchema.default({ retrievals: 100, proposals: 20, contextChars: 200_000 }),
+    /** Most bundles a proposal may cite. */
+    maxBasis: z.number().int().min(0).max(1000).default(50),
+    /**
+     * Untrusted param values shorter than this (after normalization) are never reported
+     * tainted; trusted ones are checked at any length, as whole tokens.
+     */
+    taintMinLength: z.number().int().min(1).max(64).default(4),
+  })
+  .strict();
+export type BrokerConfig = z.output<typeof BrokerConfigSchema>;
+export type BrokerConfigInput = z.input<typeof BrokerConfigSchema>;

@@ -1,0 +1,128 @@
+// Decisions: facts in, policy verdict out, recorded with the determining policies, the
+// facts seen and the policy-set hash; the proposal moves by the outcome. A deny is a
+// result, not an exception.
+import { WritError, newId, nowIso, type JsonValue } from '../core/index.js';
+import type { Db } from '../store/index.js';
+import type { BrokerContext, PolicyVerdict } from './context.js';
+import { readPrincipal } from './principals.js';
+import { BrokerErrors } from './errors.js';
+import { computeFacts } from './facts.js';
+import { moveProposal, type ProposalStatus } from './lifecycle.js';
+import { prep, readDecision, readProposal, type DecisionRecord, type ProposalRecord } from './records.js';
+
+/** Ids of the proposal's actor and on-behalf-of principal that are missing or disabled. */
+export function disabledParties(db: Db, proposal: ProposalRecord): string[] {
+  const ids = proposal.onBehalfOf === null ? [proposal.actorId] : [proposal.actorId, proposal.onBehalfOf];
+  return ids.filter((id) => readPrincipal(db, id)?.disabled !== false);
+}
+
+const NEXT: Record<DecisionRecord['outcome'], ProposalStatus> = {
+  allow: 'authorized',
+  deny: 'denied',
+  needs_approval: 'pending_approval',
+};
+
+/**
+ * Decides `proposal` inside the caller's transaction: computes facts, asks policy,
+ * stores the decision, moves the proposal (staying `pending_approval` is no move) and
+ * appends `decision.made`.
+ */
+export function decideIn(ctx: BrokerContext, db: Db, proposal: ProposalRecord, at: string, meta: { requestId: string | null; actorId: string | null }): DecisionRecord {
+  if (proposal.status !== 'proposed' && proposal.status !== 'pending_approval') {
+    throw new WritError(BrokerErrors.BROKER_PROPOSAL_WRONG_STATUS, `proposal \`${proposal.id}\` is \`${proposal.status}\`; only a proposed or pending proposal is decided`, {
+      details: { proposalId: proposal.id, status: proposal.status },
+    });
+  }
+  const facts = computeFacts(ctx, db, proposal, at);
+  const disabled = disabledParties(db, proposal);
+  // INVARIANT: a disabled actor or on-behalf-of principal is denied before policy is asked.
+  const verdict: PolicyVerdict =
+    disabled.length > 0
+      ? {
+          outcome: 'deny',
+          determiningPolicies: [],
+          obligations: [],
+          reasons: disabled.map((id) => `principal \`${id}\` is disabled: denied`),
+          errors: [],
+          policySetHash: ctx.policyEngine.policySetHash,
+        }
+      : ctx.policyEngine.decide(facts);
+  const id = newId('dec', Date.parse(at));
+  const decision: DecisionRecord = {
+    id,
+    proposalId: proposal.id,
+    proposalHash: proposal.hash,
+    outcome: verdict.outcome,
+    determiningPolicies: [...verdict.determiningPolicies],
+    obligations: verdict.obligations.map((o) => ({ role: o.role, count: o.count, satisfied: o.satisfied })),
+    reasons: [...verdict.reasons],
+    errors: [...verdict.errors],
+    facts,
+    policySetHash: verdict.policySetHash,
+    createdAt: at,
+  };
+  prep(
+    db,
+    `INSERT INTO decisions (id, proposal_id, proposal_hash, outcome, determining_policies_json, obligations_json, reasons_json, errors_json,
+       facts_json, policy_set_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    id,
+    proposal.id,
+    proposal.hash,
+    decision.outcome,
+    JSON.stringify(decision.determiningPolicies),
+    JSON.stringify(decision.obligations),
+    JSON.stringify(decision.reasons),
+    JSON.stringify(decision.errors),
+    JSON.stringify(facts),
+    decision.policySetHash,
+    at,
+  );
+  const next = NEXT[decision.outcome];
+  if (next !== proposal.status) moveProposal(db, proposal.id, proposal.status, next, at);
+  prep(db, 'UPDATE proposals SET decision_id = ?, updated_at = ? WHERE id = ?').run(id, at, proposal.id);
+  ctx.ledger.append({
+    kind: 'decision.made',
+    subjectId: id,
+    tenant: proposal.tenant,
+    actorId: meta.actorId,
+    requestId: meta.requestId,
+    refs: [proposal.id],
+    body: {
+      decisionId: id,
+      proposalId: proposal.id,
+      proposalHash: proposal.hash,
+      outcome: decision.outcome,
+      determiningPolicies: decision.determiningPolicies as JsonValue,
+      obligations: decision.obligations as unknown as JsonValue,
+      reasons: decision.reasons as JsonValue,
+      errors: decision.errors as JsonValue,
+      policySetHash: decision.policySetHash,
+      facts: facts as unknown as JsonValue,
+    },
+  });
+  return decision;
+}
+
+/**
+ * Decides a proposal that is `proposed` (or re-decides one `pending_approval`).
+ *
+ * @example
+ * const d = broker.decide(proposal.id);
+ * d.outcome // 'allow' | 'deny' | 'needs_approval'
+ */
+export function decide(ctx: BrokerContext, proposalId: string, options: { requestId?: string; actorId?: string } = {}): DecisionRecord {
+  const at = nowIso(ctx.clock);
+  return ctx.store.transaction((db) => {
+    const proposal = readProposal(db, proposalId);
+    if (proposal === undefined) {
+      throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${proposalId}\` does not exist`, { details: { proposalId } });
+    }
+    return decideIn(ctx, db, proposal, at, { requestId: options.requestId ?? null, actorId: options.actorId ?? null });
+  });
+}
+
+/** The decision with that id, or undefined. */
+export function getDecision(ctx: BrokerContext, id: string): DecisionRecord | undefined {
+  return readDecision(ctx.store.db, id);
+}

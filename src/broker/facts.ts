@@ -1,0 +1,132 @@
+// Computes the facts policy decides on: the target's state and version, whether the
+// action's transition is legal from there, the valid approvals of this exact proposal
+// hash, the basis bundles' existence, ownership, session and freshness, and taint.
+import type { Principal } from '../core/index.js';
+import type { Db } from '../store/index.js';
+import type { BrokerContext } from './context.js';
+import type { BasisItemFacts, Facts } from './facts-schema.js';
+import { readPrincipal } from './principals.js';
+import { prep, readLock, readResource, toApproval, type ProposalRecord } from './records.js';
+import { buildTaintCorpus, isTainted } from './taint.js';
+
+/**
+ * The approvals that count for `proposal` at `at`: verdict approved, bound to the
+ * proposal's current hash, unexpired, by an enabled human user of the same tenant who is
+ * neither the actor nor its on-behalf-of principal; one per approver. Roles are those
+ * recorded at approval that the approver still holds, listed once per approver (so
+ * `roles` holds `finance` twice when two finance approvers signed off).
+ */
+export function validApprovals(db: Db, proposal: ProposalRecord, at: string): { approverIds: string[]; roles: string[] } {
+  const rows = prep(db, "SELECT * FROM approvals WHERE proposal_id = ? AND verdict = 'approved' ORDER BY created_at").all(proposal.id) as Array<
+    Record<string, unknown>
+  >;
+  const approverIds: string[] = [];
+  const rolesBy = new Map<string, Set<string>>();
+  const now = Date.parse(at);
+  for (const approval of rows.map(toApproval)) {
+    // INVARIANT: an approval counts only for the exact proposal hash it signed off, and only until it expires.
+    if (approval.proposalHash !== proposal.hash || Date.parse(approval.expiresAt) <= now) continue;
+    // INVARIANT: the proposer and the principal it acts for never approve their own proposal.
+    if (approval.approverId === proposal.actorId || approval.approverId === proposal.onBehalfOf) continue;
+    const approver = readPrincipal(db, approval.approverId);
+    // INVARIANT: only an enabled human user of the proposal's tenant approves.
+    if (approver === undefined || approver.disabled || approver.principal.kind !== 'user' || approver.principal.tenant !== proposal.tenant) continue;
+    const held = approval.roles.filter((r) => approver.principal.roles.includes(r));
+    if (held.length === 0) continue;
+    if (!approverIds.includes(approval.approverId)) approverIds.push(approval.approverId);
+    const mine = rolesBy.get(approval.approverId) ?? new Set<string>();
+    for (const r of held) mine.add(r);
+    rolesBy.set(approval.approverId, mine);
+  }
+  // One entry per (approver, role): policy counts approvers holding a role by counting entries.
+  const roles = [...rolesBy.values()].flatMap((set) => [...set]).sort();
+  return { approverIds, roles };
+}
+
+/** Computes the facts for `proposal`, reading the store and the evidence reader. */
+export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecord, at: string): Facts {
+  const action = ctx.catalog.actions[proposal.action];
+  if (action === undefined) throw new Error(`catalog has no action \`${proposal.action}\``);
+  const actor = readPrincipal(db, proposal.actorId)?.principal as Principal;
+  const onBehalfOf = proposal.onBehalfOf === null ? null : (readPrincipal(db, proposal.onBehalfOf)?.principal ?? null);
+
+  const resource = readResource(db, proposal.resourceType, proposal.targetId);
+  // A resource of another tenant is reported as missing (as at propose time).
+  const target = resource !== undefined && resource.tenant === proposal.tenant ? resource : undefined;
+  const exists = resource !== undefined;
+  const locked = readLock(db, proposal.resourceType, proposal.targetId) !== null;
+  const legal = !locked && (action.create ? !exists : target !== undefined && action.from.includes(target.state));
+
+  const approvals = validApprovals(db, proposal, at);
+
+  const evidence = ctx.evidence.getEvidence(proposal.basis);
+  const items: BasisItemFacts[] = [];
+  const texts: string[] = [];
+  for (const bundleId of proposal.basis) {
+    const bundle = evidence.get(bundleId);
+    // INVARIANT: a bundle of another tenant, or one whose record no longer matches its seal, is treated as absent; its text never feeds any fact.
+    if (bundle === undefined || bundle.tenant !== proposal.tenant || bundle.sealValid === false) {
+      items.push({ bundleId, exists: false, ownedByActor: false, sameSession: false, fresh: false, staleDocuments: [] });
+      continue;
+    }
+    const stale = bundle.chunks.filter((c) => !c.fresh);
+    const staleDocuments = [...new Map(stale.map((c) => [`${c.documentId}@${c.documentVersion}`, c])).values()].map((c) => ({
+      documentId: c.documentId,
+      version: c.documentVersion,
+      reason: c.staleReason ?? ('superseded' as const),
+    }));
+    items.push({
+      bundleId,
+      exists: true,
+      ownedByActor: bundle.principalId === proposal.actorId,
+      sameSession: bundle.sessionId === proposal.sessionId,
+      fresh: bundle.fresh && stale.length === 0,
+      staleDocuments,
+    });
+    for (const chunk of bundle.chunks) texts.push(chunk.text);
+  }
+
+  const corpus = buildTaintCorpus(texts);
+  const tainted: string[] = [];
+  const trustedTainted: string[] = [];
+  for (const [name, value] of Object.entries(proposal.params)) {
+    const trusted = action.params[name]?.trusted ?? false;
+    if (texts.length > 0 && isTainted(value, corpus, { trusted, minLength: ctx.config.taintMinLength })) {
+      tainted.push(name);
+      if (trusted) trustedTainted.push(name);
+    }
+  }
+
+  return {
+    at,
+    proposal: {
+      id: proposal.id,
+      hash: proposal.hash,
+      action: proposal.action,
+      resourceType: proposal.resourceType,
+      targetId: proposal.targetId,
+      params: { ...proposal.params },
+      sessionId: proposal.sessionId,
+    },
+    actor,
+    onBehalfOf,
+    target: {
+      exists: target !== undefined,
+      tenant: target?.tenant ?? null,
+      state: target?.state ?? null,
+      version: target?.version ?? 0,
+      attributes: { ...(target?.attributes ?? {}) },
+    },
+    transition: { legal, from: target?.state ?? null, to: action.to, effect: action.effect },
+    approvals: { count: approvals.approverIds.length, roles: approvals.roles, approverIds: approvals.approverIds },
+    basis: {
+      count: items.length,
+      allExist: items.every((i) => i.exists),
+      allOwned: items.every((i) => i.ownedByActor),
+      allSameSession: items.every((i) => i.sameSession),
+      allFresh: items.every((i) => i.fresh),
+      items,
+    },
+    taint: { params: tainted.sort(), trustedParams: trustedTainted.sort(), anyTrusted: trustedTainted.length > 0 },
+  };
+}

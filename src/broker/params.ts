@@ -1,0 +1,79 @@
+// Checks a proposal's params against its action's ParamSpecs and puts them in canonical
+// form. Reports every problem at once: unknown, missing, wrong type, range, length,
+// pattern and enum.
+import type { InputIssue } from '../core/index.js';
+import type { ActionSpec, ParamSpec } from './catalog.js';
+import type { ParamValue } from './records.js';
+
+const DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?$/;
+
+/**
+ * Canonical form of a decimal string: no leading zeros, no trailing fractional zeros,
+ * no negative zero (`"012.50"` → `"12.5"`). Input must match a plain decimal.
+ */
+export function canonicalDecimal(text: string): string {
+  const negative = text.startsWith('-');
+  let [whole = '0', frac = ''] = (negative ? text.slice(1) : text).split('.');
+  whole = whole.replace(/^0+(?=\d)/, '');
+  frac = frac.replace(/0+$/, '');
+  const body = frac === '' ? whole : `${whole}.${frac}`;
+  return negative && body !== '0' ? `-${body}` : body;
+}
+
+function checkOne(name: string, spec: ParamSpec, value: unknown, issues: InputIssue[]): ParamValue | undefined {
+  const path = `params.${name}`;
+  const add = (code: string, message: string) => issues.push({ path, code, message });
+  switch (spec.type) {
+    case 'boolean':
+      if (typeof value !== 'boolean') return add('invalid_type', 'expected a boolean'), undefined;
+      return value;
+    case 'integer': {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return add('invalid_type', 'expected an integer'), undefined;
+      if (spec.min !== undefined && value < spec.min) add('too_small', `must be at least ${spec.min}`);
+      if (spec.max !== undefined && value > spec.max) add('too_big', `must be at most ${spec.max}`);
+      return value;
+    }
+    case 'decimal': {
+      let text: string;
+      if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
+      else if (typeof value === 'string') text = value.trim();
+      else return add('invalid_type', 'expected a decimal such as `12.50`'), undefined;
+      if (!DECIMAL.test(text) || text.length > 40) return add('invalid_format', 'expected a decimal such as `12.50`'), undefined;
+      const canonical = canonicalDecimal(text);
+      const n = Number(canonical);
+      if (spec.min !== undefined && n < spec.min) add('too_small', `must be at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) add('too_big', `must be at most ${spec.max}`);
+      return canonical;
+    }
+    case 'string': {
+      if (typeof value !== 'string') return add('invalid_type', 'expected a string'), undefined;
+      const text = value.normalize('NFC');
+      if (text.length > spec.maxLength) add('too_big', `must be at most ${spec.maxLength} characters`);
+      if (spec.pattern !== undefined && !new RegExp(spec.pattern, 'u').test(text)) add('invalid_format', `must match \`${spec.pattern}\``);
+      if (spec.enum !== undefined && !spec.enum.includes(text)) add('invalid_value', `must be one of ${spec.enum.map((e) => `\`${e}\``).join(', ')}`);
+      return text;
+    }
+  }
+}
+
+/**
+ * Validates and normalizes `params` for `action`. Returns the canonical params (keys in
+ * catalog order, absent optional params left out) and every issue found.
+ */
+export function checkParams(action: ActionSpec, params: Record<string, unknown>): { params: Record<string, ParamValue>; issues: InputIssue[] } {
+  const issues: InputIssue[] = [];
+  const out: Record<string, ParamValue> = {};
+  for (const name of Object.keys(params)) {
+    if (action.params[name] === undefined) issues.push({ path: `params.${name}`, code: 'unrecognized_key', message: `unknown param \`${name}\`` });
+  }
+  for (const [name, spec] of Object.entries(action.params)) {
+    const value = params[name];
+    if (value === undefined || value === null) {
+      if (spec.required) issues.push({ path: `params.${name}`, code: 'required', message: 'is required' });
+      continue;
+    }
+    const checked = checkOne(name, spec, value, issues);
+    if (checked !== undefined) out[name] = checked;
+  }
+  return { params: out, issues };
+}

@@ -1,0 +1,316 @@
+// The policy engine: decides a proposal's facts against a validated policy set with Cedar.
+// Deny by default, forbid beats permit, both sides of a delegation must allow, and
+// approval obligations (policy annotations) turn an allow into needs_approval.
+// Evaluation does no I/O: policy sets are pre-parsed per (action, principal type) slice
+// when the engine is created (one Cedar call per side of a decision), requests carry only
+// what the slice's policies read, and Cedar's answers are memoised on that request.
+import { preparsePolicySet, statefulIsAuthorized, type AuthorizationAnswer, type PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
+import { WritError, sealOf, type Principal } from '../../core/index.js';
+import type { Catalog } from '../catalog.js';
+import { BrokerErrors } from '../errors.js';
+import type { Facts } from '../facts-schema.js';
+import type { ObligationStatus, PolicyDecision, PolicyOutcome } from './decision.js';
+import { loadPolicies, type LoadedPolicySet, type Obligation, type ParsedPolicy, type PolicySource } from './load.js';
+import { buildCedarRequest, buildRequestBase, EVERYTHING, principalEntityType, requestNeedsOf, type CedarRequest, type RequestBase, type RequestNeeds } from './request.js';
+import { PRINCIPAL_ENTITY_TYPES, type CedarSchemaJson } from './schema.js';
+
+export interface PolicyEngineOptions {
+  readonly catalog: Catalog;
+  /** A set from `loadPolicies`/`loadPolicyDir`, or sources to load (with the defaults). */
+  readonly policies: LoadedPolicySet | readonly PolicySource[];
+  /** Cedar answers memoised per projected request (LRU). 0 turns the memo off. Default 4096. */
+  readonly cacheSize?: number;
+  /**
+   * Slice by action and principal type, send only the attributes policies read, and
+   * canonicalise values used only against literals. Default true; false is the plain
+   * reference path the tests compare against.
+   */
+  readonly optimise?: boolean;
+}
+
+/** Decides facts against one policy set. Create with `createPolicyEngine`. */
+export interface PolicyEngine {
+  readonly policySetHash: string;
+  readonly schema: CedarSchemaJson;
+  readonly policies: readonly ParsedPolicy[];
+  /**
+   * Decides `facts` (as the broker computes them: `FactsSchema` output; not re-parsed here,
+   * to keep decisions fast). Never throws for a deny or a policy error: those are results.
+   */
+  decide(facts: Facts): PolicyDecision;
+  /** Counters since creation: Cedar calls made and answers served from the memo. */
+  stats(): { cedarCalls: number; memoHits: number; memoSize: number };
+}
+
+interface Slice {
+  /**
+   * The pre-parsed set. Softened forbids (`@unless_approved`) are pre-parsed as permits: a
+   * hard forbid still overrides everything, and one Cedar call then tells which permits
+   * and which softened forbids matched (see decideSide).
+   */
+  readonly setId: string;
+  readonly byId: ReadonlyMap<string, ParsedPolicy>;
+  readonly needs: RequestNeeds;
+}
+
+interface CedarVerdict {
+  readonly decision: 'allow' | 'deny';
+  readonly reason: readonly string[];
+  readonly errors: ReadonlyArray<{ policyId: string; message: string }>;
+  readonly failure: string | null;
+}
+
+interface PendingObligation extends Obligation {
+  readonly policyId: string;
+}
+
+interface SideResult {
+  readonly outcome: PolicyOutcome;
+  readonly determining: string[];
+  readonly obligations: PendingObligation[];
+  readonly reasons: string[];
+  readonly errors: string[];
+}
+
+let engineSequence = 0;
+
+/** Approvers holding `role` so far: each approver contributes each of its roles once. */
+function approversWithRole(facts: Facts, role: string): number {
+  let n = 0;
+  for (const held of facts.approvals.roles) if (held === role) n++;
+  return n;
+}
+
+function toVerdict(answer: AuthorizationAnswer): CedarVerdict {
+  if (answer.type === 'failure') {
+    return { decision: 'deny', reason: [], errors: [], failure: answer.errors.map((e) => e.message).join('; ') };
+  }
+  const { decision, diagnostics } = answer.response;
+  return {
+    decision,
+    reason: [...diagnostics.reason].sort(),
+    errors: diagnostics.errors.map((e) => ({ policyId: e.policyId, message: e.error.message })),
+    failure: null,
+  };
+}
+
+/**
+ * Creates a policy engine. Loads (when given sources), pre-parses every slice and checks
+ * the options now, so a bad policy set fails at start-up rather than at the first decision.
+ *
+ * @example
+ * const engine = createPolicyEngine({ catalog, policies: loadPolicyDir('policies', { catalog }) });
+ * const decision = engine.decide(facts);
+ * if (decision.outcome === 'needs_approval') console.log(decision.obligations);
+ */
+export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
+  const { catalog } = options;
+  const loaded: LoadedPolicySet = Array.isArray(options.policies)
+    ? loadPolicies({ catalog, sources: options.policies as readonly PolicySource[] })
+    : (options.policies as LoadedPolicySet);
+  if (loaded.catalog !== catalog && sealOf(loaded.catalog) !== sealOf(catalog)) {
+    throw new WritError(BrokerErrors.BROKER_POLICY_INVALID, 'policies were loaded for another catalog: load them with this catalog', {
+      details: { problems: [] },
+    });
+  }
+  const optimise = options.optimise ?? true;
+  const cacheSize = optimise ? (options.cacheSize ?? 4096) : 0;
+  if (!Number.isInteger(cacheSize) || cacheSize < 0) {
+    throw new WritError(BrokerErrors.BROKER_POLICY_INVALID, `\`cacheSize\` must be a whole number ≥ 0, got \`${cacheSize}\``, {
+      details: { problems: [] },
+    });
+  }
+  const namespace = catalog.namespace;
+  const actionType = `${namespace}::Action`;
+  const prefix = `writ:${++engineSequence}:${loaded.hash.slice(7, 19)}`;
+
+  // INVARIANT: a slice holds every policy whose scope could match its (action, principal
+  // type); leaving out only policies that cannot match keeps Cedar's answer unchanged.
+  const slices = new Map<string, Slice | null>();
+  for (const actionId of Object.keys(catalog.actions)) {
+    for (const principalType of Object.values(PRINCIPAL_ENTITY_TYPES)) {
+      const members = loaded.policies.filter(
+        (p) => !optimise || ((p.actions === null || p.actions.includes(actionId)) && (p.principalTypes === null || p.principalTypes.includes(principalType))),
+      );
+      const key = `${actionId}\u0000${principalType}`;
+      if (members.length === 0) {
+        slices.set(key, null);
+        continue;
+      }
+      // A slice with forbids but no permit still asks Cedar, so a deny names the forbids that fired.
+      const setId = `${prefix}:${actionId}:${principalType}`;
+      const set: Record<string, PolicyJson> = {};
+      for (const p of members) set[p.id] = p.effect === 'forbid' && p.obligation !== null ? { ...p.json, effect: 'permit' } : p.json;
+      const answer = preparsePolicySet(setId, { staticPolicies: set });
+      if (answer.type === 'failure') {
+        throw new WritError(BrokerErrors.BROKER_POLICY_INVALID, `policies for \`${actionId}\` do not pre-parse: ${answer.errors.map((e) => e.message).join('; ')}`, {
+          details: { problems: answer.errors.map((e) => ({ file: '(policy set)', policyId: null, message: e.message })) },
+        });
+      }
+      slices.set(key, { setId, byId: new Map(members.map((p) => [p.id, p])), needs: optimise ? requestNeedsOf(members.map((p) => p.json)) : EVERYTHING });
+    }
+  }
+
+  const memo = new Map<string, CedarVerdict>();
+  let cedarCalls = 0;
+  let memoHits = 0;
+  function authorize(setId: string, actionId: string, request: CedarRequest): CedarVerdict {
+    const key = cacheSize > 0 ? `${setId}\u0000${JSON.stringify(request)}` : '';
+    if (cacheSize > 0) {
+      const hit = memo.get(key);
+      if (hit !== undefined) {
+        memo.delete(key);
+        memo.set(key, hit);
+        memoHits++;
+        return hit;
+      }
+    }
+    let verdict: CedarVerdict;
+    cedarCalls++;
+    try {
+      verdict = toVerdict(statefulIsAuthorized({ ...request, action: { type: actionType, id: actionId }, preparsedPolicySetId: setId }));
+    } catch (cause) {
+      verdict = { decision: 'deny', reason: [], errors: [], failure: (cause as Error).message };
+    }
+    if (cacheSize > 0 && verdict.failure === null) {
+      memo.set(key, verdict);
+      if (memo.size > cacheSize) memo.delete(memo.keys().next().value as string);
+    }
+    return verdict;
+  }
+
+  function decideSide(facts: Facts, base: RequestBase, principal: Principal, other: Principal | null, isActor: boolean): SideResult {
+    const actionId = facts.proposal.action;
+    const who = `${principal.kind} \`${principal.id}\``;
+    const slice = slices.get(`${actionId}\u0000${principalEntityType(principal)}`) ?? null;
+    const denyByDefault = (extra: string[] = [], errors: string[] = []): SideResult => ({
+      outcome: 'deny',
+      determining: [],
+      obligations: [],
+      reasons: [...extra, `no policy permits ${who} to \`${actionId}\`: denied by default`],
+      errors,
+    });
+    if (slice === null) return denyByDefault();
+
+    const request = buildCedarRequest({
+      namespace,
+      resourceType: facts.proposal.resourceType,
+      targetId: facts.proposal.targetId,
+      base,
+      principal,
+      other,
+      isActor,
+      needs: slice.needs,
+    });
+    const first = authorize(slice.setId, actionId, request);
+    const errors = first.errors.map((e) => `policy \`${e.policyId}\`: ${e.message}`);
+    if (first.failure !== null) {
+      return { outcome: 'deny', determining: [], obligations: [], reasons: [`policy evaluation failed for ${who}: denied`], errors: [first.failure] };
+    }
+    // INVARIANT: fail closed. Cedar skips a policy that errs; a skipped forbid could let a
+    // request through that it was written to stop, so an erring forbid denies.
+    const erredForbids = first.errors.map((e) => e.policyId).filter((id) => slice.byId.get(id)?.effect === 'forbid');
+    if (erredForbids.length > 0) {
+      const ids = [...new Set(erredForbids)];
+      return {
+        outcome: 'deny',
+        determining: ids,
+        obligations: [],
+        reasons: ids.map((id) => `forbid policy \`${id}\` could not be evaluated for ${who}: denied to fail closed`),
+        errors,
+      };
+    }
+
+    const obligations: PendingObligation[] = [];
+    const reasons: string[] = [];
+    const matched = first.reason.map((id) => slice.byId.get(id)).filter((p): p is ParsedPolicy => p !== undefined);
+    if (first.decision === 'deny') {
+      // Only hard forbids deny in this set (softened ones were pre-parsed as permits).
+      if (matched.length === 0) return denyByDefault([], errors);
+      return {
+        outcome: 'deny',
+        determining: matched.map((p) => p.id),
+        obligations: [],
+        reasons: matched.map((p) => `\`${p.id}\` forbids this for ${who}`),
+        errors,
+      };
+    }
+    // A softened forbid that matched holds the request for approval instead of denying; it
+    // grants nothing, so a real permit must have matched too.
+    const softened = matched.filter((p) => p.effect === 'forbid');
+    const permits = matched.filter((p) => p.effect === 'permit').map((p) => p.id);
+    for (const p of softened) {
+      const obligation = p.obligation as Obligation;
+      obligations.push({ ...obligation, policyId: p.id });
+      reasons.push(`\`${p.id}\` forbids this for ${who} unless approved by ${obligation.count} \`${obligation.role}\``);
+    }
+    if (permits.length === 0) return denyByDefault(reasons, errors);
+    for (const id of permits) {
+      const policy = slice.byId.get(id);
+      reasons.push(`\`${id}\` permits this for ${who}`);
+      if (policy?.obligation) obligations.push({ ...policy.obligation, policyId: id });
+    }
+    const unmet = obligations.filter((o) => approversWithRole(facts, o.role) < o.count);
+    const waiting = softened.map((p) => p.id).filter((id) => unmet.some((o) => o.policyId === id));
+    return {
+      outcome: unmet.length === 0 ? 'allow' : 'needs_approval',
+      determining: unmet.length === 0 ? [...permits] : [...permits, ...waiting],
+      obligations,
+      reasons,
+      errors,
+    };
+  }
+
+  function mergeObligations(facts: Facts, pending: readonly PendingObligation[]): ObligationStatus[] {
+    const byRole = new Map<string, { count: number; policies: Set<string> }>();
+    for (const o of pending) {
+      const entry = byRole.get(o.role) ?? { count: 0, policies: new Set<string>() };
+      entry.count = Math.max(entry.count, o.count);
+      entry.policies.add(o.policyId);
+      byRole.set(o.role, entry);
+    }
+    return [...byRole.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([role, { count, policies }]) => ({ role, count, satisfied: approversWithRole(facts, role) >= count, policies: [...policies].sort() }));
+  }
+
+  function decide(facts: Facts): PolicyDecision {
+    const action = catalog.actions[facts.proposal.action];
+    if (action === undefined || action.resourceType !== facts.proposal.resourceType) {
+      return {
+        outcome: 'deny',
+        determiningPolicies: [],
+        obligations: [],
+        reasons: [`\`${facts.proposal.action}\` on \`${facts.proposal.resourceType}\` is not in the catalog: denied`],
+        errors: [],
+        policySetHash: loaded.hash,
+      };
+    }
+    const base = buildRequestBase(catalog, facts);
+    // INVARIANT: an agent never has more authority than the principal it acts for: with a
+    // delegation the request is decided for both, each seeing the other as `actingFor`.
+    const sides: SideResult[] = [decideSide(facts, base, facts.actor, facts.onBehalfOf, true)];
+    if (facts.onBehalfOf !== null) sides.push(decideSide(facts, base, facts.onBehalfOf, facts.actor, false));
+
+    const denied = sides.filter((s) => s.outcome === 'deny');
+    const outcome: PolicyOutcome = denied.length > 0 ? 'deny' : sides.some((s) => s.outcome === 'needs_approval') ? 'needs_approval' : 'allow';
+    const counted = outcome === 'deny' ? denied : sides;
+    const determining = [...new Set(counted.flatMap((s) => s.determining))].sort();
+    const obligations = outcome === 'deny' ? [] : mergeObligations(facts, sides.flatMap((s) => s.obligations));
+    const reasons = [...new Set(sides.flatMap((s) => s.reasons))];
+    for (const o of obligations) {
+      if (!o.satisfied) reasons.push(`needs ${o.count} approval${o.count === 1 ? '' : 's'} by \`${o.role}\`: ${approversWithRole(facts, o.role)} so far`);
+    }
+    return {
+      outcome,
+      determiningPolicies: determining,
+      obligations,
+      reasons,
+      errors: [...base.errors, ...new Set(sides.flatMap((s) => s.errors))],
+      policySetHash: loaded.hash,
+    };
+  }
+
+  const stats = () => ({ cedarCalls, memoHits, memoSize: memo.size });
+  return Object.freeze({ policySetHash: loaded.hash, schema: loaded.schema, policies: loaded.policies, decide, stats });
+}

@@ -1,0 +1,110 @@
+// Principals as the broker stores them: users, agents and services of a tenant with their
+// groups, roles and attributes. Roles used for approvals always come from here, never
+// from the caller's request.
+import { PrincipalSchema, WritError, nowIso, parseInput, type Principal } from '../core/index.js';
+import type { Db } from '../store/index.js';
+import type { BrokerContext } from './context.js';
+import { BrokerErrors } from './errors.js';
+import { prep } from './records.js';
+
+/** A stored principal and whether it may act. */
+export interface PrincipalRecord {
+  readonly principal: Principal;
+  readonly disabled: boolean;
+}
+
+function toPrincipal(row: Record<string, unknown>): PrincipalRecord {
+  const principal: Principal = {
+    id: row.id as string,
+    kind: row.kind as Principal['kind'],
+    tenant: row.tenant as string,
+    groups: JSON.parse(row.groups_json as string),
+    roles: JSON.parse(row.roles_json as string),
+    attributes: JSON.parse(row.attributes_json as string),
+  };
+  if (row.display_name !== null) principal.displayName = row.display_name as string;
+  if (row.on_behalf_of !== null) principal.onBehalfOf = row.on_behalf_of as string;
+  return { principal, disabled: row.disabled === 1 };
+}
+
+/** Reads a stored principal, or undefined. */
+export function readPrincipal(db: Db, id: string): PrincipalRecord | undefined {
+  const row = prep(db, 'SELECT * FROM principals WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+  return row === undefined ? undefined : toPrincipal(row);
+}
+
+/**
+ * Registers or updates a principal (admin operation; recorded as `principal.upserted`).
+ *
+ * @example
+ * broker.upsertPrincipal({ id: 'ana', kind: 'user', tenant: 'acme', roles: ['finance'] });
+ */
+export function upsertPrincipal(ctx: BrokerContext, input: unknown, options: { disabled?: boolean; requestId?: string } = {}): Principal {
+  const principal = parseInput(PrincipalSchema, input, 'principal');
+  const at = nowIso(ctx.clock);
+  const disabled = options.disabled ?? false;
+  return ctx.store.transaction((db) => {
+    const existing = readPrincipal(db, principal.id);
+    if (existing !== undefined && existing.principal.tenant !== principal.tenant) {
+      throw new WritError(BrokerErrors.BROKER_TENANT_MISMATCH, `principal \`${principal.id}\` belongs to another tenant`, {
+        details: { principalId: principal.id },
+      });
+    }
+    prep(
+      db,
+      `INSERT INTO principals (id, kind, tenant, display_name, groups_json, roles_json, on_behalf_of, attributes_json, disabled, created_at, updated_at)
+       VALUES (@id, @kind, @tenant, @displayName, @groups, @roles, @onBehalfOf, @attributes, @disabled, @at, @at)
+       ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, display_name = excluded.display_name, groups_json = excluded.groups_json,
+         roles_json = excluded.roles_json, on_behalf_of = excluded.on_behalf_of, attributes_json = excluded.attributes_json,
+         disabled = excluded.disabled, updated_at = excluded.updated_at`,
+    ).run({
+      id: principal.id,
+      kind: principal.kind,
+      tenant: principal.tenant,
+      displayName: principal.displayName ?? null,
+      groups: JSON.stringify(principal.groups),
+      roles: JSON.stringify(principal.roles),
+      onBehalfOf: principal.onBehalfOf ?? null,
+      attributes: JSON.stringify(principal.attributes),
+      disabled: disabled ? 1 : 0,
+      at,
+    });
+    ctx.ledger.append({
+      kind: 'principal.upserted',
+      subjectId: principal.id,
+      tenant: principal.tenant,
+      actorId: null,
+      requestId: options.requestId ?? null,
+      body: { principal: principal as never, disabled },
+    });
+    return principal;
+  });
+}
+
+/** The stored principal with that id, or undefined. */
+export function getPrincipal(ctx: BrokerContext, id: string): Principal | undefined {
+  return readPrincipal(ctx.store.db, id)?.principal;
+}
+
+/**
+ * Resolves the authenticated caller to its stored principal: it must be registered,
+ * enabled, and match the caller's tenant and kind. Roles and groups come from the store.
+ */
+export function requireCaller(db: Db, caller: Principal): Principal {
+  const stored = readPrincipal(db, caller?.id);
+  if (stored === undefined) {
+    throw new WritError(BrokerErrors.BROKER_PRINCIPAL_NOT_FOUND, `principal \`${String(caller?.id)}\` is not registered`, {
+      details: { principalId: caller?.id ?? null },
+    });
+  }
+  // INVARIANT: the caller's identity is the stored principal; a caller object that disagrees on tenant or kind is refused.
+  if (stored.principal.tenant !== caller.tenant || stored.principal.kind !== caller.kind) {
+    throw new WritError(BrokerErrors.BROKER_PRINCIPAL_MISMATCH, `caller \`${caller.id}\` does not match its registered principal`, {
+      details: { principalId: caller.id },
+    });
+  }
+  if (stored.disabled) {
+    throw new WritError(BrokerErrors.BROKER_PRINCIPAL_DISABLED, `principal \`${caller.id}\` is disabled`, { details: { principalId: caller.id } });
+  }
+  return stored.principal;
+}

@@ -1,0 +1,294 @@
+// Proposals: an intended transition, created by the authenticated caller through the
+// broker. Normalized, sealed and checked against the catalog; every rejection is
+// recorded in the ledger; an idempotency key makes retries safe.
+import { z } from 'zod';
+import { CoreErrors, NameSchema, WritError, isWritError, newId, nowIso, parseInput, sealOf, toInputIssues, type JsonValue, type Principal } from '../core/index.js';
+import type { Db } from '../store/index.js';
+import type { BrokerContext } from './context.js';
+import { BrokerErrors } from './errors.js';
+import { ProposalStatusSchema, type ProposalStatus } from './lifecycle.js';
+import { checkParams } from './params.js';
+import { requireCaller } from './principals.js';
+import { prep, readProposal, readResource, readSession, toProposal, type ParamValue, type ProposalRecord } from './records.js';
+import { chargeSessionIn, requireLiveSession } from './sessions.js';
+
+const IdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'use letters, digits and . _ : @ - (at most 128)');
+
+/** What a caller sends to propose. The actor is the authenticated caller, never a field. */
+export const ProposeInputSchema = z
+  .object({
+    sessionId: IdSchema.optional(),
+    action: z.string().min(1).max(200),
+    /** Optional: when sent, must equal the resource type the action drives. */
+    targetType: z.string().min(1).max(64).optional(),
+    targetId: NameSchema,
+    params: z.record(z.string().max(64), z.unknown()).default({}),
+    /** Ids of the ContextBundles that informed the proposal. */
+    basis: z.array(IdSchema).max(1000).default([]),
+    rationale: z.string().max(4000).optional(),
+    idempotencyKey: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+export type ProposeInput = z.input<typeof ProposeInputSchema>;
+
+/** The sealed content of a proposal: what its hash covers (ids and times excluded). */
+export interface ProposalContent {
+  readonly v: 1;
+  readonly tenant: string;
+  readonly sessionId: string | null;
+  readonly actorId: string;
+  readonly onBehalfOf: string | null;
+  readonly action: string;
+  readonly resourceType: string;
+  readonly targetId: string;
+  readonly params: Record<string, ParamValue>;
+  readonly basis: string[];
+  readonly rationale: string | null;
+}
+
+/** The seal of a proposal's canonical content. */
+export function sealProposal(content: ProposalContent): string {
+  return sealOf(content);
+}
+
+/** Recomputes a stored proposal's content, e.g. to check its hash. */
+export function contentOf(p: ProposalRecord): ProposalContent {
+  return {
+    v: 1,
+    tenant: p.tenant,
+    sessionId: p.sessionId,
+    actorId: p.actorId,
+    onBehalfOf: p.onBehalfOf,
+    action: p.action,
+    resourceType: p.resourceType,
+    targetId: p.targetId,
+    params: { ...p.params },
+    basis: [...p.basis],
+    rationale: p.rationale,
+  };
+}
+
+function reject(code: string, message: string, details: Record<string, unknown> = {}): never {
+  throw new WritError(code, message, { details });
+}
+
+function summarize(raw: unknown): JsonValue {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const r = raw as Record<string, unknown>;
+  const s = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : null);
+  return {
+    action: s(r.action),
+    targetId: s(r.targetId),
+    sessionId: s(r.sessionId),
+    idempotencyKey: s(r.idempotencyKey),
+    paramNames: typeof r.params === 'object' && r.params !== null ? Object.keys(r.params).slice(0, 50).map((k) => k.slice(0, 64)) : [],
+    basis: Array.isArray(r.basis) ? r.basis.slice(0, 50).map((b) => String(b).slice(0, 128)) : [],
+  };
+}
+
+/**
+ * Creates a proposal for the authenticated `caller`. Invalid input throws a typed error
+ * (INVALID_INPUT, BROKER_ACTION_UNKNOWN, BROKER_PARAMS_INVALID with every issue,
+ * BROKER_TARGET_TYPE_MISMATCH, BROKER_TARGET_NOT_FOUND, session errors,
+ * BROKER_IDEMPOTENCY_CONFLICT) and is recorded as `proposal.rejected`.
+ *
+ * @example
+ * const p = broker.propose(agent, { sessionId, action: 'refund.approve', targetId: 'r-991', params: { amount: '12.50' }, basis: [bundleId] });
+ * p.status // 'proposed'
+ */
+export function propose(ctx: BrokerContext, caller: Principal, input: unknown, options: { requestId?: string } = {}): ProposalRecord {
+  const at = nowIso(ctx.clock);
+  const outcome = ctx.store.transaction((db): { proposal: ProposalRecord } | { error: WritError } => {
+    const actor = requireCaller(db, caller);
+    let checked: Checked;
+    try {
+      checked = checkProposal(ctx, db, actor, input, at);
+    } catch (err) {
+      if (!isWritError(err)) throw err;
+      // Validation wrote nothing, so recording the rejection here commits only the record.
+      ctx.ledger.append({
+        kind: 'proposal.rejected',
+        subjectId: newId('prp'),
+        tenant: actor.tenant,
+        actorId: actor.id,
+        requestId: options.requestId ?? null,
+        refs: [],
+        body: { code: err.code, message: err.message, issues: (err.details.issues ?? []) as JsonValue, input: summarize(input) },
+      });
+      return { error: err };
+    }
+    if (checked.existing !== undefined) return { proposal: checked.existing };
+    return { proposal: insertProposal(ctx, db, checked, at, options.requestId ?? null) };
+  });
+  if ('error' in outcome) throw outcome.error;
+  return outcome.proposal;
+}
+
+interface Checked {
+  readonly existing?: ProposalRecord;
+  readonly content: ProposalContent;
+  readonly hash: string;
+  readonly idempotencyKey: string | null;
+}
+
+function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unknown, at: string): Checked {
+  const parsed = ProposeInputSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = toInputIssues(parsed.error.issues);
+    reject(CoreErrors.INVALID_INPUT, `invalid proposal: \`${issues[0]?.path}\`: ${issues[0]?.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`, { issues });
+  }
+  const p = parsed.data;
+  const basis = [...new Set(p.basis)].sort();
+  if (basis.length > ctx.config.maxBasis) {
+    const message = `cite at most ${ctx.config.maxBasis} bundles`;
+    reject(CoreErrors.INVALID_INPUT, `invalid proposal: \`basis\`: ${message}`, { issues: [{ path: 'basis', code: 'too_big', message }] });
+  }
+  const action = ctx.catalog.actions[p.action];
+  if (action === undefined) {
+    reject(BrokerErrors.BROKER_ACTION_UNKNOWN, `unknown action \`${p.action}\``, { action: p.action, known: Object.keys(ctx.catalog.actions) });
+  }
+  if (p.targetType !== undefined && p.targetType !== action.resourceType) {
+    reject(BrokerErrors.BROKER_TARGET_TYPE_MISMATCH, `action \`${p.action}\` drives \`${action.resourceType}\`, not \`${p.targetType}\``, {
+      action: p.action,
+      expected: action.resourceType,
+      got: p.targetType,
+    });
+  }
+  const { params, issues } = checkParams(action, p.params);
+  if (issues.length > 0) {
+    const list = issues.map((i) => `\`${i.path}\`: ${i.message}`).join('; ');
+    reject(BrokerErrors.BROKER_PARAMS_INVALID, `invalid params for \`${p.action}\`: ${list}`, { action: p.action, issues });
+  }
+
+  let onBehalfOf: string | null = null;
+  if (p.sessionId !== undefined) {
+    const session = readSession(db, p.sessionId);
+    if (session === undefined) reject(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${p.sessionId}\` does not exist`, { sessionId: p.sessionId });
+    // INVARIANT: a proposal joins only a session of its own actor; on-behalf-of comes from that session, never the body.
+    if (session.actorId !== actor.id) {
+      reject(BrokerErrors.BROKER_SESSION_FORBIDDEN, `session \`${p.sessionId}\` belongs to another actor`, { sessionId: p.sessionId });
+    }
+    onBehalfOf = session.onBehalfOf;
+  } else if (actor.kind === 'agent') {
+    reject(BrokerErrors.BROKER_SESSION_REQUIRED, `agent \`${actor.id}\` must propose within a session`, { actorId: actor.id });
+  }
+
+  const content: ProposalContent = {
+    v: 1,
+    tenant: actor.tenant,
+    sessionId: p.sessionId ?? null,
+    actorId: actor.id,
+    onBehalfOf,
+    action: p.action,
+    resourceType: action.resourceType,
+    targetId: p.targetId,
+    params,
+    basis,
+    rationale: p.rationale ?? null,
+  };
+  const hash = sealProposal(content);
+  const idempotencyKey = p.idempotencyKey ?? null;
+  if (idempotencyKey !== null) {
+    const row = prep(db, 'SELECT * FROM proposals WHERE actor_id = ? AND idempotency_key = ?').get(actor.id, idempotencyKey) as
+      | Record<string, unknown>
+      | undefined;
+    if (row !== undefined) {
+      const existing = toProposal(row);
+      if (existing.hash === hash) return { existing, content, hash, idempotencyKey };
+      reject(BrokerErrors.BROKER_IDEMPOTENCY_CONFLICT, `idempotency key \`${idempotencyKey}\` was used for a different proposal`, {
+        idempotencyKey,
+        proposalId: existing.id,
+      });
+    }
+  }
+
+  if (p.sessionId !== undefined) requireLiveSession(db, p.sessionId, at);
+  const target = readResource(db, action.resourceType, p.targetId);
+  // A resource of another tenant is reported as missing: its existence is not ours to learn.
+  if (!action.create && (target === undefined || target.tenant !== actor.tenant)) {
+    reject(BrokerErrors.BROKER_TARGET_NOT_FOUND, `no \`${action.resourceType}\` \`${p.targetId}\` exists`, {
+      resourceType: action.resourceType,
+      targetId: p.targetId,
+    });
+  }
+  if (p.sessionId !== undefined) {
+    // Throws before writing when over budget; the charge commits with the proposal.
+    const session = readSession(db, p.sessionId);
+    if (session !== undefined && session.used.proposals + 1 > session.budgets.proposals) {
+      reject(BrokerErrors.BROKER_SESSION_BUDGET_EXCEEDED, `session \`${p.sessionId}\` budget exceeded: \`proposals\``, {
+        sessionId: p.sessionId,
+        exceeded: ['proposals'],
+        budgets: session.budgets,
+        used: session.used,
+      });
+    }
+  }
+  return { content, hash, idempotencyKey };
+}
+
+function insertProposal(ctx: BrokerContext, db: Db, checked: Checked, at: string, requestId: string | null): ProposalRecord {
+  const { content, hash } = checked;
+  if (content.sessionId !== null) chargeSessionIn(db, content.sessionId, { proposals: 1 }, at);
+  const id = newId('prp', Date.parse(at));
+  const status: ProposalStatus = 'proposed';
+  prep(
+    db,
+    `INSERT INTO proposals (id, tenant, session_id, actor_id, on_behalf_of, action, resource_type, target_id, params_json, basis_json,
+       rationale, idempotency_key, hash, status, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    id,
+    content.tenant,
+    content.sessionId,
+    content.actorId,
+    content.onBehalfOf,
+    content.action,
+    content.resourceType,
+    content.targetId,
+    JSON.stringify(content.params),
+    JSON.stringify(content.basis),
+    content.rationale,
+    checked.idempotencyKey,
+    hash,
+    status,
+    at,
+    at,
+  );
+  ctx.ledger.append({
+    kind: 'proposal.created',
+    subjectId: id,
+    tenant: content.tenant,
+    actorId: content.actorId,
+    requestId,
+    refs: content.basis,
+    body: { proposalId: id, hash, idempotencyKey: checked.idempotencyKey, content: content as unknown as JsonValue },
+  });
+  return readProposal(db, id) as ProposalRecord;
+}
+
+/** Reads a proposal of the caller's tenant (or any tenant when `tenant` is omitted). */
+export function getProposal(ctx: BrokerContext, id: string, tenant?: string): ProposalRecord | undefined {
+  const p = readProposal(ctx.store.db, id);
+  return p === undefined || (tenant !== undefined && p.tenant !== tenant) ? undefined : p;
+}
+
+export const ListProposalsSchema = z
+  .object({
+    status: ProposalStatusSchema.optional(),
+    tenant: z.string().optional(),
+    sessionId: z.string().optional(),
+    limit: z.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+/** Lists proposals, newest first, filtered by status, tenant or session. */
+export function listProposals(ctx: BrokerContext, filter: z.input<typeof ListProposalsSchema> = {}): ProposalRecord[] {
+  const f = parseInput(ListProposalsSchema, filter, 'proposal filter');
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (f.status !== undefined) (where.push('status = ?'), args.push(f.status));
+  if (f.tenant !== undefined) (where.push('tenant = ?'), args.push(f.tenant));
+  if (f.sessionId !== undefined) (where.push('session_id = ?'), args.push(f.sessionId));
+  const sql = `SELECT * FROM proposals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+  return (ctx.store.db.prepare(sql).all(...args, f.limit) as Array<Record<string, unknown>>).map(toProposal);
+}

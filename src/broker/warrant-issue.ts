@@ -1,0 +1,141 @@
+// Issues warrants: only for an authorized proposal whose decision still matches the
+// proposal and its target, and only to the proposal's actor, its on-behalf-of principal
+// or a service of its tenant. The token is returned once; the store keeps only its hash.
+import { randomBytes } from 'node:crypto';
+import { WritError, newId, sha256Hex, type JsonValue, type Principal } from '../core/index.js';
+import type { Db } from '../store/index.js';
+import type { BrokerContext } from './context.js';
+import { disabledParties } from './decisions.js';
+import { BrokerErrors } from './errors.js';
+import { contentOf, sealProposal } from './proposals.js';
+import { requireCaller } from './principals.js';
+import { prep, readDecision, readLock, readProposal, readResource, type DecisionRecord, type ProposalRecord } from './records.js';
+import { requireLiveSession } from './sessions.js';
+import { signWarrant, type WarrantPayload } from './warrant.js';
+
+/** A freshly issued warrant. `token` is shown once and never stored. */
+export interface IssuedWarrant {
+  readonly warrantId: string;
+  readonly token: string;
+  readonly kid: string;
+  readonly payload: WarrantPayload;
+}
+
+function stale(proposal: ProposalRecord, why: string): WritError {
+  return new WritError(BrokerErrors.BROKER_DECISION_STALE, `decision of proposal \`${proposal.id}\` is stale: ${why}`, {
+    details: { proposalId: proposal.id, decisionId: proposal.decisionId, why },
+  });
+}
+
+/**
+ * Checks that `proposal` is authorized by a decision that still holds: the proposal's
+ * content still matches its seal, the decision allowed this exact hash, the session is
+ * live. Shared by issuing and executing.
+ */
+export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string): DecisionRecord {
+  // INVARIANT: only an authorized proposal gets (or uses) a warrant.
+  if (proposal.status !== 'authorized') {
+    throw new WritError(BrokerErrors.BROKER_PROPOSAL_WRONG_STATUS, `proposal \`${proposal.id}\` is \`${proposal.status}\`, not \`authorized\``, {
+      details: { proposalId: proposal.id, status: proposal.status },
+    });
+  }
+  // INVARIANT: the stored proposal still matches its seal; an edited row authorizes nothing.
+  if (sealProposal(contentOf(proposal)) !== proposal.hash) throw stale(proposal, 'the proposal no longer matches its seal');
+  const decision = proposal.decisionId === null ? undefined : readDecision(db, proposal.decisionId);
+  // INVARIANT: the latest decision allowed exactly this proposal hash.
+  if (decision === undefined || decision.outcome !== 'allow' || decision.proposalHash !== proposal.hash) {
+    throw stale(proposal, 'no allow decision for the current proposal hash');
+  }
+  if (proposal.sessionId !== null) requireLiveSession(db, proposal.sessionId, at);
+  // INVARIANT: authority lapses when the actor or the principal it acts for is disabled.
+  const disabled = disabledParties(db, proposal);
+  if (disabled.length > 0) {
+    throw new WritError(BrokerErrors.BROKER_PRINCIPAL_DISABLED, `principal \`${disabled[0]}\` is disabled`, { details: { principalId: disabled[0] } });
+  }
+  return decision;
+}
+
+/**
+ * Issues a single-use warrant for an authorized proposal.
+ *
+ * @example
+ * const { token } = broker.issueWarrant(agent, proposal.id);
+ * broker.execute(token);
+ */
+export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: string, options: { requestId?: string } = {}): IssuedWarrant {
+  const now = ctx.clock.now();
+  const at = now.toISOString();
+  return ctx.store.transaction((db) => {
+    const who = requireCaller(db, caller);
+    const proposal = readProposal(db, proposalId);
+    if (proposal === undefined || proposal.tenant !== who.tenant) {
+      throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${proposalId}\` does not exist`, { details: { proposalId } });
+    }
+    // INVARIANT: a warrant goes only to the proposal's actor, the principal it acts for, or a service of its tenant.
+    if (who.id !== proposal.actorId && who.id !== proposal.onBehalfOf && who.kind !== 'service') {
+      throw new WritError(BrokerErrors.BROKER_WARRANT_FORBIDDEN, `principal \`${who.id}\` may not obtain a warrant for proposal \`${proposal.id}\``, {
+        details: { principalId: who.id, proposalId: proposal.id },
+      });
+    }
+    const decision = requireAuthorized(db, proposal, at);
+    if (Date.parse(decision.createdAt) + ctx.config.authorizationTtlMs <= now.getTime()) {
+      throw stale(proposal, 'the authorization is older than `authorizationTtlMs`');
+    }
+    const action = ctx.catalog.actions[proposal.action];
+    if (action === undefined) throw stale(proposal, `the catalog no longer has action \`${proposal.action}\``);
+    const resource = readResource(db, proposal.resourceType, proposal.targetId);
+    const seen = decision.facts.target;
+    // INVARIANT: the warrant binds the target exactly as the decision saw it.
+    if (action.create) {
+      if (resource !== undefined || seen.exists) throw stale(proposal, 'the target now exists');
+    } else if (
+      resource === undefined ||
+      resource.tenant !== proposal.tenant ||
+      resource.state !== seen.state ||
+      resource.version !== seen.version ||
+      !action.from.includes(resource.state)
+    ) {
+      throw stale(proposal, 'the target changed since the decision');
+    }
+    if (readLock(db, proposal.resourceType, proposal.targetId) !== null) {
+      throw new WritError(BrokerErrors.BROKER_TARGET_BUSY, `an external transition on \`${proposal.targetId}\` is in flight`, {
+        details: { resourceType: proposal.resourceType, targetId: proposal.targetId },
+      });
+    }
+    const wid = newId('wrt', now.getTime());
+    const payload: WarrantPayload = {
+      v: 1,
+      wid,
+      proposalId: proposal.id,
+      proposalHash: proposal.hash,
+      decisionId: decision.id,
+      action: proposal.action,
+      targetType: proposal.resourceType,
+      targetId: proposal.targetId,
+      expectedState: resource?.state ?? null,
+      expectedVersion: resource?.version ?? 0,
+      effect: action.effect,
+      tenant: proposal.tenant,
+      iat: at,
+      exp: new Date(now.getTime() + ctx.config.warrantTtlMs).toISOString(),
+      nonce: randomBytes(16).toString('base64url'),
+    };
+    const kid = ctx.keyring.activeKid;
+    const token = signWarrant(payload, (bytes) => ctx.keyring.sign(bytes), kid);
+    prep(
+      db,
+      `INSERT INTO warrants (id, nonce, proposal_id, decision_id, kid, token_hash, payload_json, status, issued_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?)`,
+    ).run(wid, payload.nonce, proposal.id, decision.id, kid, sha256Hex(token), JSON.stringify(payload), at, payload.exp);
+    ctx.ledger.append({
+      kind: 'warrant.issued',
+      subjectId: wid,
+      tenant: proposal.tenant,
+      actorId: who.id,
+      requestId: options.requestId ?? null,
+      refs: [decision.id, proposal.id],
+      body: { warrantId: wid, kid, payload: payload as unknown as JsonValue },
+    });
+    return { warrantId: wid, token, kid, payload };
+  });
+}

@@ -1,0 +1,333 @@
+// The embedder: turns texts into L2-normalized vectors with a transformers.js model — the
+// bundled static model (models/writ-glove-100d), a local model folder, or a model id from a
+// hub. All models load through transformers.js; for word-level static models with pooling in
+// the graph (the bundled one) a fast path tokenizes in plain JS and runs the loaded ONNX
+// session directly, which is many times faster than the generic pipeline.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { env, pipeline, Tensor } from '@xenova/transformers';
+import { parseInput, WritError } from '../core/index.js';
+import { RetrievalErrors } from './errors.js';
+import type { Embedder } from './embedder-types.js';
+import { WordTokenizer, type TokenizerConfigJson, type TokenizerJson } from './word-tokenizer.js';
+
+/** Name of the bundled model folder under `models/`. */
+export const BUNDLED_MODEL_NAME = 'writ-glove-100d';
+
+/** Folder of the bundled model, resolved from the package root (not the working directory). */
+export const BUNDLED_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', BUNDLED_MODEL_NAME);
+
+/** Options of {@link createEmbedder}. */
+export const EmbedderOptionsSchema = z
+  .object({
+    /** `bundled`, a local model folder, or a transformers.js model id (e.g. `Xenova/all-MiniLM-L6-v2`). */
+    model: z.string().min(1).default('bundled'),
+    /** Texts per model call. */
+    batchSize: z.number().int().min(1).max(8192).default(256),
+    /** Where downloaded models are cached (model ids only). */
+    cacheDir: z.string().min(1).optional(),
+    /** Use the fast tokenizer + pooled graph output when the model allows it (default true). */
+    fastPath: z.boolean().default(true),
+  })
+  .strict();
+
+/** Input type of {@link createEmbedder}'s options. */
+export type EmbedderOptions = z.input<typeof EmbedderOptionsSchema>;
+
+/** Which way the embedder runs: `fast` (own tokenizer, pooled graph output) or `pipeline`. */
+export type EmbedderMode = 'fast' | 'pipeline';
+
+/** An {@link Embedder} that also says how it runs. */
+export interface LoadedEmbedder extends Embedder {
+  readonly mode: EmbedderMode;
+  /** Where the model came from: a folder, or the model id. */
+  readonly source: string;
+}
+
+// transformers.js keeps its settings in one global `env`; loads are serialized so that each
+// sees the settings it asked for.
+let loadQueue: Promise<unknown> = Promise.resolve();
+
+function withEnv<T>(settings: { localModelPath?: string; allowRemoteModels: boolean; allowLocalModels: boolean }, load: () => Promise<T>): Promise<T> {
+  const run = async (): Promise<T> => {
+    const saved = { localModelPath: env.localModelPath, allowRemoteModels: env.allowRemoteModels, allowLocalModels: env.allowLocalModels };
+    if (settings.localModelPath !== undefined) env.localModelPath = settings.localModelPath;
+    env.allowRemoteModels = settings.allowRemoteModels;
+    env.allowLocalModels = settings.allowLocalModels;
+    try {
+      return await load();
+    } finally {
+      Object.assign(env, saved);
+    }
+  };
+  const result = loadQueue.then(run, run);
+  loadQueue = result.catch(() => undefined);
+  return result;
+}
+
+function isFolderPath(model: string): boolean {
+  if (isAbsolute(model) || model.startsWith('./') || model.startsWith('../') || model === '.' || model === '..') return true;
+  try {
+    return statSync(model).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+interface Resolved {
+  readonly kind: 'folder' | 'hub';
+  /** Folder path or model id. */
+  readonly source: string;
+  readonly quantized: boolean;
+  readonly modelId: string;
+}
+
+function resolveFolder(folder: string, name: string): Resolved {
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    throw new WritError(RetrievalErrors.RETRIEVAL_MODEL_NOT_FOUND, `model folder \`${folder}\` does not exist`, { details: { model: name, folder } });
+  }
+  const missing = ['config.json', 'tokenizer.json'].filter((f) => !existsSync(join(folder, f)));
+  const quantizedFile = join(folder, 'onnx', 'model_quantized.onnx');
+  const plainFile = join(folder, 'onnx', 'model.onnx');
+  const onnxFile = existsSync(quantizedFile) ? quantizedFile : existsSync(plainFile) ? plainFile : null;
+  if (onnxFile === null) missing.push('onnx/model_quantized.onnx or onnx/model.onnx');
+  if (missing.length > 0 || onnxFile === null) {
+    throw new WritError(RetrievalErrors.RETRIEVAL_MODEL_NOT_FOUND, `model folder \`${folder}\` lacks ${missing.map((m) => `\`${m}\``).join(', ')}`, {
+      details: { model: name, folder, missing },
+    });
+  }
+  const id = name === 'bundled' ? BUNDLED_MODEL_NAME : basename(folder);
+  return { kind: 'folder', source: folder, quantized: onnxFile === quantizedFile, modelId: `${id}@${sha256File(onnxFile).slice(0, 12)}` };
+}
+
+/** Pools token vectors [B,T,D] with the attention mask (mean) and L2-normalizes; zero rows stay zero. */
+export function meanPoolNormalize(hidden: Float32Array, mask: ArrayLike<bigint | number>, batch: number, tokens: number, dim: number): Float32Array[] {
+  const rows: Float32Array[] = [];
+  for (let b = 0; b < batch; b++) {
+    const acc = new Float64Array(dim);
+    let count = 0;
+    for (let t = 0; t < tokens; t++) {
+      if (Number(mask[b * tokens + t]) === 0) continue;
+      count++;
+      const o = (b * tokens + t) * dim;
+      for (let d = 0; d < dim; d++) acc[d]! += hidden[o + d]!;
+    }
+    rows.push(normalizeRow(acc, count === 0 ? 1 : count));
+  }
+  return rows;
+}
+
+function normalizeRow(acc: Float64Array, divisor: number): Float32Array {
+  const dim = acc.length;
+  let norm = 0;
+  for (let d = 0; d < dim; d++) {
+    const v = acc[d]! / divisor;
+    acc[d] = v;
+    norm += v * v;
+  }
+  norm = Math.sqrt(norm);
+  const out = new Float32Array(dim);
+  // INVARIANT: a row with no signal is all zeros, never NaN (a NaN vector poisons a Chroma collection).
+  if (!(norm > 1e-12) || !Number.isFinite(norm)) return out;
+  for (let d = 0; d < dim; d++) out[d] = acc[d]! / norm;
+  return out;
+}
+
+/** Copies one row of a [B,D] output, zeroing it if it holds anything not finite. */
+function takeRow(data: Float32Array, b: number, dim: number): Float32Array {
+  const row = data.slice(b * dim, (b + 1) * dim);
+  for (let d = 0; d < dim; d++) {
+    // INVARIANT: never hand out NaN or Infinity.
+    if (!Number.isFinite(row[d]!)) return new Float32Array(dim);
+  }
+  return row;
+}
+
+interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, unknown>, fetches?: readonly string[]): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>>;
+}
+
+interface FeaturePipeline {
+  tokenizer: (texts: string[], options: { padding: boolean; truncation: boolean }) => Record<string, { data: BigInt64Array; dims: number[] }>;
+  model: ((inputs: Record<string, unknown>) => Promise<Record<string, { data: Float32Array; dims: number[] } | undefined>>) & { session: OrtSession };
+  dispose(): Promise<void>;
+}
+
+function makeFastRunner(session: OrtSession, tok: WordTokenizer): (texts: readonly string[]) => Promise<Float32Array[]> {
+  // The Writ static graph multiplies each token vector by its attention-mask value, so a
+  // word that occurs n times is fed once with mask n: same sum, far fewer tokens to gather.
+  // Its special tokens ([PAD] [UNK] [CLS] [SEP] [MASK]) have zero rows, so they are not fed at all.
+  const counts = new Uint32Array(tok.maxId + 1);
+  const isZeroRow = new Uint8Array(tok.maxId + 1);
+  for (const id of tok.specialIds) isZeroRow[id] = 1;
+  return async (texts) => {
+    const uniques: number[][] = [];
+    const multiplicities: number[][] = [];
+    let tokens = 1;
+    for (const text of texts) {
+      const ids = tok.encode(text);
+      const uniq: number[] = [];
+      for (const id of ids) if (isZeroRow[id] === 0 && counts[id]!++ === 0) uniq.push(id);
+      const mult = uniq.map((id) => counts[id]!);
+      for (const id of uniq) counts[id] = 0;
+      uniques.push(uniq);
+      multiplicities.push(mult);
+      if (uniq.length > tokens) tokens = uniq.length;
+    }
+    const batch = texts.length;
+    const ids = new BigInt64Array(batch * tokens);
+    const mask = new BigInt64Array(batch * tokens);
+    const pad = BigInt(tok.padId);
+    if (pad !== 0n) ids.fill(pad);
+    for (let b = 0; b < batch; b++) {
+      const row = uniques[b]!;
+      const mult = multiplicities[b]!;
+      const o = b * tokens;
+      for (let t = 0; t < row.length; t++) {
+        ids[o + t] = BigInt(row[t]!);
+        mask[o + t] = BigInt(mult[t]!);
+      }
+    }
+    const out = await session.run(
+      { input_ids: new Tensor('int64', ids, [batch, tokens]), attention_mask: new Tensor('int64', mask, [batch, tokens]) },
+      ['sentence_embedding'],
+    );
+    const emb = out.sentence_embedding!;
+    const dim = emb.dims[1]!;
+    const rows: Float32Array[] = [];
+    for (let b = 0; b < batch; b++) rows.push(takeRow(emb.data, b, dim));
+    return rows;
+  };
+}
+
+function makePipelineRunner(pipe: FeaturePipeline): (texts: readonly string[]) => Promise<Float32Array[]> {
+  return async (texts) => {
+    const inputs = pipe.tokenizer([...texts], { padding: true, truncation: true });
+    const outputs = await pipe.model(inputs);
+    const hidden = outputs.last_hidden_state ?? outputs.logits ?? outputs.token_embeddings;
+    if (hidden === undefined) throw new Error('model has no last_hidden_state, logits or token_embeddings output');
+    const mask = inputs.attention_mask!;
+    if (hidden.dims.length === 2) {
+      // Already pooled [B, D]: only normalize.
+      const [batch, dim] = hidden.dims as [number, number];
+      return Array.from({ length: batch }, (_, b) => normalizeRow(Float64Array.from(hidden.data.subarray(b * dim, (b + 1) * dim)), 1));
+    }
+    const [batch, tokens, dim] = hidden.dims as [number, number, number];
+    return meanPoolNormalize(hidden.data, mask.data, batch, tokens, dim);
+  };
+}
+
+function loadFailed(source: string, cause: unknown): WritError {
+  const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  return new WritError(RetrievalErrors.RETRIEVAL_MODEL_LOAD_FAILED, `embedding model \`${source}\` could not be loaded: ${reason}`, { details: { model: source }, cause });
+}
+
+/**
+ * Creates an embedder. `model` is `bundled` (the built-in offline model, default), a local
+ * model folder (transformers.js layout: config.json, tokenizer.json, onnx/model[_quantized].onnx),
+ * or a transformers.js model id, downloaded into `cacheDir` when a hub is reachable (only a
+ * model id ever reaches the network). Options and folders are checked here, not on first use.
+ *
+ * @example
+ * const embedder = await createEmbedder();
+ * const [row] = await embedder.embed(['how do refunds work?']);
+ * await embedder.close();
+ */
+export async function createEmbedder(options: EmbedderOptions = {}): Promise<LoadedEmbedder> {
+  const opts = parseInput(EmbedderOptionsSchema, options, 'embedder options');
+  let resolved: Resolved;
+  if (opts.model === 'bundled') resolved = resolveFolder(BUNDLED_MODEL_DIR, 'bundled');
+  else if (isFolderPath(opts.model)) resolved = resolveFolder(resolve(opts.model), opts.model);
+  else resolved = { kind: 'hub', source: opts.model, quantized: true, modelId: opts.model };
+
+  let pipe: FeaturePipeline;
+  try {
+    pipe =
+      resolved.kind === 'folder'
+        ? await withEnv({ localModelPath: dirname(resolved.source), allowRemoteModels: false, allowLocalModels: true }, async () =>
+            (await pipeline('feature-extraction', basename(resolved.source), { quantized: resolved.quantized, local_files_only: true })) as unknown as FeaturePipeline,
+          )
+        : await withEnv({ allowRemoteModels: true, allowLocalModels: false }, async () =>
+            (await pipeline('feature-extraction', resolved.source, { quantized: true, ...(opts.cacheDir ? { cache_dir: opts.cacheDir } : {}) })) as unknown as FeaturePipeline,
+          );
+  } catch (err) {
+    throw loadFailed(resolved.source, err);
+  }
+
+  let runner = makePipelineRunner(pipe);
+  let mode: EmbedderMode = 'pipeline';
+  const session = pipe.model.session;
+  if (opts.fastPath && resolved.kind === 'folder' && session.outputNames.includes('sentence_embedding') && isWritStaticModel(resolved.source)) {
+    const inputsOk = session.inputNames.every((n) => n === 'input_ids' || n === 'attention_mask');
+    const tok = inputsOk ? readFastTokenizer(resolved.source) : null;
+    if (tok !== null) {
+      runner = makeFastRunner(session, tok);
+      mode = 'fast';
+    }
+  }
+
+  let dimension: number;
+  try {
+    const [probe] = await runner(['dimension probe']);
+    dimension = probe!.length;
+  } catch (err) {
+    await pipe.dispose().catch(() => undefined);
+    throw loadFailed(resolved.source, err);
+  }
+
+  let closed = false;
+  const batchSize = opts.batchSize;
+  return {
+    modelId: resolved.modelId,
+    dimension,
+    mode,
+    source: resolved.source,
+    async embed(texts: readonly string[]): Promise<Float32Array[]> {
+      if (closed) throw new Error('embedder is closed');
+      // Batches of similar length pad less; rows go back to the callers' order.
+      const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length || a - b);
+      const out = new Array<Float32Array>(texts.length);
+      for (let i = 0; i < order.length; i += batchSize) {
+        const idx = order.slice(i, i + batchSize);
+        const rows = await runner(idx.map((j) => texts[j]!));
+        idx.forEach((j, k) => (out[j] = rows[k]!));
+      }
+      return out;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await pipe.dispose();
+    },
+  };
+}
+
+/** True for models built by scripts/build-model.ts: the graph weights each token by its attention-mask value, and special tokens have zero rows. */
+function isWritStaticModel(folder: string): boolean {
+  try {
+    const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { writ?: { attention_mask?: string } };
+    return config.writ?.attention_mask === 'token weight';
+  } catch {
+    return false;
+  }
+}
+
+function readFastTokenizer(folder: string): WordTokenizer | null {
+  try {
+    const json = JSON.parse(readFileSync(join(folder, 'tokenizer.json'), 'utf8')) as TokenizerJson;
+    const configPath = join(folder, 'tokenizer_config.json');
+    const config = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as TokenizerConfigJson) : {};
+    return WordTokenizer.fromJson(json, config);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,126 @@
+// Approvals bind the proposal hash and expire; counts are per distinct approver.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WritError, isWritError } from '../../src/core/index.js';
+import { sealProposal, type ProposalRecord } from '../../src/broker/index.js';
+import { createHarness, refundParams, type Harness } from './helpers.js';
+
+function caught(fn: () => unknown): WritError {
+  try {
+    fn();
+  } catch (err) {
+    if (isWritError(err)) return err;
+    throw err;
+  }
+  assert.fail('expected a WritError');
+}
+
+describe('approvals', () => {
+  let h: Harness;
+  let n = 0;
+  // The sample policies, with large refunds needing two finance approvers.
+  before(() => {
+    h = createHarness({
+      config: { approvalTtlMs: 3_600_000 },
+      policies: (sources) =>
+        sources.map((s) => ({ ...s, text: s.text.replace('@requires_approval("finance")', '@requires_approval("finance")\n@approvals("2")') })),
+    });
+  });
+  after(() => h.close());
+
+  function pendingLarge(): ProposalRecord {
+    const s = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 24 * 3_600_000 });
+    const p = h.broker.propose(h.p['desk-agent']!, { sessionId: s.id, action: 'refund.request', targetId: `rf-a${++n}`, params: refundParams(50_000) });
+    assert.equal(h.broker.decide(p.id).outcome, 'needs_approval');
+    return p;
+  }
+
+  test('two distinct finance approvers are needed; the same approver twice counts once', () => {
+    const p = pendingLarge();
+    assert.equal(h.broker.approve(h.p['fatima']!, p.id).decision.outcome, 'needs_approval');
+    assert.equal(h.broker.approve(h.p['fatima']!, p.id).decision.outcome, 'needs_approval');
+    assert.equal(h.broker.computeFacts(p.id)?.approvals.count, 1);
+    const { decision } = h.broker.approve(h.p['omar']!, p.id);
+    assert.equal(decision.outcome, 'allow', JSON.stringify(decision.reasons));
+    assert.deepEqual(decision.facts.approvals.approverIds.sort(), ['fatima', 'omar']);
+    assert.equal(h.broker.getProposal(p.id)?.status, 'authorized');
+  });
+
+  test('an expired approval is ignored', () => {
+    const p = pendingLarge();
+    h.broker.approve(h.p['fatima']!, p.id);
+    assert.equal(h.broker.computeFacts(p.id)?.approvals.count, 1);
+    h.clock.advance(3_600_000);
+    assert.equal(h.broker.computeFacts(p.id)?.approvals.count, 0);
+    const { decision } = h.broker.approve(h.p['omar']!, p.id);
+    assert.equal(decision.outcome, 'needs_approval');
+    assert.deepEqual(decision.facts.approvals.approverIds, ['omar']);
+  });
+
+  test('a changed proposal invalidates earlier approvals', () => {
+    const p = pendingLarge();
+    h.broker.approve(h.p['fatima']!, p.id);
+    // The proposal's content changes (as a revision would): new params, new seal.
+    const params = { ...p.params, amountCents: 90_000 };
+    const hash = sealProposal({
+      v: 1,
+      tenant: p.tenant,
+      sessionId: p.sessionId,
+      actorId: p.actorId,
+      onBehalfOf: p.onBehalfOf,
+      action: p.action,
+      resourceType: p.resourceType,
+      targetId: p.targetId,
+      params,
+      basis: [...p.basis],
+      rationale: p.rationale,
+    });
+    assert.notEqual(hash, p.hash);
+    h.store.db.prepare('UPDATE proposals SET params_json = ?, hash = ? WHERE id = ?').run(JSON.stringify(params), hash, p.id);
+    assert.equal(h.broker.computeFacts(p.id)?.approvals.count, 0);
+    const { decision } = h.broker.approve(h.p['omar']!, p.id);
+    assert.equal(decision.outcome, 'needs_approval');
+    assert.deepEqual(decision.facts.approvals.approverIds, ['omar']);
+  });
+
+  test('an edited proposal row that no longer matches its seal gets no warrant', () => {
+    const p = pendingLarge();
+    h.broker.approve(h.p['fatima']!, p.id);
+    h.broker.approve(h.p['omar']!, p.id);
+    assert.equal(h.broker.getProposal(p.id)?.status, 'authorized');
+    h.store.db.prepare('UPDATE proposals SET params_json = ? WHERE id = ?').run(JSON.stringify({ ...p.params, amountCents: 99_999_999 }), p.id);
+    assert.equal(caught(() => h.broker.issueWarrant(h.p['desk-agent']!, p.id)).code, 'BROKER_DECISION_STALE');
+  });
+
+  test('an approver whose role was withdrawn no longer counts', () => {
+    const p = pendingLarge();
+    h.broker.approve(h.p['fatima']!, p.id);
+    h.broker.upsertPrincipal({ id: 'fatima', kind: 'user', tenant: 'acme', roles: [], groups: ['finance'] });
+    try {
+      assert.equal(h.broker.computeFacts(p.id)?.approvals.count, 0);
+    } finally {
+      h.broker.upsertPrincipal({ id: 'fatima', kind: 'user', tenant: 'acme', roles: ['finance'], groups: ['finance', 'support'] });
+    }
+  });
+
+  test('a proposal waiting for approvals past its time expires and can no longer be approved', () => {
+    const p = pendingLarge();
+    h.clock.advance(h.broker.config.pendingApprovalTtlMs + 1000);
+    assert.ok(h.broker.expireStale().includes(p.id));
+    assert.equal(h.broker.getProposal(p.id)?.status, 'expired');
+    assert.equal(caught(() => h.broker.approve(h.p['fatima']!, p.id)).code, 'BROKER_PROPOSAL_WRONG_STATUS');
+  });
+
+  test('an authorization past its time gets no warrant, and expiring it voids its unused warrants', () => {
+    const p = pendingLarge();
+    h.broker.approve(h.p['fatima']!, p.id);
+    h.broker.approve(h.p['omar']!, p.id);
+    const issued = h.broker.issueWarrant(h.p['desk-agent']!, p.id);
+    h.clock.advance(h.broker.config.authorizationTtlMs + 1000);
+    assert.equal(caught(() => h.broker.issueWarrant(h.p['desk-agent']!, p.id)).code, 'BROKER_DECISION_STALE');
+    assert.ok(h.broker.expireStale().includes(p.id));
+    assert.equal(h.broker.getProposal(p.id)?.status, 'expired');
+    const row = h.store.db.prepare('SELECT status FROM warrants WHERE id = ?').get(issued.warrantId) as { status: string };
+    assert.equal(row.status, 'voided');
+  });
+});

@@ -1,0 +1,146 @@
+// Proposals: validation against the catalog (every issue at once), recorded rejections,
+// idempotency, session rules and budgets, delegation and tenants.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WritError, isWritError } from '../../src/core/index.js';
+import { createHarness, refundParams, type Harness } from './helpers.js';
+
+function caught(fn: () => unknown): WritError {
+  try {
+    fn();
+  } catch (err) {
+    if (isWritError(err)) return err;
+    throw err;
+  }
+  assert.fail('expected a WritError');
+}
+
+describe('proposals', () => {
+  let h: Harness;
+  let sessionId: string;
+  before(() => {
+    h = createHarness();
+    sessionId = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 3_600_000 }).id;
+  });
+  after(() => h.close());
+
+  test('invalid params are refused with every issue at once and the rejection is recorded', () => {
+    const before = h.ledgerKinds().filter((k) => k === 'proposal.rejected').length;
+    const err = caught(() =>
+      h.broker.propose(h.p['desk-agent']!, {
+        sessionId,
+        action: 'refund.request',
+        targetId: 'rf-bad',
+        params: { amountCents: 0, currency: 'XXX', orderId: 'order 1', recipientAccount: 42, colour: 'red' },
+      }),
+    );
+    assert.equal(err.code, 'BROKER_PARAMS_INVALID');
+    const issues = err.details.issues as Array<{ path: string; code: string }>;
+    const paths = issues.map((i) => i.path).sort();
+    assert.deepEqual(paths, ['params.amountCents', 'params.colour', 'params.currency', 'params.orderId', 'params.recipientAccount']);
+    assert.deepEqual(issues.find((i) => i.path === 'params.colour')?.code, 'unrecognized_key');
+    const after = h.ledgerKinds().filter((k) => k === 'proposal.rejected').length;
+    assert.equal(after, before + 1);
+    assert.equal(h.broker.listProposals({ tenant: 'acme' }).some((p) => p.targetId === 'rf-bad'), false);
+  });
+
+  test('a missing required param and a too-long string are both reported', () => {
+    const err = caught(() =>
+      h.broker.propose(h.p['desk-agent']!, {
+        sessionId,
+        action: 'refund.request',
+        targetId: 'rf-bad2',
+        params: { amountCents: 10, orderId: 'ord-1', reason: 'x'.repeat(2001) },
+      }),
+    );
+    assert.equal(err.code, 'BROKER_PARAMS_INVALID');
+    const paths = (err.details.issues as Array<{ path: string }>).map((i) => i.path).sort();
+    assert.deepEqual(paths, ['params.reason', 'params.recipientAccount']);
+  });
+
+  test('an unknown action, a wrong target type and a missing target are typed errors, each recorded', () => {
+    const before = h.ledgerKinds().filter((k) => k === 'proposal.rejected').length;
+    assert.equal(caught(() => h.broker.propose(h.p['sam']!, { action: 'refund.delete', targetId: 'rf-1', params: {} })).code, 'BROKER_ACTION_UNKNOWN');
+    assert.equal(
+      caught(() => h.broker.propose(h.p['sam']!, { action: 'refund.approve', targetType: 'TicketNote', targetId: 'rf-1', params: {} })).code,
+      'BROKER_TARGET_TYPE_MISMATCH',
+    );
+    assert.equal(caught(() => h.broker.propose(h.p['sam']!, { action: 'refund.approve', targetId: 'rf-nowhere', params: {} })).code, 'BROKER_TARGET_NOT_FOUND');
+    assert.equal(caught(() => h.broker.propose(h.p['sam']!, { action: 'refund.approve', targetId: 'rf-1', actorId: 'fatima' })).code, 'INVALID_INPUT');
+    assert.equal(h.ledgerKinds().filter((k) => k === 'proposal.rejected').length, before + 4);
+  });
+
+  test('the same idempotency key with the same content returns the same proposal and records nothing new', () => {
+    const input = { sessionId, action: 'refund.request', targetId: 'rf-idem', params: refundParams(700), idempotencyKey: 'k-1' };
+    const first = h.broker.propose(h.p['desk-agent']!, input);
+    const count = h.ledgerKinds().length;
+    const used = h.broker.getSession(sessionId)!.used.proposals;
+    // Same content in another canonical spelling: key order and an equal number.
+    const second = h.broker.propose(h.p['desk-agent']!, { ...input, params: { ...refundParams(700), amountCents: 700.0 } });
+    assert.equal(second.id, first.id);
+    assert.equal(h.ledgerKinds().length, count);
+    assert.equal(h.broker.getSession(sessionId)!.used.proposals, used);
+  });
+
+  test('the same idempotency key with different content is a conflict', () => {
+    const input = { sessionId, action: 'refund.request', targetId: 'rf-idem2', params: refundParams(700), idempotencyKey: 'k-2' };
+    const first = h.broker.propose(h.p['desk-agent']!, input);
+    const err = caught(() => h.broker.propose(h.p['desk-agent']!, { ...input, params: refundParams(701) }));
+    assert.equal(err.code, 'BROKER_IDEMPOTENCY_CONFLICT');
+    assert.equal(err.details.proposalId, first.id);
+  });
+
+  test('an agent must propose inside its own live session', () => {
+    assert.equal(caught(() => h.broker.propose(h.p['desk-agent']!, { action: 'refund.request', targetId: 'rf-x', params: refundParams(1) })).code, 'BROKER_SESSION_REQUIRED');
+    const other = h.broker.createSession(h.p['finance-bot']!, { ttlMs: 60_000, onBehalfOf: 'sam' });
+    assert.equal(
+      caught(() => h.broker.propose(h.p['desk-agent']!, { sessionId: other.id, action: 'refund.request', targetId: 'rf-x', params: refundParams(1) })).code,
+      'BROKER_SESSION_FORBIDDEN',
+    );
+    const short = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 1000 });
+    h.clock.advance(2000);
+    assert.equal(
+      caught(() => h.broker.propose(h.p['desk-agent']!, { sessionId: short.id, action: 'refund.request', targetId: 'rf-x', params: refundParams(1) })).code,
+      'BROKER_SESSION_NOT_ACTIVE',
+    );
+  });
+
+  test('a session refuses proposals past its budget and charges nothing for the refused one', () => {
+    const s = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 60_000, budgets: { proposals: 1, retrievals: 2 } });
+    h.broker.propose(h.p['desk-agent']!, { sessionId: s.id, action: 'refund.request', targetId: 'rf-b1', params: refundParams(1) });
+    const err = caught(() => h.broker.propose(h.p['desk-agent']!, { sessionId: s.id, action: 'refund.request', targetId: 'rf-b2', params: refundParams(1) }));
+    assert.equal(err.code, 'BROKER_SESSION_BUDGET_EXCEEDED');
+    assert.equal(h.broker.getSession(s.id)!.used.proposals, 1);
+    h.broker.chargeSession(s.id, { retrievals: 2, contextChars: 100 });
+    assert.equal(caught(() => h.broker.chargeSession(s.id, { retrievals: 1 })).code, 'BROKER_SESSION_BUDGET_EXCEEDED');
+    assert.equal(h.broker.getSession(s.id)!.used.retrievals, 2);
+  });
+
+  test('an agent cannot act for a principal of another tenant, nor for another agent', () => {
+    h.broker.upsertPrincipal({ id: 'free-agent', kind: 'agent', tenant: 'acme', roles: ['support_agent'] });
+    h.broker.upsertPrincipal({ id: 'gina', kind: 'user', tenant: 'globex', roles: ['support'] });
+    const agent = h.broker.getPrincipal('free-agent')!;
+    assert.equal(caught(() => h.broker.createSession(agent, { ttlMs: 60_000, onBehalfOf: 'gina' })).code, 'BROKER_TENANT_MISMATCH');
+    assert.equal(caught(() => h.broker.createSession(agent, { ttlMs: 60_000, onBehalfOf: 'desk-agent' })).code, 'BROKER_DELEGATION_INVALID');
+    // desk-agent is registered for sam: it may not pick someone else.
+    assert.equal(caught(() => h.broker.createSession(h.p['desk-agent']!, { ttlMs: 60_000, onBehalfOf: 'fatima' })).code, 'BROKER_DELEGATION_INVALID');
+  });
+
+  test('a caller that disagrees with its registered principal is refused', () => {
+    const forged = { ...h.p['desk-agent']!, tenant: 'globex' };
+    assert.equal(caught(() => h.broker.propose(forged, { sessionId, action: 'refund.request', targetId: 'rf-f', params: refundParams(1) })).code, 'BROKER_PRINCIPAL_MISMATCH');
+    const unknown = { ...h.p['sam']!, id: 'nobody' };
+    assert.equal(caught(() => h.broker.propose(unknown, { action: 'refund.request', targetId: 'rf-f', params: refundParams(1) })).code, 'BROKER_PRINCIPAL_NOT_FOUND');
+  });
+
+  test('a proposal citing a bundle of another session or actor is denied by policy', () => {
+    const bundle = h.addBundle({ principalId: 'sam', sessionId: null, texts: ['order ord-1001 was damaged'] });
+    const proposal = h.broker.propose(h.p['desk-agent']!, { sessionId, action: 'refund.request', targetId: 'rf-basis', params: refundParams(100), basis: [bundle, 'bnd_missing'] });
+    const d = h.broker.decide(proposal.id);
+    assert.equal(d.outcome, 'deny');
+    assert.equal(d.facts.basis.allExist, false);
+    assert.equal(d.facts.basis.allOwned, false);
+    assert.equal(d.facts.basis.allSameSession, false);
+    assert.ok(d.determiningPolicies.includes('writ.default.foreign_basis'), JSON.stringify(d.determiningPolicies));
+  });
+});
