@@ -1,10 +1,28 @@
 // The composition root: builds the store, ledger, retrieval and broker from one config,
 // and owns their lifecycle. Servers, the CLI and MCP all start from here.
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { WRIT_VERSION, createLogger, loadConfig, type Config, type Logger } from './core/index.js';
+import { WRIT_VERSION, WritError, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
 import { openStore, type Store } from './store/index.js';
-import { connectChroma, createEmbedder, startChroma, type ChromaServer, type Embedder } from './retrieval/index.js';
+import { createLedger, ledgerMigrations, type LedgerApi } from './ledger/index.js';
+import {
+  connectChroma,
+  createBundleEvidenceReader,
+  createEmbedder,
+  createRetrieval,
+  openVectorIndex,
+  retrievalMigrations,
+  startChroma,
+  type ChromaServer,
+  type Embedder,
+  type Retrieval,
+  type RetrievalQuery,
+  type RetrievalResult,
+} from './retrieval/index.js';
+import { BrokerErrors, brokerMigrations, createBroker, createPolicyEngine, loadCatalogFile, loadPolicyDir, type Broker, type Catalog, type PolicyEngine } from './broker/index.js';
+import { AuthErrors, authMigrations, createApiKeys, type ApiKeys, type IssuedApiKey } from './auth/index.js';
+import { loadWorkspace, type Workspace } from './workspace.js';
 
 const PartStatusSchema = z.enum(['ok', 'down']);
 
@@ -39,8 +57,25 @@ export interface WritApp {
   readonly config: Config;
   readonly logger: Logger;
   readonly store: Store;
+  readonly ledger: LedgerApi;
   readonly chroma: ChromaServer;
   readonly embedder: Embedder;
+  readonly retrieval: Retrieval;
+  readonly broker: Broker;
+  readonly catalog: Catalog;
+  readonly policy: PolicyEngine;
+  readonly keys: ApiKeys;
+  readonly warrantKeyring: Keyring;
+  readonly workspace: Workspace;
+  /** Keys created for principals that had none (first start); shown once. */
+  readonly firstStartKeys: readonly IssuedApiKey[];
+  /** Resolves an API key to its stored, enabled principal (AUTH_* errors otherwise). */
+  authenticate(key: string | undefined): Principal;
+  /**
+   * A retrieval by an authenticated principal. With a session, the session must be the
+   * caller's and live; its retrieval and context budgets are charged.
+   */
+  retrieve(principal: Principal, input: RetrievalQuery): Promise<RetrievalResult>;
   health(): Promise<Health>;
   version(): Version;
   close(): Promise<void>;
@@ -50,11 +85,18 @@ export interface AppOptions {
   /** A parsed config; defaults to `loadConfig()` from the environment. */
   readonly config?: Config;
   readonly logger?: Logger;
+  /** Load the workspace's principals and documents into the home (default true). */
+  readonly seedWorkspace?: boolean;
+  /** Progress of the workspace ingest, for long first starts. */
+  readonly onProgress?: (line: string) => void;
 }
 
+const VECTOR_COLLECTION = 'writ-chunks';
+
 /**
- * Starts every part of Writ: the SQLite store, Chroma (embedded child or `CHROMA_URL`)
- * and the embedder. On failure, whatever had started is stopped again.
+ * Starts every part of Writ from one config: the SQLite store and ledger, Chroma
+ * (embedded child or `CHROMA_URL`), the embedder, retrieval, the catalog, Cedar policies
+ * and the broker — and loads the workspace. On failure, whatever had started is stopped.
  *
  * @example
  * const app = await createApp();
@@ -66,8 +108,25 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const cleanup: Array<() => Promise<void> | void> = [];
   try {
-    const store = openStore({ path: join(config.home, 'writ.db'), migrations: [] });
+    // Catalog and policies first: a bad one is refused before anything starts.
+    const workspace = loadWorkspace(config.workspace);
+    const catalog = loadCatalogFile(workspace.catalogPath);
+    const policy = createPolicyEngine({ catalog, policies: loadPolicyDir(workspace.policiesDir, { catalog }) });
+
+    const store = openStore({
+      path: join(config.home, 'writ.db'),
+      migrations: [...ledgerMigrations, ...retrievalMigrations, ...brokerMigrations, ...authMigrations],
+    });
     cleanup.push(() => store.close());
+    const ledgerKeyring = openKeyring({ dir: join(config.home, 'keys', 'ledger'), purpose: 'ledger' });
+    const warrantKeyring = openKeyring({ dir: join(config.home, 'keys', 'warrant'), purpose: 'warrant' });
+    const ledger = createLedger({
+      store,
+      keyring: ledgerKeyring,
+      checkpointEvery: config.broker.checkpointEvery,
+      anchorFile: join(config.home, 'ledger-anchor.json'),
+    });
+    cleanup.push(() => ledger.close());
 
     const chroma =
       config.chroma.url !== undefined
@@ -78,13 +137,67 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const embedder = await createEmbedder({ model: config.embedder.model, batchSize: config.embedder.batchSize });
     cleanup.push(() => embedder.close());
 
+    const openIndex = () => openVectorIndex({ server: chroma, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension });
+    const retrieval = createRetrieval({
+      store,
+      ledger,
+      embedder,
+      vectorIndex: await openIndex(),
+      reopenVectorIndex: openIndex,
+      config: { ...config.retrieval, embedBatchSize: config.embedder.batchSize },
+    });
+
+    const broker = createBroker({
+      store,
+      ledger,
+      catalog,
+      policyEngine: policy,
+      evidenceReader: createBundleEvidenceReader(store),
+      warrantKeyring,
+      config: { warrantTtlMs: config.broker.warrantTtlMs, approvalTtlMs: config.broker.approvalTtlMs },
+    });
+    const keys = createApiKeys({ store, principalExists: (id) => broker.getPrincipal(id) !== undefined });
+
+    const firstStartKeys = options.seedWorkspace === false ? [] : await seed(workspace, { broker, retrieval, keys, config, onProgress: options.onProgress });
+
     let closed = false;
     const app: WritApp = {
       config,
       logger,
       store,
+      ledger,
       chroma,
       embedder,
+      retrieval,
+      broker,
+      catalog,
+      policy,
+      keys,
+      warrantKeyring,
+      workspace,
+      firstStartKeys,
+      authenticate(key) {
+        const { principalId } = keys.authenticate(key);
+        const principal = broker.getPrincipal(principalId);
+        // INVARIANT: the principal of a request comes from its key, and must still exist.
+        if (principal === undefined) throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key');
+        return principal;
+      },
+      async retrieve(principal, input) {
+        if (input.sessionId === undefined) return retrieval.retrieve({ ...input, principal });
+        const session = broker.getSession(input.sessionId);
+        // INVARIANT: a session's retrievals belong to its actor; nobody else may charge or cite it.
+        if (session === undefined || session.actorId !== principal.id) {
+          throw new WritError(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${input.sessionId}\` does not exist`, { details: { sessionId: input.sessionId } });
+        }
+        const remaining = session.budgets.contextChars - session.used.contextChars;
+        const maxChars = Math.min(input.budget?.maxChars ?? config.retrieval.maxChars, Math.max(1, remaining));
+        broker.chargeSession(input.sessionId, { retrievals: 1 });
+        const result = await retrieval.retrieve({ ...input, budget: { maxChars }, principal });
+        const chars = result.results.reduce((n, r) => n + r.text.length, 0);
+        if (chars > 0) broker.chargeSession(input.sessionId, { contextChars: Math.min(chars, remaining) });
+        return result;
+      },
       async health() {
         const sqlite = (() => {
           try {
@@ -112,6 +225,11 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       async close() {
         if (closed) return;
         closed = true;
+        try {
+          ledger.checkpoint();
+        } catch (err) {
+          logger.warn({ err }, 'final ledger checkpoint failed');
+        }
         await runCleanup(cleanup, logger);
       },
     };
@@ -120,6 +238,44 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     await runCleanup(cleanup, logger);
     throw err;
   }
+}
+
+/**
+ * Loads the workspace into the home: principals (upserted when they changed), documents
+ * (unchanged ones are no-ops by content hash), and an API key for each principal that has
+ * none. New keys are returned once and, for the sample workflow, written to
+ * `<home>/first-start-keys.json` (mode 0600).
+ */
+async function seed(
+  workspace: Workspace,
+  deps: { broker: Broker; retrieval: Retrieval; keys: ApiKeys; config: Config; onProgress?: ((line: string) => void) | undefined },
+): Promise<IssuedApiKey[]> {
+  const { broker, retrieval, keys, config } = deps;
+  for (const principal of workspace.principals) {
+    const current = broker.getPrincipal(principal.id);
+    if (current === undefined || JSON.stringify(current) !== JSON.stringify({ ...current, ...principal })) broker.upsertPrincipal(principal);
+  }
+  for (const source of workspace.documents) {
+    const summary = await retrieval.ingestPath([source.absPath], {
+      tenant: source.tenant,
+      readers: source.readers,
+      labels: source.labels,
+      ...(deps.onProgress === undefined ? {} : { onProgress: (p) => deps.onProgress?.(`ingest ${source.path}: ${p.filesDone}/${p.filesTotal} files, ${p.chunks} chunks`) }),
+    });
+    if (summary.created + summary.updated > 0) deps.onProgress?.(`ingested ${source.path}: ${summary.created} new, ${summary.updated} updated documents`);
+  }
+  const issued: IssuedApiKey[] = [];
+  for (const principal of workspace.principals) {
+    if (keys.list(principal.id).some((k) => k.revokedAt === null)) continue;
+    issued.push(keys.create(principal.id, 'first start'));
+  }
+  if (issued.length > 0) {
+    const file = join(config.home, 'first-start-keys.json');
+    if (!existsSync(file)) {
+      writeFileSync(file, `${JSON.stringify(Object.fromEntries(issued.map((k) => [k.principalId, k.key])), null, 2)}\n`, { mode: 0o600 });
+    }
+  }
+  return issued;
 }
 
 async function runCleanup(steps: Array<() => Promise<void> | void>, logger: Logger): Promise<void> {

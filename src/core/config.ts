@@ -2,7 +2,8 @@
 // from an optional JSON file (`WRIT_CONFIG`) overlaid by environment variables; every
 // problem is reported together, then the result is frozen. Only this module reads env.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { PACKAGE_ROOT } from './version.js';
 import { z } from 'zod';
 import { CoreErrors, WritError } from './errors.js';
 import { toInputIssues } from './validate.js';
@@ -60,13 +61,26 @@ export const ConfigSchema = z
         /** Weight of the dense score in the fused score (0 = lexical only). */
         denseWeight: z.coerce.number().min(0).max(1).default(0.3),
         /** At or below this many readable chunks, dense search scans them exactly. */
-        exactScanMaxChunks: positiveInt.default(20_000),
+        exactScanMaxChunks: positiveInt.default(5_000),
       })
       .strict()
       .default({
         maxK: 50, maxChars: 40_000, maxQueryChars: 4_000, timeoutMs: 2_000, maxTimeoutMs: 30_000, ratePerSecond: 20, rateBurst: 40,
-        chunkMaxChars: 2_000, chunkOverlapChars: 200, denseWeight: 0.3, exactScanMaxChunks: 20_000,
+        chunkMaxChars: 2_000, chunkOverlapChars: 200, denseWeight: 0.3, exactScanMaxChunks: 5_000,
       }),
+    /** The workspace folder (catalog, policies, principals, documents); default: the sample refund desk. */
+    workspace: z.string().min(1).default(join(PACKAGE_ROOT, 'examples', 'support-desk')),
+    broker: z
+      .object({
+        /** Lifetime of a warrant in ms (default 5 minutes). */
+        warrantTtlMs: positiveInt.max(24 * 3600_000).default(5 * 60_000),
+        /** Lifetime of an approval in ms (default 24 hours). */
+        approvalTtlMs: positiveInt.default(24 * 3600_000),
+        /** Sign a ledger checkpoint every N entries (0: only on shutdown). */
+        checkpointEvery: z.coerce.number().int().min(0).default(1000),
+      })
+      .strict()
+      .default({ warrantTtlMs: 5 * 60_000, approvalTtlMs: 24 * 3600_000, checkpointEvery: 1000 }),
   })
   .strict();
 
@@ -75,6 +89,9 @@ export type ConfigInput = z.input<typeof ConfigSchema>;
 
 /** Environment variables and the config path each one sets. */
 export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[]; doc: string }> = [
+  { env: 'WRIT_WORKSPACE', path: ['workspace'], doc: 'workspace folder: catalog, policies, principals, documents (default: the sample refund desk)' },
+  { env: 'WRIT_WARRANT_TTL_MS', path: ['broker', 'warrantTtlMs'], doc: 'lifetime of a warrant in ms' },
+  { env: 'WRIT_APPROVAL_TTL_MS', path: ['broker', 'approvalTtlMs'], doc: 'lifetime of an approval in ms' },
   { env: 'WRIT_HOME', path: ['home'], doc: 'folder for the SQLite file, Chroma data and keys' },
   { env: 'WRIT_LOG_LEVEL', path: ['logLevel'], doc: 'server log level (`silent` to turn logs off)' },
   { env: 'WRIT_HOST', path: ['server', 'host'], doc: 'address the HTTP server binds' },
@@ -155,6 +172,7 @@ export function loadConfig(options: { env?: Readonly<Record<string, string | und
   }
   const config = result.data;
   config.home = resolve(config.home);
+  config.workspace = resolve(config.workspace);
   return deepFreeze(config);
 }
 

@@ -24,7 +24,7 @@ export const serveCommand: CommandSpec = {
     const config = loadConfig({ overrides });
     const started = Date.now();
     ctx.out.info(`writ ${WRIT_VERSION}: starting (home ${config.home})`);
-    const app = await createApp({ config });
+    const app = await createApp({ config, onProgress: (line) => ctx.out.info(`writ: ${line}`) });
     const server = await buildServer(app, { logger: config.logLevel === 'silent' ? false : app.logger });
     let stopping: Promise<void> | undefined;
     const stop = (signal: string): Promise<void> => {
@@ -46,14 +46,38 @@ export const serveCommand: CommandSpec = {
       address === null || typeof address === 'string'
         ? `http://${config.server.host}:${config.server.port}`
         : `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    const keys = app.firstStartKeys;
+    const agentKey = keys.find((k) => app.broker.getPrincipal(k.principalId)?.kind === 'agent')?.key ?? '$WRIT_KEY';
+    const keyLines =
+      keys.length === 0
+        ? ['  keys:   created on first start (see `writ keys list`; new ones with `writ keys create --principal ID`)']
+        : [
+            '  API keys (shown once; stored only as hashes — also saved to first-start-keys.json in the home, mode 0600):',
+            ...keys.map((k) => `    ${k.principalId.padEnd(14)}${k.key}`),
+          ];
     ctx.out.result(
-      { url, home: config.home, chroma: app.chroma.url, model: app.embedder.modelId, startedInMs: Date.now() - started },
+      {
+        url,
+        home: config.home,
+        workspace: config.workspace,
+        chroma: app.chroma.url,
+        model: app.embedder.modelId,
+        startedInMs: Date.now() - started,
+        keys: keys.map((k) => ({ principalId: k.principalId, key: k.key })),
+      },
       [
         `writ ${WRIT_VERSION} listening on ${url} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
         `  data:   ${config.home}`,
         `  chroma: ${app.chroma.url}${app.chroma.pid !== null ? ` (embedded, pid ${app.chroma.pid})` : ''}`,
         `  model:  ${app.embedder.modelId} (${app.embedder.dimension}-d)`,
-        `  try:    curl ${url}/health`,
+        `  workspace: ${config.workspace}`,
+        ...keyLines,
+        '',
+        'Try:',
+        `  curl ${url}/health`,
+        `  curl -s ${url}/v1/retrieve -H 'authorization: Bearer ${agentKey}' -H 'content-type: application/json' -d '{"query":"refund for a cracked teapot","k":3}'`,
+        `  curl -s ${url}/v1/proposals?status=pending_approval -H 'authorization: Bearer ${agentKey}'`,
+        `  open ${url}/docs for the API reference; \`npm run demo\` runs the whole story`,
         'Press Ctrl-C to stop.',
       ].join('\n'),
     );
