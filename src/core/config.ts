@@ -20,9 +20,16 @@ export const ConfigSchema = z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: port.default(8787),
+        /** Per-principal token bucket on every authenticated route: sustained requests per second and burst. */
+        ratePerSecond: z.coerce.number().positive().default(200),
+        rateBurst: positiveInt.default(400),
+        /** Largest accepted request body, in bytes. */
+        bodyLimit: positiveInt.default(1024 * 1024),
+        /** Time limit of one request (retrieval has its own, shorter limit). */
+        routeTimeoutMs: positiveInt.default(30_000),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 8787 }),
+      .default({ host: '127.0.0.1', port: 8787, ratePerSecond: 200, rateBurst: 400, bodyLimit: 1024 * 1024, routeTimeoutMs: 30_000 }),
     chroma: z
       .object({
         /** An external Chroma server; when set, Writ starts none. */
@@ -96,6 +103,10 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[];
   { env: 'WRIT_LOG_LEVEL', path: ['logLevel'], doc: 'server log level (`silent` to turn logs off)' },
   { env: 'WRIT_HOST', path: ['server', 'host'], doc: 'address the HTTP server binds' },
   { env: 'WRIT_PORT', path: ['server', 'port'], doc: 'port of the HTTP server (0 picks a free one)' },
+  { env: 'WRIT_RATE_PER_SECOND', path: ['server', 'ratePerSecond'], doc: 'sustained HTTP requests per second per principal' },
+  { env: 'WRIT_RATE_BURST', path: ['server', 'rateBurst'], doc: 'burst of HTTP requests per principal' },
+  { env: 'WRIT_BODY_LIMIT', path: ['server', 'bodyLimit'], doc: 'largest accepted HTTP request body in bytes' },
+  { env: 'WRIT_ROUTE_TIMEOUT_MS', path: ['server', 'routeTimeoutMs'], doc: 'time limit of one HTTP request in ms' },
   { env: 'CHROMA_URL', path: ['chroma', 'url'], doc: 'use this Chroma server and start none' },
   { env: 'WRIT_CHROMA_PORT', path: ['chroma', 'port'], doc: 'port of the embedded Chroma (0 picks a free one)' },
   { env: 'WRIT_CHROMA_START_TIMEOUT_MS', path: ['chroma', 'startTimeoutMs'], doc: 'how long to wait for Chroma to answer' },

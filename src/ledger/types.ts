@@ -36,3 +36,120 @@ export interface Ledger {
    */
   append(entry: LedgerAppend): LedgerEntry;
 }
+
+/** The last entry of the chain; `seq` 0 and the genesis hash when the ledger is empty. */
+export interface LedgerHead {
+  readonly seq: number;
+  readonly hash: string;
+  readonly at: string | null;
+}
+
+/** A signed statement that the chain's entry `seq` had hash `headHash`. */
+export interface LedgerCheckpoint {
+  readonly seq: number;
+  readonly at: string;
+  readonly headHash: string;
+  /** Key id in the ledger keyring (or its published JWKS). */
+  readonly kid: string;
+  /** base64url Ed25519 signature over the checkpoint payload (see src/ledger/README.md). */
+  readonly signature: string;
+}
+
+/** What `verify` names as the first thing wrong. */
+export type LedgerProblem =
+  /** The entry's stored hash is not the hash of its fields: the entry was edited. */
+  | 'hash_mismatch'
+  /** The entry does not record its predecessor's hash: the predecessor was rewritten. */
+  | 'broken_link'
+  /** A sequence number is missing: an entry was deleted. */
+  | 'gap'
+  /** The entry is intact but sits at another sequence number than it was written at. */
+  | 'reordered'
+  /** A checkpoint's signature does not verify (or its key is unknown). */
+  | 'checkpoint_signature'
+  /** A signed checkpoint names a hash the entry at its seq no longer has. */
+  | 'checkpoint_mismatch'
+  /** A signed checkpoint (or the anchor) names an entry past the end: the tail was cut off. */
+  | 'truncated'
+  /** The refs index (`ledger_refs`) disagrees with the entry's hashed refs. */
+  | 'refs_mismatch';
+
+/** The outcome of walking the chain. */
+export interface LedgerVerification {
+  readonly ok: boolean;
+  /** Entries checked. */
+  readonly checked: number;
+  /** Signed checkpoints checked (the anchor included). */
+  readonly checkpoints: number;
+  readonly head: LedgerHead;
+  readonly firstBad?: { readonly seq: number; readonly problem: LedgerProblem; readonly message: string };
+}
+
+export interface LedgerVerifyOptions {
+  /** Start at this seq, trusting the stored hash of the entry before it. Default 1. */
+  readonly fromSeq?: number;
+  /** A checkpoint kept outside the database (published, or from `anchorFile`); catches a cut-off tail. */
+  readonly anchor?: LedgerCheckpoint;
+  /** Verify checkpoint signatures against this JWKS instead of the ledger keyring (external auditors). */
+  readonly jwks?: unknown;
+}
+
+/** A page of entries in seq order. */
+export interface LedgerQuery {
+  /** Only entries with a larger seq. Default 0. */
+  readonly afterSeq?: number;
+  /** 1–10,000; default 100. */
+  readonly limit?: number;
+  readonly kinds?: readonly string[];
+  /** Only this tenant; `null` for entries without one. */
+  readonly tenant?: string | null;
+}
+
+/** Entries reached by a lineage or impact walk, in seq order and grouped by kind. */
+export interface LedgerGraph {
+  /** The id the walk started from. */
+  readonly id: string;
+  readonly entries: readonly LedgerEntry[];
+  readonly byKind: Readonly<Record<string, readonly LedgerEntry[]>>;
+  /** True when the walk stopped at `maxEntries`. */
+  readonly truncated: boolean;
+}
+
+export interface LedgerGraphOptions {
+  /** Stop after this many entries. Default 10,000. */
+  readonly maxEntries?: number;
+  /** Only walk through entries of this tenant. */
+  readonly tenant?: string;
+}
+
+/** The full ledger API; `Ledger` above is the part every area appends through. */
+export interface LedgerApi extends Ledger {
+  /** Appends several entries in one transaction, in order. */
+  appendMany(entries: readonly LedgerAppend[]): LedgerEntry[];
+  /** Signs the current head; returns the existing checkpoint when the head is already signed, null when empty. */
+  checkpoint(): LedgerCheckpoint | null;
+  /** The newest checkpoint, or null. */
+  lastCheckpoint(): LedgerCheckpoint | null;
+  checkpoints(options?: { afterSeq?: number; limit?: number }): LedgerCheckpoint[];
+  head(): LedgerHead;
+  entry(seq: number): LedgerEntry | undefined;
+  entries(query?: LedgerQuery): LedgerEntry[];
+  /** Entries whose refs name `id`, oldest first. */
+  entriesReferencing(id: string): LedgerEntry[];
+  /** Entries whose subject is `subjectId`, oldest first. */
+  entriesAbout(subjectId: string): LedgerEntry[];
+  /** Walks refs backward from `id`: what informed it (decision → proposal → bundles → documents). */
+  lineage(id: string, options?: LedgerGraphOptions): LedgerGraph;
+  /** Walks refs forward from `id`: what it informed (document → bundles → proposals → decisions → transitions). */
+  impact(id: string, options?: LedgerGraphOptions): LedgerGraph;
+  /** Walks the whole chain and every checkpoint; never throws for a broken chain, reports it. */
+  verify(options?: LedgerVerifyOptions): LedgerVerification;
+  /** Checkpoints the head and refuses further appends. Idempotent. Does not close the store. */
+  close(): void;
+  /**
+   * Calls `listener` after entries were appended through this ledger, once their
+   * transaction has ended (committed or rolled back: read the entries by seq to know).
+   * Calls are coalesced and never run inside a transaction. Returns an unsubscribe function.
+   */
+  onAppend(listener: () => void): () => void;
+}

@@ -1,0 +1,509 @@
+// The ledger: appends hash-chained entries inside the caller's transaction, signs
+// checkpoints, answers queries, and verifies itself.
+import { writeFileSync, readFileSync, renameSync } from 'node:fs';
+import {
+  canonicalJson,
+  type Clock,
+  isWritError,
+  type JsonValue,
+  type Keyring,
+  loadPublicKeys,
+  nowIso,
+  systemClock,
+  type InputIssue,
+  WritError,
+} from '../core/index.js';
+import type { Store } from '../store/index.js';
+import { LedgerErrors } from './errors.js';
+import { checkpointPayload, entryHash, GENESIS_HASH } from './hash-chain.js';
+import { walkImpact, walkLineage } from './lineage.js';
+import { APPEND_ONLY_TRIGGERS } from './migrations.js';
+import type { LedgerApi, LedgerAppend, LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerQuery, LedgerVerifyOptions } from './types.js';
+import { verifyChain } from './verify.js';
+
+export interface LedgerOptions {
+  /** An open store whose migrations include `ledgerMigrations`. */
+  readonly store: Store;
+  /** A keyring opened with purpose `ledger`; it signs checkpoints. */
+  readonly keyring: Keyring;
+  readonly clock?: Clock;
+  /** Sign a checkpoint each time the chain crosses a multiple of this many entries; 0 turns it off. Default 1000. */
+  readonly checkpointEvery?: number;
+  /**
+   * A file outside the database where each new checkpoint is also written; `verify`
+   * checks the chain against it, which catches a tail cut off together with its
+   * checkpoints. Optional.
+   */
+  readonly anchorFile?: string;
+}
+
+const KIND = /^[a-z_]+\.[a-z_]+$/;
+const MAX_ID = 512;
+const MAX_REFS = 10_000;
+const MAX_BODY_CHARS = 1_000_000;
+const ENTRY_KEYS = new Set(['kind', 'subjectId', 'tenant', 'actorId', 'requestId', 'refs', 'body']);
+
+/** An entry checked and put in canonical text, ready to chain. */
+interface PreparedEntry {
+  readonly kind: string;
+  readonly subjectId: string;
+  readonly tenant: string | null;
+  readonly actorId: string | null;
+  readonly requestId: string | null;
+  readonly refs: string[];
+  readonly refsText: string;
+  readonly body: JsonValue;
+  readonly bodyText: string;
+}
+
+type EntryRow = {
+  seq: number;
+  at: string;
+  kind: string;
+  subject_id: string;
+  tenant: string | null;
+  actor_id: string | null;
+  request_id: string | null;
+  refs: string;
+  body: string;
+  prev_hash: string;
+  hash: string;
+};
+
+const ENTRY_COLUMNS = 'seq, at, kind, subject_id, tenant, actor_id, request_id, refs, body, prev_hash, hash';
+
+function toEntry(row: EntryRow): LedgerEntry {
+  return {
+    seq: row.seq,
+    at: row.at,
+    kind: row.kind,
+    subjectId: row.subject_id,
+    tenant: row.tenant,
+    actorId: row.actor_id,
+    requestId: row.request_id,
+    refs: JSON.parse(row.refs) as string[],
+    body: JSON.parse(row.body) as JsonValue,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID && value.isWellFormed();
+}
+
+function prepareEntry(input: LedgerAppend, path = ''): PreparedEntry {
+  const issues: InputIssue[] = [];
+  const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new WritError(LedgerErrors.LEDGER_INVALID_ENTRY, `invalid ledger entry${path === '' ? '' : ` \`${path}\``}: not an object`, {
+      details: { issues: [{ path: path || '(root)', code: 'invalid_type', message: 'expected an object' }] },
+    });
+  }
+  for (const key of Object.keys(input)) {
+    if (!ENTRY_KEYS.has(key)) issues.push({ path: at(key), code: 'unrecognized_keys', message: `unknown field \`${key}\`` });
+  }
+  if (typeof input.kind !== 'string' || input.kind.length > 100 || !KIND.test(input.kind)) {
+    issues.push({ path: at('kind'), code: 'invalid_format', message: 'kind must read `area.event` in lowercase letters and underscores' });
+  }
+  if (!isId(input.subjectId)) issues.push({ path: at('subjectId'), code: 'invalid_type', message: `subjectId must be a string of 1 to ${MAX_ID} characters` });
+  for (const key of ['tenant', 'actorId', 'requestId'] as const) {
+    const value = input[key];
+    if (value !== undefined && value !== null && !isId(value)) {
+      issues.push({ path: at(key), code: 'invalid_type', message: `${key} must be null or a string of 1 to ${MAX_ID} characters` });
+    }
+  }
+  const refs: string[] = [];
+  if (input.refs !== undefined) {
+    if (!Array.isArray(input.refs) || input.refs.length > MAX_REFS) {
+      issues.push({ path: at('refs'), code: 'invalid_type', message: `refs must be an array of at most ${MAX_REFS} ids` });
+    } else {
+      const seen = new Set<string>();
+      input.refs.forEach((ref: unknown, i: number) => {
+        if (!isId(ref)) issues.push({ path: at(`refs.${i}`), code: 'invalid_type', message: `ref must be a string of 1 to ${MAX_ID} characters` });
+        else if (!seen.has(ref)) {
+          seen.add(ref);
+          refs.push(ref);
+        }
+      });
+    }
+  }
+  let bodyText = '';
+  if (input.body === undefined) {
+    issues.push({ path: at('body'), code: 'invalid_type', message: 'body is required (use null or {} for none)' });
+  } else {
+    try {
+      bodyText = canonicalJson(input.body);
+      if (bodyText.length > MAX_BODY_CHARS) issues.push({ path: at('body'), code: 'too_big', message: `body exceeds ${MAX_BODY_CHARS} characters of JSON` });
+    } catch (err) {
+      if (!isWritError(err)) throw err;
+      const where = String(err.details.path ?? '$').replace(/^\$/, at('body'));
+      issues.push({ path: where, code: 'not_canonical', message: err.message });
+    }
+  }
+  if (issues.length > 0) {
+    const first = issues[0] as InputIssue;
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    throw new WritError(LedgerErrors.LEDGER_INVALID_ENTRY, `invalid ledger entry: \`${first.path}\`: ${first.message}${more}`, { details: { issues } });
+  }
+  return {
+    kind: input.kind,
+    subjectId: input.subjectId,
+    tenant: input.tenant ?? null,
+    actorId: input.actorId ?? null,
+    requestId: input.requestId ?? null,
+    refs,
+    // Refs are well-formed strings, so JSON.stringify writes them as RFC 8785 does.
+    refsText: JSON.stringify(refs),
+    // The caller's value, already checked to be JSON; stored and hashed as `bodyText`.
+    body: input.body,
+    bodyText,
+  };
+}
+
+function invalidQuery(message: string, details: Record<string, unknown> = {}): WritError {
+  return new WritError(LedgerErrors.LEDGER_INVALID_QUERY, `invalid ledger query: ${message}`, { details });
+}
+
+/**
+ * Creates the ledger over an open store. Checks that the ledger tables and their
+ * append-only triggers exist.
+ *
+ * @example
+ * const store = openStore({ path: join(home, 'writ.db'), migrations: [...ledgerMigrations] });
+ * const ledger = createLedger({ store, keyring: openKeyring({ dir: join(home, 'keys', 'ledger'), purpose: 'ledger' }) });
+ * store.transaction(() => {
+ *   applyTheChange();
+ *   ledger.append({ kind: 'decision.made', subjectId: decisionId, refs: [proposalId], body: { outcome: 'allow' } });
+ * });
+ * ledger.verify().ok // true
+ */
+export function createLedger(options: LedgerOptions): LedgerApi {
+  const { store, keyring } = options;
+  if (typeof store?.transaction !== 'function' || store.db === undefined) {
+    throw new WritError(LedgerErrors.LEDGER_OPTIONS_INVALID, 'ledger needs an open `store`');
+  }
+  if (keyring?.purpose !== 'ledger' || typeof keyring.sign !== 'function') {
+    throw new WritError(LedgerErrors.LEDGER_OPTIONS_INVALID, `ledger needs a keyring of purpose \`ledger\`, got \`${String(keyring?.purpose)}\``);
+  }
+  const checkpointEvery = options.checkpointEvery ?? 1000;
+  if (!Number.isSafeInteger(checkpointEvery) || checkpointEvery < 0) {
+    throw new WritError(LedgerErrors.LEDGER_OPTIONS_INVALID, `\`checkpointEvery\` must be a non-negative integer, got \`${String(checkpointEvery)}\``);
+  }
+  const clock = options.clock ?? systemClock;
+  const { db } = store;
+
+  const schema = new Set(
+    (db.prepare("SELECT type, name FROM sqlite_master WHERE name LIKE 'ledger\\_%' ESCAPE '\\'").all() as Array<{ type: string; name: string }>).map(
+      (r) => `${r.type}:${r.name}`,
+    ),
+  );
+  for (const table of ['ledger_entries', 'ledger_refs', 'ledger_checkpoints']) {
+    if (!schema.has(`table:${table}`)) {
+      throw new WritError(LedgerErrors.LEDGER_SCHEMA_MISSING, `table \`${table}\` is missing: open the store with \`ledgerMigrations\``);
+    }
+  }
+  const missing = APPEND_ONLY_TRIGGERS.filter((t) => !schema.has(`trigger:${t}`));
+  if (missing.length > 0) {
+    throw new WritError(LedgerErrors.LEDGER_APPEND_ONLY, `ledger triggers \`${missing.join('`, `')}\` are missing: the ledger tables are not append-only`, {
+      details: { missing },
+    });
+  }
+
+  const selectHead = db.prepare('SELECT seq, hash, at FROM ledger_entries ORDER BY seq DESC LIMIT 1');
+  const insertEntry = db.prepare(
+    'INSERT INTO ledger_entries (seq, at, kind, subject_id, tenant, actor_id, request_id, refs, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const insertRef = db.prepare('INSERT INTO ledger_refs (seq, ref) VALUES (?, ?)');
+  const selectLastCheckpoint = db.prepare('SELECT seq, at, head_hash AS headHash, kid, signature FROM ledger_checkpoints ORDER BY seq DESC LIMIT 1');
+  const selectCheckpoints = db.prepare('SELECT seq, at, head_hash AS headHash, kid, signature FROM ledger_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?');
+  const insertCheckpoint = db.prepare('INSERT INTO ledger_checkpoints (seq, at, head_hash, kid, signature) VALUES (?, ?, ?, ?, ?)');
+  const selectEntry = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE seq = ?`);
+  const selectAbout = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE subject_id = ? ORDER BY seq`);
+  const selectReferencing = db.prepare(
+    `SELECT ${ENTRY_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')} FROM ledger_refs r JOIN ledger_entries e ON e.seq = r.seq WHERE r.ref = ? ORDER BY r.seq`,
+  );
+  const selectFirstAbout = db.prepare('SELECT min(seq) FROM ledger_entries WHERE subject_id = ?').pluck();
+  const queryStatements = new Map<string, { all(...params: unknown[]): unknown[] }>();
+
+  let closed = false;
+
+  const readHead = (): LedgerHead => (selectHead.get() as LedgerHead | undefined) ?? { seq: 0, hash: GENESIS_HASH, at: null };
+
+  function writeAnchor(checkpoint: LedgerCheckpoint): void {
+    if (options.anchorFile === undefined) return;
+    const current = readAnchor();
+    if (current !== undefined && current.seq >= checkpoint.seq) return;
+    const tmp = `${options.anchorFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(checkpoint, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, options.anchorFile);
+  }
+
+  function readAnchor(): LedgerCheckpoint | undefined {
+    if (options.anchorFile === undefined) return undefined;
+    let text: string;
+    try {
+      text = readFileSync(options.anchorFile, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = undefined;
+    }
+    const v = value as Partial<LedgerCheckpoint> | undefined;
+    if (
+      typeof v !== 'object' || v === null || !Number.isSafeInteger(v.seq) || typeof v.at !== 'string' ||
+      typeof v.headHash !== 'string' || typeof v.kid !== 'string' || typeof v.signature !== 'string'
+    ) {
+      throw new WritError(LedgerErrors.LEDGER_CHAIN_BROKEN, `anchor file \`${options.anchorFile}\` is not a signed checkpoint`, {
+        details: { anchorFile: options.anchorFile },
+      });
+    }
+    return { seq: v.seq as number, at: v.at, headHash: v.headHash, kid: v.kid, signature: v.signature };
+  }
+
+  // Runs inside the caller's transaction; the checkpoint commits or rolls back with the entries.
+  function signCheckpoint(head: { seq: number; hash: string }): LedgerCheckpoint {
+    const at = nowIso(clock);
+    const { kid, signature } = keyring.sign(checkpointPayload({ seq: head.seq, headHash: head.hash, at }));
+    insertCheckpoint.run(head.seq, at, head.hash, kid, signature);
+    return { seq: head.seq, at, headHash: head.hash, kid, signature };
+  }
+
+  const pendingAnchors: LedgerCheckpoint[] = [];
+  const selectCheckpointSignature = db.prepare('SELECT signature FROM ledger_checkpoints WHERE seq = ?').pluck();
+  function flushAnchors(quiet: boolean): void {
+    try {
+      writePendingAnchors();
+    } catch (err) {
+      // After commit an append must not report failure; verify reports a stale or bad anchor.
+      if (!quiet) throw err;
+    }
+  }
+  function writePendingAnchors(): void {
+    if (options.anchorFile === undefined) pendingAnchors.length = 0;
+    if (pendingAnchors.length === 0 || db.inTransaction) return;
+    // INVARIANT: an anchor names only a committed checkpoint; one made inside a
+    // transaction that rolled back is dropped here.
+    const committed = pendingAnchors.filter((cp) => selectCheckpointSignature.get(cp.seq) === cp.signature);
+    pendingAnchors.length = 0;
+    if (committed.length === 0) return;
+    writeAnchor(committed.reduce((a, b) => (b.seq > a.seq ? b : a)));
+  }
+
+  // Append listeners (the live feed): told after the appending transaction has ended.
+  const appendListeners = new Set<() => void>();
+  let notifyScheduled = false;
+  function notifyAppended(): void {
+    if (appendListeners.size === 0 || notifyScheduled) return;
+    notifyScheduled = true;
+    setImmediate(fireAppended);
+  }
+  function fireAppended(): void {
+    // INVARIANT: listeners run only when no transaction is open on this connection, so the
+    // entries they read by seq are committed; a rolled-back append is simply not there.
+    if (db.open && db.inTransaction) {
+      setImmediate(fireAppended);
+      return;
+    }
+    notifyScheduled = false;
+    for (const listener of appendListeners) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is its own; appends never fail because of it.
+      }
+    }
+  }
+
+  function chain(entries: readonly PreparedEntry[]): LedgerEntry[] {
+    if (closed) throw new WritError(LedgerErrors.LEDGER_CLOSED, 'ledger is closed');
+    // INVARIANT: the head is read inside the write transaction, so two connections on one
+    // file never chain onto the same predecessor; the seq primary key refuses a fork anyway.
+    const head = readHead();
+    let seq = head.seq;
+    let prevHash = head.hash;
+    // `at` never goes backward along the chain, even when writers' clocks disagree.
+    let at = nowIso(clock);
+    if (head.at !== null && head.at > at) at = head.at;
+    const out: LedgerEntry[] = [];
+    for (const e of entries) {
+      seq += 1;
+      const hash = entryHash({
+        seq,
+        at,
+        kind: e.kind,
+        subjectId: e.subjectId,
+        tenant: e.tenant,
+        actorId: e.actorId,
+        requestId: e.requestId,
+        refsText: e.refsText,
+        bodyText: e.bodyText,
+        prevHash,
+      });
+      insertEntry.run(seq, at, e.kind, e.subjectId, e.tenant, e.actorId, e.requestId, e.refsText, e.bodyText, prevHash, hash);
+      for (const ref of e.refs) insertRef.run(seq, ref);
+      out.push({
+        seq,
+        at,
+        kind: e.kind,
+        subjectId: e.subjectId,
+        tenant: e.tenant,
+        actorId: e.actorId,
+        requestId: e.requestId,
+        refs: e.refs,
+        body: e.body,
+        prevHash,
+        hash,
+      });
+      prevHash = hash;
+    }
+    if (checkpointEvery > 0 && Math.floor(seq / checkpointEvery) > Math.floor(head.seq / checkpointEvery)) {
+      pendingAnchors.push(signCheckpoint({ seq, hash: prevHash }));
+    }
+    return out;
+  }
+
+  function page(query: LedgerQuery): LedgerEntry[] {
+    const afterSeq = query.afterSeq ?? 0;
+    const limit = query.limit ?? 100;
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw invalidQuery(`\`afterSeq\` must be a non-negative integer`, { afterSeq });
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw invalidQuery('`limit` must be an integer from 1 to 10000', { limit });
+    const kinds = query.kinds ?? [];
+    if (!Array.isArray(kinds) || kinds.some((k) => typeof k !== 'string' || !KIND.test(k)) || kinds.length > 100) {
+      throw invalidQuery('`kinds` must be at most 100 kinds reading `area.event`');
+    }
+    const tenant = query.tenant;
+    if (tenant !== undefined && tenant !== null && !isId(tenant)) throw invalidQuery('`tenant` must be null or a non-empty string');
+    const tenantMode = tenant === undefined ? 'any' : tenant === null ? 'none' : 'one';
+    const key = `${kinds.length}:${tenantMode}`;
+    let stmt = queryStatements.get(key);
+    if (stmt === undefined) {
+      const where = ['seq > ?'];
+      if (kinds.length > 0) where.push(`kind IN (${kinds.map(() => '?').join(', ')})`);
+      if (tenantMode === 'none') where.push('tenant IS NULL');
+      if (tenantMode === 'one') where.push('tenant = ?');
+      stmt = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`);
+      queryStatements.set(key, stmt);
+    }
+    const params: unknown[] = [afterSeq, ...kinds];
+    if (tenantMode === 'one') params.push(tenant);
+    params.push(limit);
+    return (stmt.all(...params) as EntryRow[]).map(toEntry);
+  }
+
+  const entriesAbout = (subjectId: string): LedgerEntry[] => {
+    if (!isId(subjectId)) throw invalidQuery('subject id must be a non-empty string');
+    return (selectAbout.all(subjectId) as EntryRow[]).map(toEntry);
+  };
+  const entriesReferencing = (id: string): LedgerEntry[] => {
+    if (!isId(id)) throw invalidQuery('id must be a non-empty string');
+    return (selectReferencing.all(id) as EntryRow[]).map(toEntry);
+  };
+
+  const graph = {
+    entriesAbout,
+    entriesReferencing,
+    firstSeqAbout: (subjectId: string) => (selectFirstAbout.get(subjectId) as number | null) ?? undefined,
+  };
+
+  const ledger: LedgerApi = {
+    append(entry) {
+      const prepared = prepareEntry(entry);
+      const [stored] = store.transaction(() => chain([prepared]));
+      flushAnchors(true);
+      notifyAppended();
+      return stored as LedgerEntry;
+    },
+    appendMany(entries) {
+      if (!Array.isArray(entries)) {
+        throw new WritError(LedgerErrors.LEDGER_INVALID_ENTRY, 'invalid ledger entries: expected an array', {
+          details: { issues: [{ path: '(root)', code: 'invalid_type', message: 'expected an array' }] },
+        });
+      }
+      const prepared = entries.map((e, i) => prepareEntry(e, String(i)));
+      if (prepared.length === 0) return [];
+      const stored = store.transaction(() => chain(prepared));
+      flushAnchors(true);
+      notifyAppended();
+      return stored;
+    },
+    checkpoint() {
+      const result = store.transaction(() => {
+        const head = readHead();
+        if (head.seq === 0) return null;
+        const last = selectLastCheckpoint.get() as LedgerCheckpoint | undefined;
+        if (last !== undefined && last.seq === head.seq) return last;
+        const made = signCheckpoint(head);
+        pendingAnchors.push(made);
+        return made;
+      });
+      flushAnchors(false);
+      return result;
+    },
+    lastCheckpoint() {
+      return (selectLastCheckpoint.get() as LedgerCheckpoint | undefined) ?? null;
+    },
+    checkpoints(query = {}) {
+      const afterSeq = query.afterSeq ?? 0;
+      const limit = query.limit ?? 100;
+      if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw invalidQuery('`afterSeq` must be a non-negative integer', { afterSeq });
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw invalidQuery('`limit` must be an integer from 1 to 10000', { limit });
+      return selectCheckpoints.all(afterSeq, limit) as LedgerCheckpoint[];
+    },
+    head: readHead,
+    entry(seq) {
+      if (!Number.isSafeInteger(seq)) throw invalidQuery('`seq` must be an integer', { seq });
+      const row = selectEntry.get(seq) as EntryRow | undefined;
+      return row === undefined ? undefined : toEntry(row);
+    },
+    entries: (query = {}) => page(query),
+    entriesAbout,
+    entriesReferencing,
+    lineage: (id, graphOptions) => walkLineage(graph, id, graphOptions),
+    impact: (id, graphOptions) => walkImpact(graph, id, graphOptions),
+    verify(verifyOptions: LedgerVerifyOptions = {}) {
+      const fromSeq = verifyOptions.fromSeq ?? 1;
+      if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw invalidQuery('`fromSeq` must be a positive integer', { fromSeq });
+      const verifier = verifyOptions.jwks === undefined ? keyring : loadPublicKeys(verifyOptions.jwks);
+      let anchor = verifyOptions.anchor;
+      try {
+        anchor ??= readAnchor();
+      } catch (err) {
+        if (!isWritError(err, LedgerErrors.LEDGER_CHAIN_BROKEN)) throw err;
+        return { ok: false, checked: 0, checkpoints: 0, head: readHead(), firstBad: { seq: 0, problem: 'checkpoint_signature', message: err.message } };
+      }
+      return verifyChain(db, verifier, anchor === undefined ? { fromSeq } : { fromSeq, anchor });
+    },
+    close() {
+      if (closed) return;
+      try {
+        if (db.open && !db.readonly) ledger.checkpoint();
+      } finally {
+        closed = true;
+      }
+    },
+    onAppend(listener) {
+      appendListeners.add(listener);
+      return () => void appendListeners.delete(listener);
+    },
+  };
+  return ledger;
+}
+
+/**
+ * Throws LEDGER_CHAIN_BROKEN when a verification found a problem.
+ *
+ * @example
+ * assertLedgerIntact(ledger.verify());
+ */
+export function assertLedgerIntact(result: ReturnType<LedgerApi['verify']>): void {
+  if (result.ok || result.firstBad === undefined) return;
+  throw new WritError(LedgerErrors.LEDGER_CHAIN_BROKEN, `ledger verification failed at entry ${result.firstBad.seq}: ${result.firstBad.problem}: ${result.firstBad.message}`, {
+    details: { seq: result.firstBad.seq, problem: result.firstBad.problem, checked: result.checked },
+  });
+}

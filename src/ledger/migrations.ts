@@ -1,0 +1,56 @@
+// Schema of the ledger: entries, their refs index and signed checkpoints, each made
+// append-only by triggers that abort any UPDATE or DELETE.
+import type { Migration } from '../store/index.js';
+
+const LEDGER_TABLES = ['ledger_entries', 'ledger_refs', 'ledger_checkpoints'] as const;
+
+/** Names of the triggers that keep the ledger tables append-only. */
+export const APPEND_ONLY_TRIGGERS: readonly string[] = LEDGER_TABLES.flatMap((t) => [`${t}_no_update`, `${t}_no_delete`]);
+
+/** The SQL that (re)creates the append-only triggers; idempotent. */
+export const APPEND_ONLY_TRIGGERS_SQL = LEDGER_TABLES.map(
+  (t) => `
+CREATE TRIGGER IF NOT EXISTS ${t}_no_update BEFORE UPDATE ON ${t}
+BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ${t}_no_delete BEFORE DELETE ON ${t}
+BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;`,
+).join('\n');
+
+/** Migrations of the `ledger` area; pass them to `openStore`. */
+export const ledgerMigrations: Migration[] = [
+  {
+    area: 'ledger',
+    version: 1,
+    name: 'hash-chained entries, refs index, signed checkpoints',
+    up: `
+CREATE TABLE ledger_entries (
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  subject_id TEXT NOT NULL,
+  tenant TEXT,
+  actor_id TEXT,
+  request_id TEXT,
+  refs TEXT NOT NULL,
+  body TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+) STRICT;
+CREATE INDEX ledger_entries_by_subject ON ledger_entries (subject_id, seq);
+CREATE TABLE ledger_refs (
+  seq INTEGER NOT NULL,
+  ref TEXT NOT NULL,
+  PRIMARY KEY (seq, ref)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX ledger_refs_by_ref ON ledger_refs (ref, seq);
+CREATE TABLE ledger_checkpoints (
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  head_hash TEXT NOT NULL,
+  kid TEXT NOT NULL,
+  signature TEXT NOT NULL
+) STRICT;
+${APPEND_ONLY_TRIGGERS_SQL}
+`,
+  },
+];

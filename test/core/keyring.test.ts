@@ -1,0 +1,160 @@
+// Ed25519 keyring: generation on first use, file modes, sign/verify, rotation, JWKS.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isWritError, KeyringErrors, kidOf, loadPublicKeys, openKeyring, verifyWithJwks } from '../../src/core/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'writ-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const freshDir = (): string => join(root, `keys-${n++}`, 'warrant');
+
+describe('keyring', () => {
+  test('creates one key on first use with a 0600 private key file in a 0700 folder', () => {
+    const dir = freshDir();
+    const keys = openKeyring({ dir, purpose: 'warrant' });
+    assert.match(keys.activeKid, /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    const pem = join(dir, `${keys.activeKid}.pem`);
+    assert.equal(statSync(pem).mode & 0o777, 0o600);
+    assert.match(readFileSync(pem, 'utf8'), /BEGIN PRIVATE KEY/);
+    assert.deepEqual(readdirSync(dir).sort(), [`${keys.activeKid}.pem`, 'keyring.json'].sort());
+  });
+
+  test('derives the kid from the SHA-256 of the raw public key', () => {
+    const keys = openKeyring({ dir: freshDir(), purpose: 'ledger' });
+    const [jwk] = keys.publicJwks().keys;
+    assert.ok(jwk);
+    assert.equal(jwk.kid, kidOf(Buffer.from(jwk.x, 'base64url')));
+    assert.equal(jwk.kid, keys.activeKid);
+  });
+
+  test('verifies its own signature and rejects tampered bytes, signature or kid', () => {
+    const keys = openKeyring({ dir: freshDir(), purpose: 'warrant' });
+    const { kid, signature } = keys.sign('transfer 10 to acct 1');
+    assert.equal(kid, keys.activeKid);
+    assert.equal(keys.verify(kid, 'transfer 10 to acct 1', signature), true);
+    assert.equal(keys.verify(kid, Buffer.from('transfer 10 to acct 1'), signature), true);
+    assert.equal(keys.verify(kid, 'transfer 99 to acct 1', signature), false);
+    const flipped = (signature[0] === 'A' ? 'B' : 'A') + signature.slice(1);
+    assert.equal(keys.verify(kid, 'transfer 10 to acct 1', flipped), false);
+    assert.equal(keys.verify('AAAAAAAAAAAAAAAAAAAAAA', 'transfer 10 to acct 1', signature), false);
+  });
+
+  test('never throws on malformed verify input', () => {
+    const keys = openKeyring({ dir: freshDir(), purpose: 'warrant' });
+    const { kid } = keys.sign('x');
+    for (const sig of ['', 'not base64!', 'A'.repeat(86), 'A'.repeat(200)]) assert.equal(keys.verify(kid, 'x', sig), false);
+    assert.equal(keys.verify(kid, 42 as unknown as string, keys.sign('x').signature), false);
+    assert.equal(keys.verify(undefined as unknown as string, 'x', keys.sign('x').signature), false);
+    assert.equal(keys.verify(kid, 'x', null as unknown as string), false);
+  });
+
+  test('rotation makes a new active key and keeps the old kid verifiable as retired', () => {
+    const dir = freshDir();
+    const keys = openKeyring({ dir, purpose: 'warrant' });
+    const old = keys.sign('old payload');
+    const newKid = keys.rotate();
+    assert.notEqual(newKid, old.kid);
+    assert.equal(keys.activeKid, newKid);
+    assert.equal(keys.sign('new').kid, newKid);
+    assert.equal(keys.verify(old.kid, 'old payload', old.signature), true);
+    const statuses = Object.fromEntries(keys.publicJwks().keys.map((k) => [k.kid, k.status]));
+    assert.deepEqual(statuses, { [old.kid]: 'retired', [newKid]: 'active' });
+    const retired = keys.list().find((k) => k.kid === old.kid);
+    assert.ok(retired?.retiredAt);
+    assert.equal(statSync(join(dir, `${newKid}.pem`)).mode & 0o777, 0o600);
+  });
+
+  test('reopening the folder loads the same keys', () => {
+    const dir = freshDir();
+    const first = openKeyring({ dir, purpose: 'ledger' });
+    const sig = first.sign('payload');
+    first.rotate();
+    const again = openKeyring({ dir, purpose: 'ledger' });
+    assert.equal(again.activeKid, first.activeKid);
+    assert.deepEqual(again.publicJwks(), first.publicJwks());
+    assert.equal(again.verify(sig.kid, 'payload', sig.signature), true);
+  });
+
+  test('a second open of the same folder sees a rotation made by the first', () => {
+    const dir = freshDir();
+    const a = openKeyring({ dir, purpose: 'warrant' });
+    const b = openKeyring({ dir, purpose: 'warrant' });
+    const kid = a.rotate();
+    const sig = a.sign('from a');
+    assert.equal(b.verify(kid, 'from a', sig.signature), true);
+    assert.equal(b.activeKid, kid);
+    assert.equal(b.sign('from b').kid, kid);
+  });
+
+  test('an external verifier checks signatures offline from the published JWKS alone', () => {
+    const keys = openKeyring({ dir: freshDir(), purpose: 'warrant' });
+    const old = keys.sign('old');
+    keys.rotate();
+    const now = keys.sign('now');
+    const jwks = JSON.parse(JSON.stringify(keys.publicJwks())) as unknown;
+    assert.equal(verifyWithJwks(jwks, now.kid, 'now', now.signature), true);
+    assert.equal(verifyWithJwks(jwks, old.kid, 'old', old.signature), true);
+    assert.equal(verifyWithJwks(jwks, now.kid, 'n0w', now.signature), false);
+    assert.equal(verifyWithJwks(jwks, old.kid, 'now', now.signature), false);
+    assert.equal(verifyWithJwks({ keys: [] }, now.kid, 'now', now.signature), false);
+    assert.equal(verifyWithJwks('garbage', now.kid, 'now', now.signature), false);
+    assert.deepEqual([...loadPublicKeys(jwks).kids].sort(), keys.publicJwks().keys.map((k) => k.kid).sort());
+  });
+
+  test('ignores a JWKS entry whose kid does not match its public key', () => {
+    const a = openKeyring({ dir: freshDir(), purpose: 'warrant' });
+    const b = openKeyring({ dir: freshDir(), purpose: 'warrant' });
+    const sig = b.sign('payload');
+    const [bJwk] = b.publicJwks().keys;
+    assert.ok(bJwk);
+    // An attacker publishes its own key under the victim's kid.
+    const forged = { keys: [{ ...bJwk, kid: a.activeKid }] };
+    assert.equal(verifyWithJwks(forged, a.activeKid, 'payload', sig.signature), false);
+  });
+
+  test('refuses a private key file that group or others can read', () => {
+    const dir = freshDir();
+    const keys = openKeyring({ dir, purpose: 'warrant' });
+    chmodSync(join(dir, `${keys.activeKid}.pem`), 0o644);
+    assert.throws(
+      () => openKeyring({ dir, purpose: 'warrant' }),
+      (err) => isWritError(err, KeyringErrors.KEYS_FILE_PERMISSIONS) && err.message.includes('644'),
+    );
+  });
+
+  test('refuses a keyring folder that group or others can write', () => {
+    const dir = freshDir();
+    openKeyring({ dir, purpose: 'warrant' });
+    chmodSync(dir, 0o777);
+    assert.throws(() => openKeyring({ dir, purpose: 'warrant' }), (err) => isWritError(err, KeyringErrors.KEYS_FILE_PERMISSIONS));
+    chmodSync(dir, 0o755);
+    assert.doesNotThrow(() => openKeyring({ dir, purpose: 'warrant' }));
+  });
+
+  test('refuses a private key file that does not hold the key its manifest names', () => {
+    const dir = freshDir();
+    const keys = openKeyring({ dir, purpose: 'warrant' });
+    const other = openKeyring({ dir: freshDir(), purpose: 'warrant' });
+    writeFileSync(join(dir, `${keys.activeKid}.pem`), readFileSync(join(other.dir, `${other.activeKid}.pem`)), { mode: 0o600 });
+    assert.throws(() => openKeyring({ dir, purpose: 'warrant' }), (err) => isWritError(err, KeyringErrors.KEYS_FILE_INVALID));
+  });
+
+  test('refuses a malformed manifest and a keyring of another purpose', () => {
+    const dir = freshDir();
+    openKeyring({ dir, purpose: 'warrant' });
+    assert.throws(() => openKeyring({ dir, purpose: 'ledger' }), (err) => isWritError(err, KeyringErrors.KEYS_FILE_INVALID));
+    writeFileSync(join(dir, 'keyring.json'), '{"format":"nope"}');
+    assert.throws(() => openKeyring({ dir, purpose: 'warrant' }), (err) => isWritError(err, KeyringErrors.KEYS_FILE_INVALID));
+  });
+
+  test('checks its options when opened', () => {
+    assert.throws(
+      () => openKeyring({ dir: freshDir(), purpose: 'root' as 'warrant' }),
+      (err) => isWritError(err, KeyringErrors.KEYS_OPTIONS_INVALID),
+    );
+  });
+});
