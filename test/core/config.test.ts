@@ -61,3 +61,14 @@ describe('loadConfig', () => {
     }
   });
 });
+
+describe('README configuration table', () => {
+  test('documents every environment variable the config reads', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { ENV_SETTINGS } = await import('../../src/core/index.js');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const { env, path } of ENV_SETTINGS) {
+      assert.ok(new RegExp(`\\| \`${env}\` \\| \`${path.join('\\.')}\` \\|`).test(readme), `README's configuration table lacks \`${env}\``);
+    }
+  });
+});
