@@ -81,13 +81,26 @@ export function decideIn(ctx: BrokerContext, db: Db, proposal: ProposalRecord, a
   const next = NEXT[decision.outcome];
   if (next !== proposal.status) moveProposal(db, proposal.id, proposal.status, next, at);
   prep(db, 'UPDATE proposals SET decision_id = ?, updated_at = ? WHERE id = ?').run(id, at, proposal.id);
+  // Lineage walks refs backward: a decision refs the approvals it counted and the earlier
+  // decisions on the same proposal, so "what authorized this?" reaches every sign-off.
+  const approvalIds =
+    facts.approvals.approverIds.length === 0
+      ? []
+      : (prep(
+          db,
+          `SELECT id FROM approvals WHERE proposal_id = ? AND proposal_hash = ? AND verdict = 'approved' AND expires_at > ?
+           AND approver_id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+        )
+          .pluck()
+          .all(proposal.id, proposal.hash, at, JSON.stringify(facts.approvals.approverIds)) as string[]);
+  const earlierDecisions = prep(db, 'SELECT id FROM decisions WHERE proposal_id = ? AND id <> ? ORDER BY id').pluck().all(proposal.id, id) as string[];
   ctx.ledger.append({
     kind: 'decision.made',
     subjectId: id,
     tenant: proposal.tenant,
     actorId: meta.actorId,
     requestId: meta.requestId,
-    refs: [proposal.id],
+    refs: [proposal.id, ...approvalIds, ...earlierDecisions],
     body: {
       decisionId: id,
       proposalId: proposal.id,

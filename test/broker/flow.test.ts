@@ -70,9 +70,13 @@ describe('broker flow', () => {
     assert.equal(after.outcome, 'allow', JSON.stringify(after.reasons));
     assert.equal(broker.getProposal(proposal.id)?.status, 'authorized');
     const { token } = broker.issueWarrant(p['desk-agent']!, proposal.id);
-    broker.execute(token);
+    const transition = broker.execute(token);
     assert.equal(broker.getResource('Refund', 'rf-2')?.state, 'requested');
     assert.ok(h.ledgerKinds().includes('approval.granted'));
+    // Lineage of the transition reaches the approval and the earlier needs-approval decision.
+    const lineage = h.ledger.lineage(transition.transition.id);
+    assert.deepEqual(lineage.byKind['approval.granted']?.map((e) => e.subjectId), [approval.id]);
+    assert.deepEqual(new Set(lineage.byKind['decision.made']?.map((e) => e.subjectId)), new Set([decision.id, after.id]));
   });
 
   test('an agent never approves, even holding the role', () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { newId, openKeyring, sealOf, type Clock, type Keyring, type Principal } from '../../src/core/index.js';
-import { createLedger, ledgerMigrations } from '../../src/ledger/index.js';
+import { createLedger, ledgerMigrations, type LedgerApi } from '../../src/ledger/index.js';
 import { openStore, type Migration, type Store } from '../../src/store/index.js';
 import { brokerMigrations, createBroker, loadCatalogFile, type Broker, type BrokerConfigInput, type Catalog, type EvidenceBundle, type EvidenceReader } from '../../src/broker/index.js';
 import { createPolicyEngine, loadPolicies, readPolicyDir, type PolicySource } from '../../src/broker/policy/index.js';
@@ -84,6 +84,7 @@ export interface Harness {
   readonly clock: ReturnType<typeof manualClock>;
   readonly warrantKeys: Keyring;
   readonly ledgerKeys: Keyring;
+  readonly ledger: LedgerApi;
   readonly p: Record<string, Principal>;
   addBundle(input: { principalId: string; sessionId: string | null; tenant?: string; texts: string[]; fresh?: boolean }): string;
   ledgerKinds(): string[];
@@ -137,6 +138,7 @@ export function createHarness(options: HarnessOptions = {}): Harness {
     clock,
     warrantKeys,
     ledgerKeys,
+    ledger,
     p,
     addBundle({ principalId, sessionId, tenant = 'acme', texts, fresh = true }) {
       const id = newId('bnd');
