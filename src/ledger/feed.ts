@@ -57,6 +57,8 @@ export interface LedgerFeed {
   /** Highest seq the feed has read from SQLite. */
   readonly seq: number;
   readonly subscriberCount: number;
+  /** False once `close()` was called; `subscribe` then throws LEDGER_FEED_CLOSED. */
+  readonly isOpen: boolean;
   subscribe(options: FeedSubscribeOptions): FeedSubscription;
   /** Reads new entries now (normally the append signal and the poll do this). */
   wake(): void;
@@ -231,6 +233,8 @@ export function createLedgerFeed(ledger: LedgerApi, options: LedgerFeedOptions =
 
   function wake(): void {
     if (closed) return;
+    // Nobody listens: skip the read; the next subscriber starts from the committed head.
+    if (subscribers.size === 0) return;
     if (reading) {
       readAgain = true;
       return;
@@ -253,6 +257,7 @@ export function createLedgerFeed(ledger: LedgerApi, options: LedgerFeedOptions =
     pollMs === 0
       ? undefined
       : setInterval(() => {
+          if (subscribers.size === 0) return;
           try {
             if (ledger.head().seq > readSeq) wake();
           } catch (err) {
@@ -273,8 +278,16 @@ export function createLedgerFeed(ledger: LedgerApi, options: LedgerFeedOptions =
     get subscriberCount() {
       return subscribers.size;
     },
+    get isOpen() {
+      return !closed;
+    },
     subscribe(subscribeOptions) {
       if (closed) throw new WritError(LedgerErrors.LEDGER_FEED_CLOSED, 'live feed is closed', { details: { resumeAfterSeq: subscribeOptions.afterSeq ?? readSeq } });
+      if (subscribers.size === 0) {
+        // Entries committed while nobody listened were never dispatched: start the live
+        // position at the committed head; a subscriber asking for older ones catches up from SQLite.
+        readSeq = ledger.head().seq;
+      }
       const afterSeq = subscribeOptions.afterSeq ?? readSeq;
       if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
         throw new WritError(LedgerErrors.LEDGER_INVALID_QUERY, `invalid ledger query: \`afterSeq\` must be a non-negative integer`, { details: { afterSeq } });

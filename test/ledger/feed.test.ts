@@ -140,3 +140,23 @@ describe('ledger feed', () => {
     assert.throws(() => feed.subscribe({ send: () => undefined }), /closed/);
   });
 });
+
+test('a subscriber arriving after a quiet spell gets only what follows, or catches up from the seq it names', async () => {
+  const feed = createLedgerFeed(fx.ledger, { pollMs: 0 });
+  const before = fx.ledger.head().seq;
+  fx.ledger.append(note(600));
+  fx.ledger.append(note(601));
+  await new Promise((r) => setTimeout(r, 20));
+  const fresh: LedgerEntry[] = [];
+  const resumed: LedgerEntry[] = [];
+  feed.subscribe({ send: (e) => fresh.push(e) });
+  feed.subscribe({ afterSeq: before, send: (e) => resumed.push(e) });
+  fx.ledger.append(note(602));
+  await until(() => fresh.length === 1 && resumed.length === 3);
+  assert.deepEqual(
+    fresh.map((e) => e.subjectId),
+    ['n-602'],
+  );
+  assert.deepEqual(seqs(resumed), [before + 1, before + 2, before + 3]);
+  feed.close();
+});
