@@ -4,12 +4,42 @@ import { WRIT_VERSION, WritError } from '../core/index.js';
 import { CliErrors } from './errors.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { createOutput } from './output.js';
-import type { CommandSpec, OptionSpec } from './command.js';
+import type { CliEnv, CommandSpec, OptionSpec } from './command.js';
+import { REMOTE_OPTIONS } from './remote.js';
+import { initCommand } from './commands/init.js';
 import { serveCommand } from './commands/serve.js';
+import { mcpCommand } from './commands/mcp.js';
+import { ingestCommand } from './commands/ingest.js';
+import { searchCommand } from './commands/search.js';
+import { sessionCommand } from './commands/session.js';
+import { proposeCommand } from './commands/propose.js';
+import { decideCommand } from './commands/decide.js';
+import { approveCommand } from './commands/approve.js';
+import { executeCommand } from './commands/execute.js';
+import { auditCommand } from './commands/audit.js';
+import { policyCommand } from './commands/policy.js';
+import { keysCommand } from './commands/keys.js';
+import { reindexCommand } from './commands/reindex.js';
 
 export { EXIT } from './exit-codes.js';
 
-const COMMANDS: readonly CommandSpec[] = [serveCommand];
+/** Every command, in the order `writ --help` lists them (docs/cli.md documents each). */
+export const COMMANDS: readonly CommandSpec[] = [
+  initCommand,
+  serveCommand,
+  mcpCommand,
+  ingestCommand,
+  searchCommand,
+  sessionCommand,
+  proposeCommand,
+  decideCommand,
+  approveCommand,
+  executeCommand,
+  auditCommand,
+  policyCommand,
+  keysCommand,
+  reindexCommand,
+];
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', description: 'show help' },
@@ -17,10 +47,25 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   json: { type: 'boolean', description: 'print one JSON document on stdout (for machines)' },
 };
 
+const VALUE_OPTIONS = new Set(
+  [...Object.entries(GLOBAL_OPTIONS), ...Object.entries(REMOTE_OPTIONS)].filter(([, o]) => o.type === 'string').flatMap(([n, o]) => [`--${n}`, ...(o.short ? [`-${o.short}`] : [])]),
+);
+
+/** Index of the command name: the first positional, skipping values of options given before it (`writ --server URL search …`). */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') return i + 1 < argv.length ? i + 1 : -1;
+    if (!a.startsWith('-')) return i;
+    if (VALUE_OPTIONS.has(a)) i++;
+  }
+  return -1;
+}
+
 function formatOptions(options: Record<string, OptionSpec>): string {
-  return Object.entries(options)
-    .map(([name, spec]) => `  ${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ' VALUE' : ''}`.padEnd(28) + spec.description)
-    .join('\n');
+  const rows = Object.entries(options).map(([name, spec]) => [`  ${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ' VALUE' : ''}`, spec.description] as const);
+  const width = Math.max(28, ...rows.map(([label]) => label.length + 2));
+  return rows.map(([label, description]) => label.padEnd(width) + description).join('\n');
 }
 
 function mainHelp(): string {
@@ -35,7 +80,9 @@ function mainHelp(): string {
     'Global options:',
     formatOptions(GLOBAL_OPTIONS),
     '',
-    'Exit codes: 0 ok, 1 failure, 2 invalid input, 3 denied, 4 not found, 5 needs approval',
+    'Remote mode: --server URL (or env WRIT_SERVER) with the key in env WRIT_KEY; otherwise the local home (env WRIT_HOME).',
+    '',
+    'Exit codes: 0 ok, 1 failure, 2 invalid input, 3 denied, 4 not found, 5 needs approval, 130 interrupted',
     'Run `writ COMMAND --help` for a command\'s options.',
   ].join('\n');
 }
@@ -50,11 +97,17 @@ function commandHelp(cmd: CommandSpec): string {
  * @example
  * process.exitCode = await main(['--version']);
  */
-export async function main(argv: readonly string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<ExitCode> {
+export async function main(
+  argv: readonly string[],
+  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream; env?: CliEnv } = {},
+): Promise<ExitCode> {
   const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const env = io.env ?? process.env;
   const json = argv.includes('--json');
-  const out = createOutput(json, stdout, io.stderr ?? process.stderr);
-  const name = argv.find((a) => !a.startsWith('-'));
+  const out = createOutput(json, stdout, stderr);
+  const at = commandIndex(argv);
+  const name = at === -1 ? undefined : argv[at];
   const cmd = COMMANDS.find((c) => c.name === name);
   try {
     if (cmd === undefined) {
@@ -67,7 +120,7 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.Writab
       out.result({ commands: COMMANDS.map((c) => ({ name: c.name, summary: c.summary, usage: c.usage })) }, mainHelp());
       return values.help ? EXIT.OK : EXIT.INVALID_INPUT;
     }
-    const rest = argv.filter((a) => a !== cmd.name);
+    const rest = argv.filter((_, i) => i !== at);
     let parsed;
     try {
       parsed = parseArgs({ args: rest, options: { ...cmd.options, ...GLOBAL_OPTIONS }, allowPositionals: true, strict: true });
@@ -78,7 +131,7 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.Writab
       out.result({ name: cmd.name, usage: cmd.usage, summary: cmd.summary }, commandHelp(cmd));
       return EXIT.OK;
     }
-    return await cmd.run({ values: parsed.values, positionals: parsed.positionals, out });
+    return await cmd.run({ values: parsed.values, positionals: parsed.positionals, out, env, stderr });
   } catch (err) {
     return out.error(err);
   }

@@ -1,11 +1,14 @@
 // How the CLI speaks: human text by default, one JSON document with `--json`.
 import { isWritError } from '../core/index.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
+import { isRemoteError } from './remote.js';
 
 export interface Output {
   readonly json: boolean;
   /** Prints a result: `human` for people, `data` as JSON for machines. */
   result(data: unknown, human: string): void;
+  /** One item of a stream (`audit tail --follow`): a line of text, or one compact JSON object per line. */
+  line(data: unknown, human: string): void;
   /** Progress and notes for people; silent in JSON mode (stdout stays one document). */
   info(line: string): void;
   /** Prints an error in the chosen form and returns its exit code. */
@@ -18,17 +21,22 @@ export function createOutput(json: boolean, stdout: NodeJS.WritableStream = proc
     result(data, human) {
       stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
     },
+    line(data, human) {
+      stdout.write(json ? `${JSON.stringify(data)}\n` : `${human}\n`);
+    },
     info(line) {
       if (!json) stderr.write(`${line}\n`);
     },
     error(err) {
       const code = exitCodeOf(err);
-      if (isWritError(err)) {
+      if (isWritError(err) || isRemoteError(err)) {
         if (json) stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
         else {
           stderr.write(`error: ${err.message} [${err.code}]\n`);
           const issues = err.details.issues as Array<{ path: string; message: string }> | undefined;
           for (const issue of issues ?? []) stderr.write(`  - ${issue.path}: ${issue.message}\n`);
+          const problems = err.details.problems as Array<{ file: string; policyId: string | null; message: string }> | undefined;
+          for (const p of problems ?? []) stderr.write(`  - ${p.file}${p.policyId ? ` (${p.policyId})` : ''}: ${p.message}\n`);
         }
       } else {
         const message = err instanceof Error ? err.message : String(err);
@@ -40,11 +48,11 @@ export function createOutput(json: boolean, stdout: NodeJS.WritableStream = proc
   };
 }
 
-/** Maps an error to the exit code scripts rely on. */
+/** Maps an error (local, or a server's `{ code, message }` answer) to the exit code scripts rely on. */
 export function exitCodeOf(err: unknown): ExitCode {
-  if (!isWritError(err)) return EXIT.FAILURE;
+  if (!isWritError(err) && !isRemoteError(err)) return EXIT.FAILURE;
   if (err.status === 404) return EXIT.NOT_FOUND;
-  if (err.status === 403) return EXIT.DENIED;
-  if (err.status === 400 || err.status === 409 || err.status === 422) return EXIT.INVALID_INPUT;
+  if (err.status === 401 || err.status === 403) return EXIT.DENIED;
+  if (err.status === 400 || err.status === 409 || err.status === 413 || err.status === 422) return EXIT.INVALID_INPUT;
   return EXIT.FAILURE;
 }

@@ -21,7 +21,7 @@ export const serveCommand: CommandSpec = {
         ...(ctx.values.host !== undefined ? { host: ctx.values.host } : {}),
       };
     }
-    const config = loadConfig({ overrides });
+    const config = loadConfig({ env: ctx.env, overrides });
     const started = Date.now();
     ctx.out.info(`writ ${WRIT_VERSION}: starting (home ${config.home})`);
     const app = await createApp({ config, onProgress: (line) => ctx.out.info(`writ: ${line}`) });

@@ -1,0 +1,152 @@
+// Local mode: the CLI opens the Writ home directly, as its operator. Commands that only
+// need authority (keys, sessions, proposals, approvals, audit) open the store, ledger and
+// broker — no Chroma child, no model — which takes well under a second; commands that
+// search or ingest start the whole app (`createApp`, a few seconds: Chroma and the model).
+// Either way the workspace's principals are brought into the home first, so `--as ID`
+// names a principal of the workspace even before the first `writ serve`.
+import { join } from 'node:path';
+import { WritError, canonicalJson, loadConfig, openKeyring, type Config, type Principal } from '../core/index.js';
+import { createApp, type WritApp } from '../app.js';
+import { openStore, type Store } from '../store/index.js';
+import { createLedger, ledgerMigrations, type LedgerApi } from '../ledger/index.js';
+import { createBundleEvidenceReader, retrievalMigrations } from '../retrieval/index.js';
+import {
+  BrokerErrors,
+  brokerMigrations,
+  createBroker,
+  createPolicyEngine,
+  loadCatalogFile,
+  loadPolicyDir,
+  type Broker,
+  type Catalog,
+  type DecisionEngine,
+  type PolicyEngine,
+} from '../broker/index.js';
+import { authMigrations, createApiKeys, type ApiKeys } from '../auth/index.js';
+import { loadWorkspace, type Workspace } from '../workspace.js';
+import type { CliEnv } from './command.js';
+
+/** What local-mode commands work with. `app` is set only when opened `withRetrieval`. */
+export interface LocalHome {
+  readonly config: Config;
+  readonly workspace: Workspace;
+  readonly catalog: Catalog;
+  /** The policy engine (loaded on first use in the light path). */
+  readonly policy: PolicyEngine;
+  readonly store: Store;
+  readonly ledger: LedgerApi;
+  readonly broker: Broker;
+  readonly keys: ApiKeys;
+  readonly app: WritApp | undefined;
+  /** The stored principal `id`; BROKER_PRINCIPAL_NOT_FOUND when there is none. */
+  principal(id: string): Principal;
+  close(): Promise<void>;
+}
+
+/** Loads the config from the CLI's environment (log level `warn` unless set: the CLI owns the terminal). */
+export function cliConfig(env: CliEnv): Config {
+  return loadConfig({ env: { WRIT_LOG_LEVEL: 'warn', ...env } });
+}
+
+/**
+ * Opens the home of `env` (WRIT_HOME, WRIT_WORKSPACE, …). `withRetrieval` starts Chroma
+ * and the model too (for search, ingest, reindex).
+ */
+export async function openLocalHome(env: CliEnv, options: { withRetrieval?: boolean; onProgress?: (line: string) => void } = {}): Promise<LocalHome> {
+  const config = cliConfig(env);
+  if (options.withRetrieval) {
+    const app = await createApp({ config, seedWorkspace: false, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    try {
+      syncPrincipals(app.broker, app.workspace);
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+    return homeOf({ ...app, app, close: () => app.close() });
+  }
+  return openAuthority(config);
+}
+
+// Mirrors the authority half of createApp (src/app.ts): same files, same migrations, same
+// keyrings and anchor, so a home opened here and one opened by `writ serve` are the same home.
+function openAuthority(config: Config): LocalHome {
+  const workspace = loadWorkspace(config.workspace);
+  const catalog = loadCatalogFile(workspace.catalogPath);
+  // Cedar validation and pre-parsing take a second or more: done on the first decision only,
+  // so `keys`, `audit` and `session` work (and stay quick) even while a policy is broken.
+  let engine: PolicyEngine | undefined;
+  const loadEngine = (): PolicyEngine => (engine ??= createPolicyEngine({ catalog, policies: loadPolicyDir(workspace.policiesDir, { catalog }) }));
+  const lazyEngine: DecisionEngine = {
+    get policySetHash() {
+      return loadEngine().policySetHash;
+    },
+    decide: (facts) => loadEngine().decide(facts),
+  };
+  const store = openStore({
+    path: join(config.home, 'writ.db'),
+    migrations: [...ledgerMigrations, ...retrievalMigrations, ...brokerMigrations, ...authMigrations],
+  });
+  let ledger: LedgerApi | undefined;
+  try {
+    ledger = createLedger({
+      store,
+      keyring: openKeyring({ dir: join(config.home, 'keys', 'ledger'), purpose: 'ledger' }),
+      checkpointEvery: config.broker.checkpointEvery,
+      anchorFile: join(config.home, 'ledger-anchor.json'),
+    });
+    const broker = createBroker({
+      store,
+      ledger,
+      catalog,
+      policyEngine: lazyEngine,
+      evidenceReader: createBundleEvidenceReader(store),
+      warrantKeyring: openKeyring({ dir: join(config.home, 'keys', 'warrant'), purpose: 'warrant' }),
+      config: { warrantTtlMs: config.broker.warrantTtlMs, approvalTtlMs: config.broker.approvalTtlMs },
+    });
+    const keys = createApiKeys({ store, principalExists: (id) => broker.getPrincipal(id) !== undefined });
+    syncPrincipals(broker, workspace);
+    const opened = ledger;
+    let closed = false;
+    return homeOf({
+      config, workspace, catalog, store, ledger, broker, keys, app: undefined,
+      get policy() {
+        return loadEngine();
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        try {
+          opened.checkpoint();
+        } finally {
+          opened.close();
+          store.close();
+        }
+      },
+    });
+  } catch (err) {
+    ledger?.close();
+    store.close();
+    throw err;
+  }
+}
+
+// Adds `principal` in place (no spread: that would read the lazy `policy` getter).
+function homeOf(parts: Omit<LocalHome, 'principal'>): LocalHome {
+  return Object.assign(parts, {
+    principal(id: string): Principal {
+      const principal = parts.broker.getPrincipal(id);
+      if (principal === undefined) {
+        throw new WritError(BrokerErrors.BROKER_PRINCIPAL_NOT_FOUND, `principal \`${id}\` is not registered: add it to the workspace's principals file`, { details: { principalId: id } });
+      }
+      return principal;
+    },
+  });
+}
+
+/** Registers the workspace's principals that are new or changed (recorded in the ledger). */
+function syncPrincipals(broker: Broker, workspace: Workspace): void {
+  for (const principal of workspace.principals) {
+    const current = broker.getPrincipal(principal.id);
+    if (current === undefined || canonicalJson(current as never) !== canonicalJson(principal as never)) broker.upsertPrincipal(principal);
+  }
+}

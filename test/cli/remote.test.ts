@@ -1,0 +1,105 @@
+// Remote mode: the same commands against a running Writ server (real app, Chroma child and
+// sample workspace, on a loopback port) with the key from WRIT_KEY — and the error
+// answers mapped to exit codes.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { createApp, type WritApp } from '../../src/app.js';
+import { loadConfig } from '../../src/core/index.js';
+import { buildServer } from '../../src/server/index.js';
+import { EXIT } from '../../src/cli/main.js';
+import { runCli } from './helpers.js';
+
+const ACCOUNT_ON_FILE = 'DE89370400440532014471';
+
+describe('writ in remote mode (--server)', () => {
+  let home: string;
+  let app: WritApp;
+  let server: FastifyInstance;
+  let url: string;
+  const keys = new Map<string, string>();
+  const as = (principal: string, ...args: string[]) => runCli(args, { WRIT_SERVER: url, WRIT_KEY: keys.get(principal), WRIT_LOG_LEVEL: 'silent' });
+
+  before(async () => {
+    home = mkdtempSync(join(tmpdir(), 'writ-'));
+    app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent' } }) });
+    for (const k of app.firstStartKeys) keys.set(k.principalId, k.key);
+    server = await buildServer(app, { logger: false });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const address = server.server.address() as { port: number };
+    url = `http://127.0.0.1:${address.port}`;
+  });
+  after(async () => {
+    await server?.close();
+    await app?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('search, propose, approve and execute over HTTP give the same exit codes as local mode', async () => {
+    const session = await as('desk-agent', 'session', 'create', '--json');
+    assert.equal(session.code, EXIT.OK, session.stdout + session.stderr);
+    const sessionId = session.json().id as string;
+
+    const found = await as('desk-agent', 'search', 'cracked teapot refund', '--session', sessionId, '--k', '3');
+    assert.equal(found.code, EXIT.OK, found.stderr);
+    assert.match(found.stdout, /^bundle bnd_/);
+    assert.match(found.stdout, /fused \d\.\d{3} {2}dense/);
+
+    const small = await as('desk-agent', 'propose', '--session', sessionId, '--action', 'refund.request', '--target', 'rf-remote-1',
+      '--param', 'amountCents=4500', '--param', 'orderId=ord-1001', '--param', `recipientAccount=${ACCOUNT_ON_FILE}`, '--json');
+    assert.equal(small.code, EXIT.OK, small.stdout + small.stderr);
+    const executedSmall = await as('desk-agent', 'execute', small.json().proposal.id);
+    assert.equal(executedSmall.code, EXIT.OK, executedSmall.stdout + executedSmall.stderr);
+
+    const large = await as('desk-agent', 'propose', '--session', sessionId, '--action', 'refund.request', '--target', 'rf-remote-2',
+      '--param', 'amountCents=25000', '--param', 'orderId=ord-1001', '--param', `recipientAccount=${ACCOUNT_ON_FILE}`, '--json');
+    assert.equal(large.code, EXIT.NEEDS_APPROVAL, large.stdout + large.stderr);
+    const id = large.json().proposal.id as string;
+    assert.equal((await as('desk-agent', 'execute', id)).code, EXIT.NEEDS_APPROVAL);
+    const byAgent = await as('desk-agent', 'approve', id, '--json');
+    assert.equal(byAgent.code, EXIT.DENIED, 'an agent never approves');
+    assert.match(byAgent.json().error.code, /^(BROKER_APPROVER_NOT_HUMAN|AUTH_FORBIDDEN)$/);
+    const approved = await as('fatima', 'approve', id, '--note', 'ok');
+    assert.equal(approved.code, EXIT.OK, approved.stdout + approved.stderr);
+    const executed = await as('desk-agent', 'execute', id);
+    assert.equal(executed.code, EXIT.OK, executed.stdout + executed.stderr);
+    assert.match(executed.stdout, /executed refund\.request on Refund rf-remote-2/);
+
+    const verified = await as('fatima', 'audit', 'verify');
+    assert.equal(verified.code, EXIT.OK, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /^ledger ok/);
+  });
+
+  test('policy validate over HTTP checks against the server catalog', async () => {
+    const ok = await as('sam', 'policy', 'validate', 'examples/support-desk/policies');
+    assert.equal(ok.code, EXIT.OK, ok.stdout + ok.stderr);
+    const dir = mkdtempSync(join(tmpdir(), 'writ-'));
+    try {
+      writeFileSync(join(dir, 'bad.cedar'), 'permit (principal, action, resource) when { resource.nope };\n');
+      const bad = await as('sam', 'policy', 'validate', dir);
+      assert.equal(bad.code, EXIT.INVALID_INPUT);
+      assert.match(bad.stdout, /policies INVALID:\n {2}- bad\.cedar/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a missing or wrong key is refused (exit 3); an unreachable server fails (exit 1); local-only commands refuse --server (exit 2)', async () => {
+    const noKey = await runCli(['search', 'teapot', '--server', url, '--json'], { WRIT_LOG_LEVEL: 'silent' });
+    assert.equal(noKey.code, EXIT.DENIED);
+    assert.equal(noKey.json().error.code, 'AUTH_MISSING_KEY');
+    const wrongKey = await runCli(['search', 'teapot', '--json'], { WRIT_SERVER: url, WRIT_KEY: 'writ_nope', WRIT_LOG_LEVEL: 'silent' });
+    assert.equal(wrongKey.code, EXIT.DENIED);
+    assert.equal(wrongKey.json().error.code, 'AUTH_INVALID_KEY');
+    assert.ok(wrongKey.json().error.requestId, 'the server request id is kept');
+    const down = await runCli(['--server', 'http://127.0.0.1:9', 'search', 'teapot'], { WRIT_KEY: 'writ_x', WRIT_LOG_LEVEL: 'silent' });
+    assert.equal(down.code, EXIT.FAILURE);
+    assert.match(down.stderr, /cannot reach `http:\/\/127\.0\.0\.1:9`.*\[CLI_SERVER_UNREACHABLE\]/);
+    const keysRemote = await as('sam', 'keys', 'list');
+    assert.equal(keysRemote.code, EXIT.INVALID_INPUT);
+    assert.match(keysRemote.stderr, /works on the local home only/);
+  });
+});
