@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { env, pipeline, Tensor } from '@xenova/transformers';
+import type * as TransformersModule from '@xenova/transformers';
 import { parseInput, WritError } from '../core/index.js';
 import { RetrievalErrors } from './errors.js';
 import type { Embedder } from './embedder-types.js';
@@ -47,12 +47,25 @@ export interface LoadedEmbedder extends Embedder {
   readonly source: string;
 }
 
+// transformers.js (and onnxruntime under it) takes a second or more to import, so it is
+// loaded on the first model load — commands that never embed start fast.
+let transformersModule: typeof TransformersModule | undefined;
+async function loadTransformers(): Promise<typeof TransformersModule> {
+  transformersModule ??= await import('@xenova/transformers');
+  return transformersModule;
+}
+function loadedTransformers(): typeof TransformersModule {
+  if (transformersModule === undefined) throw new Error('transformers.js is used before a model was loaded');
+  return transformersModule;
+}
+
 // transformers.js keeps its settings in one global `env`; loads are serialized so that each
 // sees the settings it asked for.
 let loadQueue: Promise<unknown> = Promise.resolve();
 
 function withEnv<T>(settings: { localModelPath?: string; allowRemoteModels: boolean; allowLocalModels: boolean }, load: () => Promise<T>): Promise<T> {
   const run = async (): Promise<T> => {
+    const { env } = await loadTransformers();
     const saved = { localModelPath: env.localModelPath, allowRemoteModels: env.allowRemoteModels, allowLocalModels: env.allowLocalModels };
     if (settings.localModelPath !== undefined) env.localModelPath = settings.localModelPath;
     env.allowRemoteModels = settings.allowRemoteModels;
@@ -198,7 +211,7 @@ function makeFastRunner(session: OrtSession, tok: WordTokenizer): (texts: readon
       }
     }
     const out = await session.run(
-      { input_ids: new Tensor('int64', ids, [batch, tokens]), attention_mask: new Tensor('int64', mask, [batch, tokens]) },
+      { input_ids: new (loadedTransformers().Tensor)('int64', ids, [batch, tokens]), attention_mask: new (loadedTransformers().Tensor)('int64', mask, [batch, tokens]) },
       ['sentence_embedding'],
     );
     const emb = out.sentence_embedding!;
@@ -254,10 +267,10 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Loa
     pipe =
       resolved.kind === 'folder'
         ? await withEnv({ localModelPath: dirname(resolved.source), allowRemoteModels: false, allowLocalModels: true }, async () =>
-            (await pipeline('feature-extraction', basename(resolved.source), { quantized: resolved.quantized, local_files_only: true })) as unknown as FeaturePipeline,
+            (await (await loadTransformers()).pipeline('feature-extraction', basename(resolved.source), { quantized: resolved.quantized, local_files_only: true })) as unknown as FeaturePipeline,
           )
         : await withEnv({ allowRemoteModels: true, allowLocalModels: false }, async () =>
-            (await pipeline('feature-extraction', resolved.source, { quantized: true, ...(opts.cacheDir ? { cache_dir: opts.cacheDir } : {}) })) as unknown as FeaturePipeline,
+            (await (await loadTransformers()).pipeline('feature-extraction', resolved.source, { quantized: true, ...(opts.cacheDir ? { cache_dir: opts.cacheDir } : {}) })) as unknown as FeaturePipeline,
           );
   } catch (err) {
     throw loadFailed(resolved.source, err);

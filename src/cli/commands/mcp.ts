@@ -2,7 +2,6 @@
 // protocol, so this command prints nothing there; notes go to stderr.
 import { readFileSync } from 'node:fs';
 import { loadConfig, WritError } from '../../core/index.js';
-import { serveMcpStdio } from '../../mcp/index.js';
 import { CliErrors } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { REMOTE_OPTIONS, serverUrlOf } from '../remote.js';
@@ -29,6 +28,7 @@ export const mcpCommand: CommandSpec = {
   },
   async run(ctx: CommandContext): Promise<ExitCode> {
     const serverUrl = serverUrlOf(ctx);
+    const { serveMcpStdio } = await import('../../mcp/index.js');
     const mcp = await serveMcpStdio({
       key: agentKeyOf(ctx),
       serverUrl,

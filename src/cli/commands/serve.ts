@@ -1,6 +1,4 @@
 // `writ serve`: starts every part and the HTTP server; Ctrl-C stops them all.
-import { createApp } from '../../app.js';
-import { buildServer } from '../../server/index.js';
 import { loadConfig, WRIT_VERSION } from '../../core/index.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { CommandContext, CommandSpec } from '../command.js';
@@ -24,6 +22,9 @@ export const serveCommand: CommandSpec = {
     const config = loadConfig({ env: ctx.env, overrides });
     const started = Date.now();
     ctx.out.info(`writ ${WRIT_VERSION}: starting (home ${config.home})`);
+    // The app and server load on demand, so `writ --help` and light commands start fast.
+    const { createApp } = await import('../../app.js');
+    const { buildServer } = await import('../../server/index.js');
     const app = await createApp({ config, onProgress: (line) => ctx.out.info(`writ: ${line}`) });
     const server = await buildServer(app, { logger: config.logLevel === 'silent' ? false : app.logger });
     let stopping: Promise<void> | undefined;
