@@ -6,6 +6,7 @@ export { createApp, HealthSchema, VersionSchema, type WritApp, type Health, type
 export { buildServer, ServerErrors, type ServerOptions } from './src/server/index.js';
 export { main as runCli, EXIT } from './src/cli/main.js';
 export { CliErrors } from './src/cli/errors.js';
+export { createMcpServer, createLocalBackend, createHttpBackend, serveMcpStdio, McpErrors, TOOLS as MCP_TOOLS, type McpBackend, type McpStdioOptions } from './src/mcp/index.js';
 export * from './src/retrieval/index.js';
 export * from './src/broker/index.js';
 export * from './src/ledger/index.js';

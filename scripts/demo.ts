@@ -20,6 +20,7 @@ const ACCOUNT_ON_FILE: Record<string, string> = {
 };
 const AGENT = 'desk-agent';
 const APPROVER = 'fatima';
+const PAYOUTS = 'payouts';
 
 type Json = Record<string, any>;
 
@@ -39,17 +40,18 @@ if (values.help) {
 const server = (values.server ?? process.env.WRIT_SERVER ?? 'http://127.0.0.1:8787').replace(/\/+$/, '');
 const run = Date.now().toString(36);
 
-function loadKeys(): { agent: string; approver: string; source: string } {
+function loadKeys(): { agent: string; approver: string; payouts: string; source: string } {
   const file = values.keys ?? (process.env.WRIT_HOME ? join(process.env.WRIT_HOME, 'first-start-keys.json') : join('.writ', 'first-start-keys.json'));
   const fromFile: Record<string, string> = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
   const agent = process.env.WRIT_AGENT_KEY ?? fromFile[AGENT];
   const approver = process.env.WRIT_APPROVER_KEY ?? fromFile[APPROVER];
-  if (!agent || !approver) {
+  const payouts = process.env.WRIT_PAYOUTS_KEY ?? fromFile[PAYOUTS];
+  if (!agent || !approver || !payouts) {
     throw new StepFailed(
-      `no API keys for \`${AGENT}\` and \`${APPROVER}\`: pass --keys FILE (the first-start-keys.json \`npm start\` wrote; looked at ${file}) or set WRIT_AGENT_KEY and WRIT_APPROVER_KEY`,
+      `no API keys for \`${AGENT}\`, \`${APPROVER}\` and \`${PAYOUTS}\`: pass --keys FILE (the first-start-keys.json \`npm start\` wrote; looked at ${file}) or set WRIT_AGENT_KEY, WRIT_APPROVER_KEY and WRIT_PAYOUTS_KEY`,
     );
   }
-  return { agent, approver, source: process.env.WRIT_AGENT_KEY ? 'environment' : file };
+  return { agent, approver, payouts, source: process.env.WRIT_AGENT_KEY ? 'environment' : file };
 }
 
 // ── output ───────────────────────────────────────────────────────────────────────────────
@@ -132,7 +134,7 @@ function refundParams(order: string, amountCents: number, recipientAccount: stri
   return { amountCents, currency: 'EUR', orderId: order, recipientAccount, reason };
 }
 
-async function executeWithWarrant(agentKey: string, proposalId: string, targetId: string): Promise<Json> {
+async function executeWithWarrant(agentKey: string, proposalId: string, targetId: string, expectedState = 'requested'): Promise<Json> {
   const warrant = await must('POST', `/v1/proposals/${proposalId}/warrant`, agentKey);
   expect(typeof warrant.token === 'string' && warrant.payload?.proposalId === proposalId, 'the warrant binds the proposal', warrant);
   ok(`warrant ${warrant.warrantId} issued: Ed25519-signed, single use, expires ${warrant.payload.exp} (key ${warrant.kid})`);
@@ -140,7 +142,7 @@ async function executeWithWarrant(agentKey: string, proposalId: string, targetId
   const transition = executed.transition ?? executed;
   expect(transition.status === 'executed', 'the transition executed', executed);
   const resource = await must('GET', `/v1/resources/Refund/${targetId}`, agentKey);
-  expect(resource.state === 'requested', `Refund ${targetId} is now requested`, resource);
+  expect(resource.state === expectedState, `Refund ${targetId} is now ${expectedState}`, resource);
   ok(`executed: transition ${transition.id} — Refund ${targetId} ${transition.fromState ?? '∅'} → ${resource.state} (version ${resource.version})`);
   const replay = await mustFail('POST', '/v1/transitions', agentKey, { warrant: warrant.token }, 'BROKER_WARRANT_CONSUMED');
   ok(`replaying the same warrant fails: ${replay.code}`);
@@ -218,7 +220,35 @@ async function main(): Promise<void> {
   ok(`approval ${approved.approval.id} by ${approved.approval.approverId} (roles ${approved.approval.roles.join(', ')}); decision: ALLOW`);
 
   step('warrant → execute the large refund');
-  const largeTransition = await executeWithWarrant(keys.agent, largeId, largeTarget);
+  await executeWithWarrant(keys.agent, largeId, largeTarget);
+
+  // ── payout ──
+  step(`${APPROVER} (finance) approves the refund for payment`);
+  const approveProposed = await must('POST', '/v1/proposals', keys.approver, {
+    action: 'refund.approve',
+    targetId: largeTarget,
+    params: { note: 'defect confirmed; pay to the account on file' },
+    idempotencyKey: `demo-${run}-approve`,
+  });
+  expect(approveProposed.decision?.outcome === 'allow', 'finance may approve a requested refund', approveProposed.decision);
+  ok(`decision: ALLOW — determined by ${approveProposed.decision.determiningPolicies.join(', ')}`);
+  await executeWithWarrant(keys.approver, approveProposed.proposal.id, largeTarget, 'approved');
+
+  step(`the payout service (${PAYOUTS}) proposes the payout: irreversible, so it waits for finance`);
+  const payProposed = await must('POST', '/v1/proposals', keys.payouts, {
+    action: 'refund.pay',
+    targetId: largeTarget,
+    params: { reference: `payout-${run}` },
+    idempotencyKey: `demo-${run}-pay`,
+  });
+  const payId = payProposed.proposal.id as string;
+  expect(payProposed.decision?.outcome === 'needs_approval', 'an irreversible payout needs an approval', payProposed.decision);
+  ok(`decision: NEEDS APPROVAL (${(payProposed.decision.obligations as Json[]).map((o) => `${o.count ?? 1}× ${o.role}`).join(', ')})`);
+  const payApproved = await must('POST', `/v1/proposals/${payId}/approve`, keys.approver, { note: 'payout checked against the order' });
+  expect(payApproved.decision?.outcome === 'allow', 'after the approval the payout is allowed', payApproved.decision);
+  ok(`approval ${payApproved.approval.id} by ${payApproved.approval.approverId}; decision: ALLOW`);
+  const largeTransition = await executeWithWarrant(keys.payouts, payId, largeTarget, 'paid');
+  note(`rollback note recorded with the payout: "${short(String(largeTransition.rollbackNote ?? 'see the ledger entry'), 100)}"`);
 
   // ── prompt injection ──
   step('retrieve: a ticket note with an instruction pasted from an email');
@@ -250,7 +280,7 @@ async function main(): Promise<void> {
   ok(`no warrant for a denied proposal: ${noWarrant.code}`);
 
   // ── audit ──
-  step(`audit lineage of the executed large refund (as ${APPROVER}, auditor)`);
+  step(`audit lineage of the paid refund (as ${APPROVER}, auditor)`);
   const lineage = await must('GET', `/v1/audit/lineage/${largeTransition.id}`, keys.approver);
   const byKind = (lineage.byKind ?? {}) as Record<string, Json[]>;
   const entries = (lineage.entries ?? []) as Json[];

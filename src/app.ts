@@ -179,8 +179,8 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       authenticate(key) {
         const { principalId } = keys.authenticate(key);
         const principal = broker.getPrincipal(principalId);
-        // INVARIANT: the principal of a request comes from its key, and must still exist.
-        if (principal === undefined) throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key');
+        // INVARIANT: the principal of a request comes from its key, and must still exist and be enabled.
+        if (principal === undefined || !broker.isPrincipalEnabled(principal.id)) throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key');
         return principal;
       },
       async retrieve(principal, input) {

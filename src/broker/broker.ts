@@ -12,7 +12,7 @@ import { BrokerErrors } from './errors.js';
 import type { EvidenceReader } from './evidence.js';
 import { expireStale } from './expiry.js';
 import { computeFacts } from './facts.js';
-import { getPrincipal, upsertPrincipal } from './principals.js';
+import { getPrincipal, readPrincipal, upsertPrincipal } from './principals.js';
 import { getProposal, listProposals, propose, type ProposeInput } from './proposals.js';
 import { readProposal, readSession } from './records.js';
 import { chargeSession, createSession, endSession, revokeSession, type CreateSessionInput, type SessionCharge } from './sessions.js';
@@ -90,6 +90,8 @@ export function createBroker(options: BrokerOptions) {
     catalog: ctx.catalog,
     upsertPrincipal: (principal: unknown, opts?: { disabled?: boolean; requestId?: string }) => upsertPrincipal(ctx, principal, opts),
     getPrincipal: (id: string) => getPrincipal(ctx, id),
+    /** True when the principal is registered and not disabled. */
+    isPrincipalEnabled: (id: string) => readPrincipal(ctx.store.db, id)?.disabled === false,
     createSession: (actor: Principal, input: CreateSessionInput, opts?: { requestId?: string }) => createSession(ctx, actor, input, opts),
     getSession: (id: string) => readSession(ctx.store.db, id),
     endSession: (caller: Principal, sessionId: string, opts?: { reason?: string; requestId?: string }) => endSession(ctx, caller, sessionId, opts),

@@ -180,7 +180,15 @@ export function execute(ctx: BrokerContext, token: string, options: { requestId?
     const { proposal, action } = requireProposalFor(ctx, db, payload, at);
     const before = requireExpectedTarget(db, payload);
     const tid = newId('trn', now.getTime());
-    const refs = [payload.wid, payload.decisionId, proposal.id];
+    // The resource's previous transition is part of this one's lineage: "what informed
+    // the payout?" reaches the request, its approvals and the context it cited.
+    const previous = prep(
+      db,
+      "SELECT id FROM transitions WHERE resource_type = ? AND resource_id = ? AND tenant = ? AND status IN ('executed', 'succeeded') ORDER BY rowid DESC LIMIT 1",
+    )
+      .pluck()
+      .get(payload.targetType, payload.targetId, proposal.tenant) as string | undefined;
+    const refs = [payload.wid, payload.decisionId, proposal.id, ...(previous === undefined ? [] : [previous])];
     const external = action.effect === 'external';
     const insert = prep(
       db,

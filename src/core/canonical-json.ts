@@ -48,6 +48,71 @@ function check(value: unknown, path: string, seen: Set<object>): void {
   }
 }
 
+/** Thrown inside the fast path when it meets anything it does not handle itself. */
+const SLOW = Symbol('canonical-json: slow path');
+/** Deeper than this, the fast path hands over to the checked path (which finds cycles). */
+const FAST_MAX_DEPTH = 200;
+const objectProto = Object.prototype;
+
+/**
+ * Single-pass RFC 8785 writer for the common case: plain objects, arrays, finite numbers,
+ * well-formed strings, booleans and null, at most FAST_MAX_DEPTH deep. Anything else
+ * (a bad value, a sparse array, a cycle, a very deep value) throws SLOW, and the caller
+ * runs the checked two-pass path, which gives the same output and the same errors as
+ * before. Output is identical to `canonicalize`: keys sorted by UTF-16 code units
+ * (`Array.prototype.sort`), strings and numbers as JSON.stringify writes them.
+ */
+function write(value: unknown, depth: number): string {
+  switch (typeof value) {
+    case 'string':
+      if (!value.isWellFormed()) throw SLOW;
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw SLOW;
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (depth > FAST_MAX_DEPTH) throw SLOW;
+      if (Array.isArray(value)) {
+        const n = value.length;
+        if (n === 0) return '[]';
+        let out = '[';
+        for (let i = 0; i < n; i++) {
+          if (!(i in value)) throw SLOW;
+          if (i > 0) out += ',';
+          out += write(value[i], depth + 1);
+        }
+        return `${out}]`;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== objectProto && proto !== null) throw SLOW;
+      const keys = Object.keys(value).sort();
+      const n = keys.length;
+      if (n === 0) return '{}';
+      let out = '{';
+      for (let i = 0; i < n; i++) {
+        const key = keys[i] as string;
+        if (!key.isWellFormed()) throw SLOW;
+        if (i > 0) out += ',';
+        out += `${JSON.stringify(key)}:${write((value as Record<string, unknown>)[key], depth + 1)}`;
+      }
+      return `${out}}`;
+    }
+    default:
+      throw SLOW;
+  }
+}
+
+/** The checked path: validate everything, then serialize with `canonicalize`. */
+function checkedCanonicalJson(value: unknown): string {
+  check(value, '$', new Set());
+  const out = canonicalize(value);
+  if (out === undefined) fail('$', 'nothing to serialize');
+  return out;
+}
+
 /**
  * Serializes `value` as RFC 8785 canonical JSON: keys sorted by UTF-16 code units,
  * ECMAScript number form, no whitespace. Throws CORE_NOT_CANONICAL for non-JSON values.
@@ -56,8 +121,12 @@ function check(value: unknown, path: string, seen: Set<object>): void {
  * canonicalJson({ b: 1, a: [true, null] }) // '{"a":[true,null],"b":1}'
  */
 export function canonicalJson(value: unknown): string {
-  check(value, '$', new Set());
-  const out = canonicalize(value);
-  if (out === undefined) fail('$', 'nothing to serialize');
-  return out;
+  try {
+    return write(value, 0);
+  } catch (err) {
+    if (err !== SLOW) throw err;
+  }
+  // INVARIANT: anything the fast path does not accept goes through the full check, so
+  // the strictness (and the error reported) is exactly that of the checked path.
+  return checkedCanonicalJson(value);
 }

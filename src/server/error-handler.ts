@@ -1,6 +1,6 @@
 // Renders every failure as `{ code, message, details, requestId }` with the code's status.
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { CoreErrors, WritError, isWritError, toInputIssues } from '../core/index.js';
+import { CoreErrors, WritError, isWritError, toInputIssues, type InputIssue } from '../core/index.js';
 import { ServerErrors } from './errors.js';
 
 interface ErrorBody {
@@ -15,14 +15,24 @@ function fromFastify(err: FastifyError): WritError {
   const validation = (err as FastifyError & { validation?: unknown[] }).validation;
   if (Array.isArray(validation)) {
     const issues = validation.map((v) => {
-      const issue = v as { instancePath?: string; message?: string; params?: { issue?: { path?: PropertyKey[]; code?: string; message?: string } } };
+      const issue = v as { keyword?: string; instancePath?: string; message?: string; params?: { issue?: { path?: PropertyKey[]; code?: string; message?: string } } };
       const zodIssue = issue.params?.issue;
-      if (zodIssue) return toInputIssues([zodIssue as never])[0];
-      return { path: (issue.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || '(root)', code: 'invalid', message: issue.message ?? 'invalid' };
+      if (zodIssue) return toInputIssues([zodIssue as never])[0] as InputIssue;
+      return {
+        path: (issue.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || '(root)',
+        code: issue.keyword ?? 'invalid',
+        message: issue.message ?? 'invalid',
+      };
     });
-    return new WritError(CoreErrors.INVALID_INPUT, `invalid request ${err.validationContext ?? 'input'}: ${err.message}`, {
-      details: { issues },
+    const first = issues[0];
+    const summary = first === undefined ? err.message : `\`${first.path}\`: ${first.message}`;
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    return new WritError(CoreErrors.INVALID_INPUT, `invalid request ${err.validationContext ?? 'input'}: ${summary}${more}`, {
+      details: { issues, in: err.validationContext ?? null },
     });
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new WritError(ServerErrors.SERVER_BODY_TOO_LARGE, 'request body is too large', { details: { limitBytes: err.message.match(/\d+/)?.[0] ?? null } });
   }
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
     // Fastify's own client errors (bad JSON, body too large, unsupported media type).

@@ -7,6 +7,31 @@ export const ServerErrors = defineErrors('server', {
     meaning: 'no route answers this method and path',
     fix: 'check the path against `/openapi.json`',
   },
+  SERVER_RECORD_NOT_FOUND: {
+    status: 404,
+    meaning: "no record of that kind and id exists in the caller's tenant (records of other tenants are reported missing too)",
+    fix: 'check the id, and that your key belongs to the tenant that owns the record',
+  },
+  SERVER_TOO_MANY_STREAMS: {
+    status: 429,
+    meaning: 'the principal already holds as many open live-event streams (SSE and WebSocket together) as one principal may',
+    fix: 'close a stream you no longer read, or share one stream between your tools; `details.limit` is the limit',
+  },
+  SERVER_RATE_LIMITED: {
+    status: 429,
+    meaning: 'the principal sent more requests than its per-principal rate allows; `details.retryAfterMs` says when to retry',
+    fix: 'wait `Retry-After` seconds and retry; raise `WRIT_RATE_PER_SECOND` / `WRIT_RATE_BURST` for heavy clients',
+  },
+  SERVER_BODY_TOO_LARGE: {
+    status: 413,
+    meaning: 'the request body is larger than the server accepts',
+    fix: 'send a smaller body (split large documents), or raise `WRIT_BODY_LIMIT`',
+  },
+  SERVER_TIMEOUT: {
+    status: 503,
+    meaning: 'the request did not finish within the route time limit; whatever it committed is recorded in the ledger',
+    fix: 'retry later; for retrieval pass a smaller `k` or `timeoutMs`; raise `WRIT_ROUTE_TIMEOUT_MS` if requests are legitimately slow',
+  },
   SERVER_LISTEN_FAILED: {
     status: 500,
     meaning: 'the HTTP server could not listen on the configured host and port',

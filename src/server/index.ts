@@ -1,17 +1,50 @@
-// The HTTP server: fastify with zod schemas on every route, typed errors, request ids.
+// The HTTP server: fastify with zod schemas on every route, typed errors, request ids,
+// API-key authentication and per-principal rate limits on `/v1`, OpenAPI at
+// `/openapi.json` and browsable docs at `/docs`.
 import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { newId, type Logger } from '../core/index.js';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { WRIT_VERSION, WritError, newId, type Logger } from '../core/index.js';
 import type { WritApp } from '../app.js';
+import { authPlugin } from './auth.js';
 import { installErrorHandlers } from './error-handler.js';
+import { ServerErrors } from './errors.js';
+import { auditRoutes } from './routes/audit.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { documentRoutes } from './routes/documents.js';
+import { proposalRoutes } from './routes/proposals.js';
+import { resourceRoutes } from './routes/resources.js';
+import { retrieveRoutes } from './routes/retrieve.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
+import { transitionRoutes } from './routes/transitions.js';
+import { wellKnownRoutes } from './routes/well-known.js';
+import { eventRoutes } from './routes/events.js';
 
 export { ServerErrors } from './errors.js';
+export { authPlugin, readApiKey, hasRole, requireRole, requireKind } from './auth.js';
 
 export interface ServerOptions {
   readonly logger?: Logger | false;
-  /** Largest accepted request body, in bytes. */
+  /** Largest accepted request body, in bytes (default: config `server.bodyLimit`). */
   readonly bodyLimit?: number;
+  /** Per-principal token bucket on `/v1` (default: config `server.ratePerSecond` / `rateBurst`). */
+  readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number };
+  /** Time limit of one request in ms (default: config `server.routeTimeoutMs`); a route may set `config.timeoutMs` (0: none). */
+  readonly routeTimeoutMs?: number;
+  /**
+   * More authenticated route plugins, registered in the `/v1` scope after the built-in ones
+   * (each gets `{ app }`; `request.principal` is set). E.g. the live-events routes.
+   */
+  readonly routes?: ReadonlyArray<(scope: FastifyInstance, options: { app: WritApp }) => Promise<void>>;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Time limit of this route in ms; 0 turns it off (streams). */
+    timeoutMs?: number;
+  }
 }
 
 /**
@@ -22,10 +55,11 @@ export interface ServerOptions {
  * await server.listen({ host: '127.0.0.1', port: 8787 });
  */
 export async function buildServer(app: WritApp, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const settings = app.config.server;
   const server = Fastify({
     loggerInstance: options.logger === false || options.logger === undefined ? undefined : options.logger,
     logger: options.logger === false || options.logger === undefined ? false : undefined,
-    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    bodyLimit: options.bodyLimit ?? settings.bodyLimit,
     genReqId: () => newId('req'),
     requestIdHeader: false,
     connectionTimeout: 30_000,
@@ -36,7 +70,92 @@ export async function buildServer(app: WritApp, options: ServerOptions = {}): Pr
   server.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', String(request.id));
   });
+  installRouteTimeouts(server, options.routeTimeoutMs ?? settings.routeTimeoutMs);
+  acceptEmptyJsonBodies(server);
   installErrorHandlers(server);
+
+  await server.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Writ',
+        version: WRIT_VERSION,
+        description:
+          'Bounded, permission-aware context for AI agents, and an authorization broker between their proposals and real state. ' +
+          'Context informs; authority decides. Every `/v1` route needs `Authorization: Bearer writ_…`; the caller is the principal ' +
+          'the key names, never a body field. Errors are `{ code, message, details, requestId }` (codes: docs/errors.md).',
+      },
+      tags: [
+        { name: 'system', description: 'health, version, public keys' },
+        { name: 'documents', description: 'ingest, list and revoke documents' },
+        { name: 'retrieval', description: 'bounded retrieval sealed as ContextBundles' },
+        { name: 'sessions', description: 'agent runs with budgets' },
+        { name: 'proposals', description: 'propose, decide, approve, reject, warrants' },
+        { name: 'transitions', description: 'execute with a warrant; verify warrants' },
+        { name: 'resources', description: 'resource state and decisions' },
+        { name: 'audit', description: 'ledger verification, lineage, impact, entries' },
+        { name: 'catalog', description: 'catalog and Cedar policies' },
+        { name: 'events', description: 'live ledger entries' },
+      ],
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API key `writ_…` from `writ keys create --principal ID`' } },
+      },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await server.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { url: '/openapi.json', deepLinking: true } });
+  server.get('/openapi.json', { schema: { hide: true } as never }, async () => server.swagger());
+
   await server.register(systemRoutes, { app });
+  await server.register(wellKnownRoutes, { app });
+  await server.register(eventRoutes, { app });
+  await server.register(async (v1) => {
+    await v1.register(authPlugin, {
+      app,
+      ratePerSecond: options.rateLimit?.ratePerSecond ?? settings.ratePerSecond,
+      rateBurst: options.rateLimit?.burst ?? settings.rateBurst,
+    });
+    for (const routes of [documentRoutes, retrieveRoutes, sessionRoutes, proposalRoutes, transitionRoutes, resourceRoutes, auditRoutes, catalogRoutes]) {
+      await v1.register(routes, { app });
+    }
+    for (const routes of options.routes ?? []) await v1.register(routes, { app });
+  });
   return server;
+}
+
+/**
+ * Answers 503 SERVER_TIMEOUT when a route has not replied within its time limit. A handler
+ * still running is not interrupted (SQLite work is synchronous and short); its late reply
+ * is dropped.
+ */
+function installRouteTimeouts(server: FastifyInstance, defaultMs: number): void {
+  const timers = new WeakMap<object, NodeJS.Timeout>();
+  server.addHook('onRequest', async (request, reply) => {
+    const ms = request.routeOptions.config?.timeoutMs ?? defaultMs;
+    if (!(ms > 0)) return;
+    const timer = setTimeout(() => {
+      if (reply.sent || reply.raw.headersSent) return;
+      void reply.send(new WritError(ServerErrors.SERVER_TIMEOUT, `request did not finish within \`${ms}\` ms`, { details: { timeoutMs: ms } }));
+    }, ms);
+    timer.unref();
+    timers.set(request, timer);
+  });
+  const clear = async (request: object) => {
+    clearTimeout(timers.get(request));
+    timers.delete(request);
+  };
+  server.addHook('onResponse', clear);
+  server.addHook('onRequestAbort', clear);
+}
+
+/** A POST with `content-type: application/json` and no body reads as no body (e.g. `curl -X POST`). */
+function acceptEmptyJsonBodies(server: FastifyInstance): void {
+  // Fastify's own parser (it refuses `__proto__` and `constructor` poisoning).
+  const parseJson = server.getDefaultJsonParser('error', 'error');
+  server.removeContentTypeParser('application/json');
+  server.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if ((typeof body === 'string' ? body : body.toString('utf8')).trim() === '') return done(null, undefined);
+    return parseJson(request, typeof body === 'string' ? body : body.toString('utf8'), done);
+  });
 }

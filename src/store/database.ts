@@ -65,10 +65,13 @@ export function openStore(options: StoreOptions): Store {
     });
   }
 
+  // One better-sqlite3 wrapper for every call (making one per call costs more than an
+  // empty transaction); it runs the closure it is passed. better-sqlite3 turns a nested
+  // call into a savepoint, so helpers compose.
+  const immediate = db.transaction((fn: (d: Db) => unknown) => fn(db)).immediate;
   const runTransaction = <T>(fn: (d: Db) => T): T => {
     try {
-      // better-sqlite3 turns a nested call into a savepoint, so helpers compose.
-      return db.transaction(fn).immediate(db);
+      return immediate(fn) as T;
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_BUSY') {
         throw new WritError(StoreErrors.STORE_BUSY, 'database is locked by another writer', { cause: err });

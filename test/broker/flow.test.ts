@@ -77,6 +77,15 @@ describe('broker flow', () => {
     const lineage = h.ledger.lineage(transition.transition.id);
     assert.deepEqual(lineage.byKind['approval.granted']?.map((e) => e.subjectId), [approval.id]);
     assert.deepEqual(new Set(lineage.byKind['decision.made']?.map((e) => e.subjectId)), new Set([decision.id, after.id]));
+
+    // The next transition of the same refund carries the request's lineage with it.
+    const approveProposal = broker.propose(p['fatima']!, { action: 'refund.approve', targetId: 'rf-2', params: {} });
+    assert.equal(broker.decide(approveProposal.id).outcome, 'allow');
+    const second = broker.execute(broker.issueWarrant(p['fatima']!, approveProposal.id).token);
+    assert.equal(broker.getResource('Refund', 'rf-2')?.state, 'approved');
+    const history = h.ledger.lineage(second.transition.id);
+    assert.deepEqual(new Set(history.byKind['proposal.created']?.map((e) => e.subjectId)), new Set([proposal.id, approveProposal.id]));
+    assert.deepEqual(history.byKind['approval.granted']?.map((e) => e.subjectId), [approval.id]);
   });
 
   test('an agent never approves, even holding the role', () => {

@@ -39,7 +39,7 @@ describe('npm run demo against the running server', () => {
   let keys: Record<string, string> = {};
   const demoEnv = () => {
     const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of ['WRIT_SERVER', 'WRIT_HOME', 'WRIT_AGENT_KEY', 'WRIT_APPROVER_KEY', 'WRIT_KEY']) delete env[name];
+    for (const name of ['WRIT_SERVER', 'WRIT_HOME', 'WRIT_AGENT_KEY', 'WRIT_APPROVER_KEY', 'WRIT_PAYOUTS_KEY', 'WRIT_KEY']) delete env[name];
     return env;
   };
 
@@ -101,6 +101,7 @@ describe('npm run demo against the running server', () => {
       ...demoEnv(),
       WRIT_AGENT_KEY: 'writ_key_not_a_real_key',
       WRIT_APPROVER_KEY: keys.fatima,
+      WRIT_PAYOUTS_KEY: keys.payouts,
     });
     assert.equal(demo.code, 1, demo.stdout);
     assert.match(demo.stdout, /✗ POST \/v1\/sessions answered 401/);

@@ -1,0 +1,182 @@
+// ContextBundle: the sealed record of one retrieval (who asked, the query, the bounds and
+// the ordered chunk references), stored with its ledger entry before the caller sees it;
+// read back by id, checked for freshness, and read as evidence by the broker.
+import { canonicalJson, sealOf, type JsonValue } from '../core/index.js';
+import type { Db, Store } from '../store/index.js';
+import type { Ledger } from '../ledger/types.js';
+import { WritError } from '../core/index.js';
+import { RetrievalErrors } from './errors.js';
+import type { AppliedBounds } from './types.js';
+
+/** One chunk reference in a bundle. */
+export interface BundleChunkRef {
+  readonly chunkId: string;
+  readonly documentId: string;
+  readonly documentVersion: number;
+  readonly contentHash: string;
+  readonly scores: { readonly dense: number | null; readonly lexical: number | null; readonly fused: number };
+}
+
+/** The sealed body of a bundle (everything the seal covers). */
+export interface ContextBundle {
+  readonly id: string;
+  readonly tenant: string;
+  readonly principalId: string;
+  readonly sessionId: string | null;
+  readonly query: string;
+  readonly filters: JsonValue;
+  readonly bounds: AppliedBounds;
+  readonly truncated: boolean;
+  readonly chunks: BundleChunkRef[];
+  readonly createdAt: string;
+}
+
+/** A stored bundle: the body and its seal. */
+export interface SealedBundle extends ContextBundle {
+  readonly seal: string;
+}
+
+/** The seal of a bundle body: `sha256:` + SHA-256 of its canonical JSON. */
+export function sealBundle(bundle: ContextBundle): string {
+  return sealOf(bundle as unknown as JsonValue);
+}
+
+/**
+ * Seals and stores a bundle with its `bundle.sealed` ledger entry in one transaction.
+ */
+export function storeBundle(store: Store, ledger: Ledger, bundle: ContextBundle, requestId?: string | null): SealedBundle {
+  const seal = sealBundle(bundle);
+  const record = canonicalJson(bundle as unknown as JsonValue);
+  store.transaction((tx) => {
+    tx.prepare(
+      'INSERT INTO bundles (id, tenant, principal_id, session_id, query, bounds, truncated, created_at, seal, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(bundle.id, bundle.tenant, bundle.principalId, bundle.sessionId, bundle.query, canonicalJson(bundle.bounds as unknown as JsonValue), bundle.truncated ? 1 : 0, bundle.createdAt, seal, record);
+    const ins = tx.prepare(
+      'INSERT INTO bundle_chunks (bundle_id, ordinal, chunk_id, document_id, document_version, content_hash, dense_score, lexical_score, fused_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    bundle.chunks.forEach((c, i) => ins.run(bundle.id, i, c.chunkId, c.documentId, c.documentVersion, c.contentHash, c.scores.dense, c.scores.lexical, c.scores.fused));
+    ledger.append({
+      kind: 'bundle.sealed',
+      subjectId: bundle.id,
+      tenant: bundle.tenant,
+      actorId: bundle.principalId,
+      requestId: requestId ?? null,
+      refs: [...new Set(bundle.chunks.map((c) => c.documentId))],
+      body: {
+        bundleId: bundle.id,
+        seal,
+        sessionId: bundle.sessionId,
+        query: bundle.query,
+        bounds: bundle.bounds as unknown as JsonValue,
+        truncated: bundle.truncated,
+        chunks: bundle.chunks.map((c) => ({ chunkId: c.chunkId, documentId: c.documentId, documentVersion: c.documentVersion, contentHash: c.contentHash })),
+      },
+    });
+  });
+  return { ...bundle, seal };
+}
+
+/** Reads a stored bundle, or throws RETRIEVAL_BUNDLE_NOT_FOUND. */
+export function getBundle(db: Db, id: string): SealedBundle {
+  const row = db.prepare('SELECT record, seal FROM bundles WHERE id = ?').get(id) as { record: string; seal: string } | undefined;
+  if (row === undefined) throw new WritError(RetrievalErrors.RETRIEVAL_BUNDLE_NOT_FOUND, `no bundle \`${id}\``, { details: { bundleId: id } });
+  return { ...(JSON.parse(row.record) as ContextBundle), seal: row.seal };
+}
+
+/** Why a cited document version is no longer current. */
+export interface StaleRef {
+  readonly documentId: string;
+  readonly version: number;
+  readonly reason: 'revoked' | 'superseded';
+}
+
+/** Stale document versions among `refs` (revoked wins over superseded). */
+function staleVersions(db: Db, refs: ReadonlyArray<{ documentId: string; version: number }>): StaleRef[] {
+  const q = db.prepare('SELECT superseded_at, revoked_at FROM document_versions WHERE document_id = ? AND version = ?');
+  const doc = db.prepare('SELECT status, current_version FROM documents WHERE id = ?');
+  const out: StaleRef[] = [];
+  const seen = new Set<string>();
+  for (const r of refs) {
+    const key = `${r.documentId}@${r.version}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const v = q.get(r.documentId, r.version) as { superseded_at: string | null; revoked_at: string | null } | undefined;
+    const d = doc.get(r.documentId) as { status: string; current_version: number } | undefined;
+    if (v === undefined || d === undefined || v.revoked_at !== null || (d.status === 'revoked' && d.current_version === r.version)) {
+      out.push({ documentId: r.documentId, version: r.version, reason: 'revoked' });
+    } else if (v.superseded_at !== null || d.current_version !== r.version) {
+      out.push({ documentId: r.documentId, version: r.version, reason: 'superseded' });
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether a bundle is still fresh: no document version it cites was revoked or superseded.
+ *
+ * @example
+ * const { fresh, stale } = bundleFreshness(store.db, bundleId);
+ */
+export function bundleFreshness(db: Db, id: string): { fresh: boolean; stale: StaleRef[] } {
+  const bundle = getBundle(db, id);
+  const stale = staleVersions(db, bundle.chunks.map((c) => ({ documentId: c.documentId, version: c.documentVersion })));
+  return { fresh: stale.length === 0, stale };
+}
+
+/** Evidence of one bundle, as the broker reads it. */
+export interface BundleEvidence {
+  readonly id: string;
+  readonly seal: string;
+  readonly tenant: string;
+  readonly principalId: string;
+  readonly sessionId: string | null;
+  readonly createdAt: string;
+  readonly fresh: boolean;
+  /** True when the stored record still hashes to its seal. */
+  readonly sealValid: boolean;
+  readonly chunks: Array<{ chunkId: string; documentId: string; documentVersion: number; contentHash: string; text: string; fresh: boolean }>;
+}
+
+/**
+ * Reads bundles as evidence, straight from the store, so the broker needs no retrieval code.
+ * Unknown ids are absent from the map.
+ *
+ * @example
+ * const reader = createBundleEvidenceReader(store);
+ * const evidence = reader.getEvidence(['bnd_01…']).get('bnd_01…');
+ */
+export function createBundleEvidenceReader(store: Store): { getEvidence(ids: readonly string[]): Map<string, BundleEvidence> } {
+  return {
+    getEvidence(ids) {
+      const db = store.db;
+      const out = new Map<string, BundleEvidence>();
+      const text = db.prepare('SELECT text FROM chunks WHERE id = ?');
+      for (const id of new Set(ids)) {
+        const row = db.prepare('SELECT record, seal FROM bundles WHERE id = ?').get(id) as { record: string; seal: string } | undefined;
+        if (row === undefined) continue;
+        const bundle = JSON.parse(row.record) as ContextBundle;
+        const stale = staleVersions(db, bundle.chunks.map((c) => ({ documentId: c.documentId, version: c.documentVersion })));
+        const staleKeys = new Set(stale.map((s) => `${s.documentId}@${s.version}`));
+        out.set(id, {
+          id,
+          seal: row.seal,
+          tenant: bundle.tenant,
+          principalId: bundle.principalId,
+          sessionId: bundle.sessionId,
+          createdAt: bundle.createdAt,
+          fresh: stale.length === 0,
+          sealValid: sealBundle(bundle) === row.seal,
+          chunks: bundle.chunks.map((c) => ({
+            chunkId: c.chunkId,
+            documentId: c.documentId,
+            documentVersion: c.documentVersion,
+            contentHash: c.contentHash,
+            text: (text.get(c.chunkId) as { text: string } | undefined)?.text ?? '',
+            fresh: !staleKeys.has(`${c.documentId}@${c.documentVersion}`),
+          })),
+        });
+      }
+      return out;
+    },
+  };
+}

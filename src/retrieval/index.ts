@@ -1,0 +1,17 @@
+// Front door of retrieval: ingestion, permission-aware hybrid search, sealed context bundles.
+export { retrievalMigrations } from './schema.js';
+export { RetrievalErrors } from './errors.js';
+export { createEmbedder, EmbedderOptionsSchema, BUNDLED_MODEL_DIR, type EmbedderOptions, type LoadedEmbedder, type EmbedderMode } from './embedder.js';
+export { isZeroVector, type Embedder } from './embedder-types.js';
+export { startChroma, connectChroma, type ChromaServer, type ChromaExit, type StartChromaOptions } from './chroma-server.js';
+export { openVectorIndex, VECTOR_SPACE, DEFAULT_EF_SEARCH, type VectorIndex, type VectorIndexOptions, type VectorRow, type VectorHit, type VectorQuery, type VectorWhere } from './vector-index.js';
+export { createRetrieval, type Retrieval, type RetrievalDeps, type RetrievalConfig, type RetrievalWatcher } from './retrieval.js';
+export { createBundleEvidenceReader, sealBundle, type BundleEvidence, type ContextBundle, type SealedBundle, type StaleRef, type BundleChunkRef } from './bundles.js';
+export type { DocumentRecord, ListDocumentsOptions } from './documents.js';
+export { chunkText, DEFAULT_CHUNKING, type ChunkingOptions, type TextChunk } from './chunking.js';
+export { loadFile, loadText, listLoadableFiles, type LoadedDocument, type RecordFields, type ContentFormat } from './loaders.js';
+export type { IngestProgress, IngestPathOptions, IngestPathSummary } from './ingest-path.js';
+export {
+  DocumentInputSchema, RetrievalQuerySchema, RetrievalFiltersSchema, ReaderSchema,
+  type DocumentInput, type IngestOutcome, type RetrievalQuery, type RetrievalResult, type RetrievedChunk, type RetrievalFilters, type ResultScores, type VectorIndexPort,
+} from './types.js';

@@ -1,0 +1,333 @@
+// Ingestion: documents → chunks → vectors → SQLite (system of record: documents, versions,
+// chunks with a vector copy, readers, FTS5) in one transaction per batch, then the vector
+// index (Chroma) is brought in step. Re-ingesting unchanged content does nothing; changed
+// content becomes a new version whose old chunks leave both indexes.
+import { canonicalJson, newId, nowIso, parseInput, sha256Hex, type Clock, type JsonValue } from '../core/index.js';
+import type { Store } from '../store/index.js';
+import type { Ledger } from '../ledger/types.js';
+import type { Embedder } from './embedder-types.js';
+import { isZeroVector } from './embedder-types.js';
+import { chunkText, type ChunkingOptions } from './chunking.js';
+import { DocumentInputSchema, type DocumentInput, type IngestOutcome, type VectorIndexPort } from './types.js';
+import { WritError } from '../core/index.js';
+import { RetrievalErrors } from './errors.js';
+import type { VectorCache } from './dense.js';
+
+/** Everything the ingest and search code shares. */
+export interface RetrievalContext {
+  readonly store: Store;
+  readonly ledger: Ledger;
+  readonly embedder: Embedder;
+  vectorIndex: VectorIndexPort;
+  readonly chunking: ChunkingOptions;
+  readonly embedBatchSize: number;
+  readonly clock: Clock;
+  /** Serializes vector-index syncs. */
+  syncChain: Promise<unknown>;
+  /** In-process copy of chunk vectors read from SQLite. */
+  readonly vectorCache: VectorCache;
+  /** Bumped by every write that changes documents or readers (invalidates cached selectivity). */
+  generation: number;
+}
+
+/** Who caused an ingest (recorded in the ledger). */
+export interface ActorContext {
+  readonly actorId?: string | null;
+  readonly requestId?: string | null;
+}
+
+interface DocRow {
+  id: string;
+  content_hash: string;
+  status: string;
+  current_version: number;
+  readers: string;
+  labels: string;
+}
+
+/** The text embedded for a chunk: its heading path, then the chunk. */
+function embeddingText(heading: string, text: string): string {
+  return heading ? `${heading}\n${text}` : text;
+}
+
+/** Float32Array → BLOB (little-endian, as the platform stores it). */
+export function vectorToBlob(v: Float32Array): Buffer {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+/** BLOB → Float32Array (copied, so alignment never matters). */
+export function blobToVector(b: Uint8Array): Float32Array {
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+/** Embeds texts in batches; NaN never leaves this function (zero rows mean "no signal"). */
+export async function embedAll(embedder: Embedder, texts: readonly string[], batchSize: number): Promise<Float32Array[]> {
+  // Batches of similar length pad less: embed in length order, return in input order.
+  const order = texts.map((_, i) => i).sort((a, b) => (texts[a] as string).length - (texts[b] as string).length);
+  const out = new Array<Float32Array>(texts.length);
+  for (let i = 0; i < order.length; i += batchSize) {
+    const idx = order.slice(i, i + batchSize);
+    const rows = await embedder.embed(idx.map((j) => texts[j] as string));
+    rows.forEach((row, n) => {
+      // Guard: a NaN vector silently poisons a Chroma collection.
+      let ok = row.length === embedder.dimension;
+      for (let j = 0; ok && j < row.length; j++) if (!Number.isFinite(row[j] as number)) ok = false;
+      out[idx[n] as number] = ok ? row : new Float32Array(embedder.dimension);
+    });
+  }
+  return out;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]): boolean => {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
+};
+
+/**
+ * Ingests a batch of documents. Unchanged documents are skipped; changed ones get a new
+ * version. One SQLite transaction covers the whole batch (with its ledger entries); the
+ * vector index is synced afterwards (a crash in between leaves pending rows that the next
+ * sync or `reindex()` pushes).
+ */
+export async function ingestDocuments(
+  ctx: RetrievalContext,
+  inputs: readonly DocumentInput[],
+  actor: ActorContext = {},
+  options: { deferVectorSync?: boolean } = {},
+): Promise<IngestOutcome[]> {
+  const docs = inputs.map((d, i) => parseInput(DocumentInputSchema, d, `document ${i + 1}`));
+  const db = ctx.store.db;
+  const findDoc = db.prepare('SELECT id, content_hash, status, current_version, readers, labels FROM documents WHERE tenant = ? AND source_uri = ?');
+
+  // Last occurrence of a source wins within one batch.
+  const bySource = new Map<string, (typeof docs)[number]>();
+  for (const d of docs) bySource.set(`${d.tenant}\u0000${d.sourceUri}`, d);
+
+  type Plan = {
+    doc: (typeof docs)[number];
+    hash: string;
+    readers: string[];
+    labels: string[];
+    existing: DocRow | undefined;
+    kind: 'created' | 'updated' | 'unchanged' | 'readers_changed';
+    chunks: ReturnType<typeof chunkText>;
+    vectorOffset: number;
+  };
+  const plans: Plan[] = [];
+  const texts: string[] = [];
+  for (const doc of bySource.values()) {
+    const hash = `sha256:${sha256Hex(canonicalJson({ title: doc.title, text: doc.text }))}`;
+    const readers = [...new Set(doc.readers)].sort();
+    const labels = [...new Set(doc.labels)].sort();
+    const existing = findDoc.get(doc.tenant, doc.sourceUri) as DocRow | undefined;
+    let kind: Plan['kind'];
+    if (existing === undefined) kind = 'created';
+    else if (existing.content_hash !== hash || existing.status !== 'active') kind = 'updated';
+    else if (!sameSet(JSON.parse(existing.readers) as string[], readers) || !sameSet(JSON.parse(existing.labels) as string[], labels)) kind = 'readers_changed';
+    else kind = 'unchanged';
+    const chunks = kind === 'created' || kind === 'updated' ? chunkText(doc.text, { ...ctx.chunking, markdown: doc.format === 'markdown' }) : [];
+    plans.push({ doc, hash, readers, labels, existing, kind, chunks, vectorOffset: texts.length });
+    for (const c of chunks) texts.push(embeddingText(c.heading, c.text));
+  }
+
+  const vectors = texts.length > 0 ? await embedAll(ctx.embedder, texts, ctx.embedBatchSize) : [];
+
+  const at = nowIso(ctx.clock);
+  const outcomes = ctx.store.transaction((tx) => {
+    const insDoc = tx.prepare(
+      `INSERT INTO documents (id, tenant, source_uri, title, labels, readers, current_version, content_hash, chunk_count, status, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 'active', ?, ?)`,
+    );
+    const updDoc = tx.prepare(
+      `UPDATE documents SET title = ?, labels = ?, readers = ?, current_version = ?, content_hash = ?, chunk_count = ?, status = 'active', updated_at = ? WHERE id = ?`,
+    );
+    const updAcl = tx.prepare('UPDATE documents SET labels = ?, readers = ?, updated_at = ? WHERE id = ?');
+    const insVersion = tx.prepare('INSERT INTO document_versions (document_id, version, content_hash, chunk_count, created_at) VALUES (?, ?, ?, ?, ?)');
+    const supersede = tx.prepare('UPDATE document_versions SET superseded_at = ? WHERE document_id = ? AND version = ? AND superseded_at IS NULL');
+    const delReaders = tx.prepare('DELETE FROM document_readers WHERE document_id = ?');
+    const insReader = tx.prepare('INSERT INTO document_readers (document_id, reader) VALUES (?, ?)');
+    const delFts = tx.prepare('DELETE FROM chunks_fts WHERE rowid IN (SELECT seq FROM chunks WHERE document_id = ? AND active = 1)');
+    const deactivate = tx.prepare('UPDATE chunks SET active = 0 WHERE document_id = ? AND active = 1');
+    const insChunk = tx.prepare(
+      `INSERT INTO chunks (id, document_id, tenant, version, ordinal, heading, text, content_hash, char_start, char_end, active, in_vector_index)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+    );
+    const insVector = tx.prepare('INSERT INTO chunk_vectors (seq, vector) VALUES (?, ?)');
+    const insFts = tx.prepare('INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)');
+
+    const result: IngestOutcome[] = [];
+    for (const p of plans) {
+      const { doc } = p;
+      if (p.kind === 'unchanged') {
+        result.push({ documentId: p.existing!.id, sourceUri: doc.sourceUri, version: p.existing!.current_version, status: 'unchanged', chunks: 0 });
+        continue;
+      }
+      let documentId: string;
+      let version: number;
+      if (p.kind === 'readers_changed') {
+        documentId = p.existing!.id;
+        version = p.existing!.current_version;
+        // INVARIANT: an ACL change applies to search at once (readers are read at query time).
+        updAcl.run(JSON.stringify(p.labels), JSON.stringify(p.readers), at, documentId);
+        delReaders.run(documentId);
+        for (const r of p.readers) insReader.run(documentId, r);
+        ctx.ledger.append({
+          kind: 'document.readers_changed',
+          subjectId: documentId,
+          tenant: doc.tenant,
+          actorId: actor.actorId ?? null,
+          requestId: actor.requestId ?? null,
+          refs: [documentId],
+          body: { documentId, version, sourceUri: doc.sourceUri, readers: p.readers, labels: p.labels } as JsonValue,
+        });
+        result.push({ documentId, sourceUri: doc.sourceUri, version, status: 'readers_changed', chunks: 0 });
+        continue;
+      }
+      if (p.kind === 'created') {
+        documentId = newId('doc');
+        version = 1;
+        insDoc.run(documentId, doc.tenant, doc.sourceUri, doc.title, JSON.stringify(p.labels), JSON.stringify(p.readers), p.hash, p.chunks.length, at, at);
+      } else {
+        documentId = p.existing!.id;
+        version = p.existing!.current_version + 1;
+        // INVARIANT: old chunks leave the lexical index and become inactive in the same
+        // transaction that makes the new version current; search re-checks `active`.
+        delFts.run(documentId);
+        deactivate.run(documentId);
+        supersede.run(at, documentId, p.existing!.current_version);
+        updDoc.run(doc.title, JSON.stringify(p.labels), JSON.stringify(p.readers), version, p.hash, p.chunks.length, at, documentId);
+        delReaders.run(documentId);
+      }
+      insVersion.run(documentId, version, p.hash, p.chunks.length, at);
+      for (const r of p.readers) insReader.run(documentId, r);
+      p.chunks.forEach((c, i) => {
+        const v = vectors[p.vectorOffset + i] as Float32Array;
+        const zero = isZeroVector(v);
+        const info = insChunk.run(
+          newId('chk'), documentId, doc.tenant, version, c.ordinal, c.heading, c.text, `sha256:${sha256Hex(c.text)}`, c.charStart, c.charEnd, zero ? 1 : 0,
+        );
+        if (!zero) insVector.run(info.lastInsertRowid, vectorToBlob(v));
+        insFts.run(info.lastInsertRowid, doc.title, c.heading, c.text);
+      });
+      ctx.ledger.append({
+        kind: p.kind === 'created' ? 'document.ingested' : 'document.updated',
+        subjectId: documentId,
+        tenant: doc.tenant,
+        actorId: actor.actorId ?? null,
+        requestId: actor.requestId ?? null,
+        refs: [documentId],
+        body: { documentId, version, sourceUri: doc.sourceUri, title: doc.title, contentHash: p.hash, chunks: p.chunks.length, readers: p.readers, labels: p.labels } as JsonValue,
+      });
+      result.push({ documentId, sourceUri: doc.sourceUri, version, status: p.kind, chunks: p.chunks.length });
+    }
+    return result;
+  });
+  ctx.generation++;
+  if (outcomes.some((o) => o.status === 'created' || o.status === 'updated')) {
+    const sync = syncVectorIndex(ctx);
+    if (options.deferVectorSync) sync.catch(() => undefined);
+    else await sync;
+  }
+  return outcomes;
+}
+
+/**
+ * Revokes a document: its chunks leave SQLite search (FTS rows deleted, chunks inactive)
+ * in one transaction, then the vector index. Revoking twice is a no-op.
+ */
+export async function revokeDocument(
+  ctx: RetrievalContext,
+  ref: { documentId: string } | { tenant: string; sourceUri: string },
+  actor: ActorContext = {},
+): Promise<{ documentId: string; version: number; revoked: boolean }> {
+  const at = nowIso(ctx.clock);
+  const out = ctx.store.transaction((tx) => {
+    const row = (
+      'documentId' in ref
+        ? tx.prepare('SELECT id, tenant, status, current_version, source_uri FROM documents WHERE id = ?').get(ref.documentId)
+        : tx.prepare('SELECT id, tenant, status, current_version, source_uri FROM documents WHERE tenant = ? AND source_uri = ?').get(ref.tenant, ref.sourceUri)
+    ) as { id: string; tenant: string; status: string; current_version: number; source_uri: string } | undefined;
+    if (row === undefined) {
+      throw new WritError(RetrievalErrors.RETRIEVAL_DOCUMENT_NOT_FOUND, 'documentId' in ref ? `no document \`${ref.documentId}\`` : `no document \`${ref.sourceUri}\` in tenant \`${ref.tenant}\``, {
+        details: { ...ref },
+      });
+    }
+    if (row.status === 'revoked') return { documentId: row.id, version: row.current_version, revoked: false };
+    // INVARIANT: revocation removes the chunks from search in this transaction (SQLite first);
+    // the vector index may lag, and search re-checks SQLite, so it can never return them.
+    tx.prepare('DELETE FROM chunks_fts WHERE rowid IN (SELECT seq FROM chunks WHERE document_id = ? AND active = 1)').run(row.id);
+    tx.prepare('UPDATE chunks SET active = 0 WHERE document_id = ? AND active = 1').run(row.id);
+    tx.prepare("UPDATE documents SET status = 'revoked', updated_at = ? WHERE id = ?").run(at, row.id);
+    tx.prepare('UPDATE document_versions SET revoked_at = ? WHERE document_id = ? AND version = ?').run(at, row.id, row.current_version);
+    ctx.ledger.append({
+      kind: 'document.revoked',
+      subjectId: row.id,
+      tenant: row.tenant,
+      actorId: actor.actorId ?? null,
+      requestId: actor.requestId ?? null,
+      refs: [row.id],
+      body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri },
+    });
+    return { documentId: row.id, version: row.current_version, revoked: true };
+  });
+  ctx.generation++;
+  if (out.revoked) await syncVectorIndex(ctx);
+  return out;
+}
+
+/**
+ * Brings the vector index in step with SQLite: upserts active chunks not yet indexed and
+ * deletes inactive ones still indexed. Safe to call any time; calls are serialized.
+ * Returns how many rows it pushed and removed.
+ */
+export function syncVectorIndex(ctx: RetrievalContext, batch = 4096): Promise<{ upserted: number; deleted: number }> {
+  const run = async (): Promise<{ upserted: number; deleted: number }> => {
+    const db = ctx.store.db;
+    let upserted = 0;
+    let deleted = 0;
+    const pendingDel = db.prepare('SELECT seq, id FROM chunks WHERE active = 0 AND in_vector_index = 1 LIMIT ?');
+    const pendingUp = db.prepare(
+      'SELECT c.seq, c.id, c.document_id, c.tenant, c.version, v.vector FROM chunks c LEFT JOIN chunk_vectors v ON v.seq = c.seq WHERE c.active = 1 AND c.in_vector_index = 0 LIMIT ?',
+    );
+    const mark = (value: 0 | 1, seqs: number[]): void => {
+      ctx.store.transaction((tx) => {
+        tx.prepare(`UPDATE chunks SET in_vector_index = ? WHERE seq IN (SELECT value FROM json_each(?))`).run(value, JSON.stringify(seqs));
+      });
+    };
+    try {
+      for (;;) {
+        const rows = pendingDel.all(batch) as Array<{ seq: number; id: string }>;
+        if (rows.length === 0) break;
+        await ctx.vectorIndex.delete(rows.map((r) => r.id));
+        mark(0, rows.map((r) => r.seq));
+        deleted += rows.length;
+      }
+      for (;;) {
+        const rows = pendingUp.all(batch) as Array<{ seq: number; id: string; document_id: string; tenant: string; version: number; vector: Buffer | null }>;
+        if (rows.length === 0) break;
+        const withVectors = rows.filter((r) => r.vector !== null);
+        if (withVectors.length > 0) {
+          await ctx.vectorIndex.upsert(
+            withVectors.map((r) => ({
+              id: r.id,
+              vector: blobToVector(r.vector as Buffer),
+              metadata: { tenant: r.tenant, document_id: r.document_id, version: r.version },
+            })),
+          );
+        }
+        mark(1, rows.map((r) => r.seq));
+        upserted += withVectors.length;
+      }
+    } catch (cause) {
+      if (cause instanceof WritError) throw cause;
+      throw new WritError(RetrievalErrors.RETRIEVAL_VECTOR_INDEX_FAILED, `vector index sync failed: ${(cause as Error).message}`, { cause });
+    }
+    return { upserted, deleted };
+  };
+  const next = ctx.syncChain.then(run, run);
+  ctx.syncChain = next.catch(() => undefined);
+  return next;
+}

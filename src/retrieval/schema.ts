@@ -1,0 +1,135 @@
+// SQLite schema of the retrieval area: the system of record for documents, versions,
+// chunks (with a copy of each vector), reader ACLs, the FTS5 index, bundles and ingest jobs.
+import type { Migration } from '../store/index.js';
+
+/**
+ * Migrations of the `retrieval` area.
+ *
+ * FTS5 tokenizer: `porter unicode61 remove_diacritics 2` — chosen by measurement on the
+ * eval collections (see src/retrieval/README.md). The FTS table is contentless with
+ * `contentless_delete=1`: chunk text lives once, in `chunks`; a chunk leaves the lexical
+ * index with one `DELETE … WHERE rowid = ?`.
+ */
+export const retrievalMigrations: Migration[] = [
+  {
+    area: 'retrieval',
+    version: 1,
+    name: 'documents, chunks, readers, fts, bundles, ingest jobs',
+    up: `
+CREATE TABLE documents (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  source_uri TEXT NOT NULL,
+  title TEXT NOT NULL DEFAULT '',
+  labels TEXT NOT NULL DEFAULT '[]',
+  readers TEXT NOT NULL DEFAULT '[]',
+  current_version INTEGER NOT NULL,
+  content_hash TEXT NOT NULL,
+  chunk_count INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (tenant, source_uri)
+) STRICT;
+CREATE INDEX documents_tenant_status ON documents (tenant, status);
+
+CREATE TABLE document_versions (
+  document_id TEXT NOT NULL REFERENCES documents (id),
+  version INTEGER NOT NULL,
+  content_hash TEXT NOT NULL,
+  chunk_count INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  superseded_at TEXT,
+  revoked_at TEXT,
+  PRIMARY KEY (document_id, version)
+) STRICT;
+
+CREATE TABLE document_readers (
+  document_id TEXT NOT NULL REFERENCES documents (id),
+  reader TEXT NOT NULL,
+  PRIMARY KEY (document_id, reader)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX document_readers_reader ON document_readers (reader, document_id);
+
+CREATE TABLE chunks (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  document_id TEXT NOT NULL REFERENCES documents (id),
+  tenant TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  ordinal INTEGER NOT NULL,
+  heading TEXT NOT NULL DEFAULT '',
+  text TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  char_start INTEGER NOT NULL,
+  char_end INTEGER NOT NULL,
+  active INTEGER NOT NULL CHECK (active IN (0, 1)),
+  in_vector_index INTEGER NOT NULL DEFAULT 0 CHECK (in_vector_index IN (0, 1)),
+  UNIQUE (document_id, version, ordinal)
+) STRICT;
+CREATE INDEX chunks_document_active ON chunks (document_id, active);
+
+-- A copy of each chunk's vector, apart from the text so scans read only small rows.
+CREATE TABLE chunk_vectors (
+  seq INTEGER PRIMARY KEY REFERENCES chunks (seq),
+  vector BLOB NOT NULL
+) STRICT;
+CREATE INDEX chunks_vector_pending ON chunks (active, in_vector_index) WHERE active <> in_vector_index;
+
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+  title, heading, body,
+  tokenize = 'porter unicode61 remove_diacritics 2',
+  content = '', contentless_delete = 1
+);
+
+CREATE TABLE bundles (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  principal_id TEXT NOT NULL,
+  session_id TEXT,
+  query TEXT NOT NULL,
+  bounds TEXT NOT NULL,
+  truncated INTEGER NOT NULL CHECK (truncated IN (0, 1)),
+  created_at TEXT NOT NULL,
+  seal TEXT NOT NULL,
+  record TEXT NOT NULL
+) STRICT;
+CREATE INDEX bundles_session ON bundles (session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX bundles_principal ON bundles (tenant, principal_id, created_at);
+
+CREATE TABLE bundle_chunks (
+  bundle_id TEXT NOT NULL REFERENCES bundles (id),
+  ordinal INTEGER NOT NULL,
+  chunk_id TEXT NOT NULL,
+  document_id TEXT NOT NULL,
+  document_version INTEGER NOT NULL,
+  content_hash TEXT NOT NULL,
+  dense_score REAL,
+  lexical_score REAL,
+  fused_score REAL NOT NULL,
+  PRIMARY KEY (bundle_id, ordinal)
+) STRICT;
+CREATE INDEX bundle_chunks_document ON bundle_chunks (document_id);
+
+CREATE TABLE ingest_jobs (
+  id TEXT PRIMARY KEY,
+  job_key TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  roots TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'done')),
+  total INTEGER NOT NULL DEFAULT 0,
+  done INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX ingest_jobs_key ON ingest_jobs (job_key, status);
+
+CREATE TABLE ingest_job_files (
+  job_id TEXT NOT NULL REFERENCES ingest_jobs (id),
+  path TEXT NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, path)
+) STRICT, WITHOUT ROWID;
+`,
+  },
+];

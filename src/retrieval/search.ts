@@ -1,0 +1,295 @@
+// Hybrid retrieval: lexical (FTS5 BM25) and dense (vectors) searches, both inside the
+// reader ACL, fused by a convex combination of normalized scores, re-checked against
+// SQLite, cut to the budget, sealed into a ContextBundle and stored before returning.
+import { newId, nowIso, parseInput, WritError, type JsonValue, type Principal } from '../core/index.js';
+import { isZeroVector } from './embedder-types.js';
+import { readableDocumentCondition, readerKeysOf, type SqlCondition } from './acl.js';
+import { storeBundle } from './bundles.js';
+import { countAllChunks, countReadableChunks, countTenantChunks, denseScoresOf, denseSearch, dot } from './dense.js';
+import { RetrievalErrors } from './errors.js';
+import type { RetrievalContext } from './ingest.js';
+import { ftsQueryOf, lexicalScoresOf, lexicalSearch, queryTerms, type ColumnWeights } from './lexical.js';
+import type { RateLimiter } from './rate-limit.js';
+import { RetrievalQuerySchema, type RetrievalQuery, type RetrievalResult, type RetrievedChunk } from './types.js';
+
+/** Limits and tuning of search (from config `retrieval`). */
+export interface SearchSettings {
+  readonly maxK: number;
+  readonly maxChars: number;
+  readonly maxQueryChars: number;
+  readonly timeoutMs: number;
+  readonly maxTimeoutMs: number;
+  readonly denseWeight: number;
+  readonly exactScanMaxChunks: number;
+  readonly columnWeights: ColumnWeights;
+  /** Candidates taken from each input before fusion: max(k × factor, floor). */
+  readonly candidateFactor: number;
+  readonly candidateFloor: number;
+  /** Pseudo-relevance feedback for the dense query: weight of the top lexical chunks' centroid (0 = off). */
+  readonly prfWeight: number;
+  readonly prfDocs: number;
+}
+
+export const DEFAULT_SEARCH_TUNING = Object.freeze({
+  columnWeights: Object.freeze({ title: 0.5, heading: 0.5, body: 1 }),
+  candidateFactor: 4,
+  candidateFloor: 40,
+  prfWeight: 0,
+  prfDocs: 3,
+});
+
+function timeoutError(ms: number): WritError {
+  return new WritError(RetrievalErrors.RETRIEVAL_TIMEOUT, `retrieval exceeded its time limit of ${ms} ms`, { details: { timeoutMs: ms } });
+}
+
+/** Races `p` against the deadline. */
+async function beforeDeadline<T>(p: Promise<T>, deadline: number, ms: number): Promise<T> {
+  const left = deadline - Date.now();
+  if (left <= 0) throw timeoutError(ms);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeoutError(ms)), left)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Candidate {
+  seq: number;
+  lexical: number | null;
+  dense: number | null;
+  lexicalRank: number | null;
+  denseRank: number | null;
+  fused: number;
+}
+
+/**
+ * One retrieval for `principal`. Throws a typed error when a bound is exceeded; never
+ * returns a chunk the principal may not read.
+ */
+export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, limiter: RateLimiter, principal: Principal, input: RetrievalQuery): Promise<RetrievalResult> {
+  const started = Date.now();
+  const req = parseInput(RetrievalQuerySchema, input, 'retrieval');
+  // Bounds (guarantee 4): each is a typed error, checked before any work.
+  if (req.k > settings.maxK) {
+    throw new WritError(RetrievalErrors.RETRIEVAL_K_TOO_LARGE, `k \`${req.k}\` exceeds the maximum of ${settings.maxK}`, { details: { k: req.k, maxK: settings.maxK } });
+  }
+  const maxChars = req.budget?.maxChars ?? settings.maxChars;
+  if (maxChars > settings.maxChars) {
+    throw new WritError(RetrievalErrors.RETRIEVAL_BUDGET_TOO_LARGE, `budget of \`${maxChars}\` characters exceeds the maximum of ${settings.maxChars}`, {
+      details: { maxChars, limit: settings.maxChars },
+    });
+  }
+  if (req.query.length > settings.maxQueryChars) {
+    throw new WritError(RetrievalErrors.RETRIEVAL_QUERY_TOO_LONG, `query of ${req.query.length} characters exceeds the maximum of ${settings.maxQueryChars}`, {
+      details: { length: req.query.length, limit: settings.maxQueryChars },
+    });
+  }
+  const timeoutMs = req.timeoutMs ?? Math.min(settings.timeoutMs, settings.maxTimeoutMs);
+  if (timeoutMs > settings.maxTimeoutMs) {
+    throw new WritError(RetrievalErrors.RETRIEVAL_TIMEOUT, `time limit \`${timeoutMs}\` ms exceeds the maximum of ${settings.maxTimeoutMs} ms`, {
+      details: { timeoutMs, limit: settings.maxTimeoutMs },
+    });
+  }
+  const wait = limiter.take(`${principal.tenant}\u0000${principal.id}`);
+  if (wait > 0) {
+    throw new WritError(RetrievalErrors.RETRIEVAL_RATE_LIMITED, `principal \`${principal.id}\` exceeded its retrieval rate limit`, {
+      details: { principalId: principal.id, retryAfterMs: wait },
+    });
+  }
+  const deadline = started + timeoutMs;
+  const db = ctx.store.db;
+  const k = req.k;
+  const cond = readableDocumentCondition(principal.tenant, readerKeysOf(principal), req.filters);
+  const nCand = Math.max(k * settings.candidateFactor, settings.candidateFloor);
+  const useLexical = req.mode !== 'dense';
+  const useDense = req.mode !== 'lexical';
+
+  // Selectivity decides the strategy of both searches; cached until the next write.
+  const sizes = selectivity(ctx, principal.tenant, cond);
+  const match = ftsQueryOf(queryTerms(req.query));
+  const lexHits = useLexical ? lexicalSearch(db, match, cond, nCand, settings.columnWeights, sizes.tenantTotal > 0 ? sizes.readable / sizes.tenantTotal : 0) : [];
+  if (Date.now() > deadline) throw timeoutError(timeoutMs);
+
+  let denseStrategy: RetrievalResult['denseStrategy'] = 'none';
+  let denseHits: Array<{ seq: number; score: number }> = [];
+  let qvec: Float32Array | undefined;
+  if (useDense) {
+    const [row] = await beforeDeadline(ctx.embedder.embed([req.query]), deadline, timeoutMs);
+    // Never query with a zero (or NaN) vector: it carries no signal and poisons scores.
+    if (row !== undefined && !isZeroVector(row) && row.every((x) => Number.isFinite(x))) {
+      qvec = row;
+      if (settings.prfWeight > 0 && lexHits.length > 0) qvec = feedbackQuery(ctx, row, lexHits.slice(0, settings.prfDocs).map((h) => h.seq), settings.prfWeight);
+      const out = await beforeDeadline(
+        denseSearch(db, ctx.vectorCache, ctx.vectorIndex, qvec, cond, { tenant: principal.tenant, k: nCand, exactScanMaxChunks: settings.exactScanMaxChunks, ...sizes }),
+        deadline,
+        timeoutMs,
+      );
+      denseHits = out.hits;
+      denseStrategy = out.strategy;
+    }
+  }
+
+  // Union of both inputs; each candidate gets both scores (missing ones computed exactly).
+  const cands = new Map<number, Candidate>();
+  const get = (seq: number): Candidate => {
+    let c = cands.get(seq);
+    if (c === undefined) cands.set(seq, (c = { seq, lexical: null, dense: null, lexicalRank: null, denseRank: null, fused: 0 }));
+    return c;
+  };
+  lexHits.forEach((h, i) => Object.assign(get(h.seq), { lexical: h.score, lexicalRank: i + 1 }));
+  denseHits.forEach((h, i) => Object.assign(get(h.seq), { dense: h.score, denseRank: i + 1 }));
+  if (req.mode === 'hybrid') {
+    const needDense = [...cands.values()].filter((c) => c.dense === null).map((c) => c.seq);
+    if (qvec !== undefined && needDense.length > 0) for (const [seq, s] of denseScoresOf(db, ctx.vectorCache, qvec, needDense)) get(seq).dense = s;
+    const needLex = [...cands.values()].filter((c) => c.lexical === null).map((c) => c.seq);
+    const lexScores = lexicalScoresOf(db, match, needLex, settings.columnWeights);
+    for (const seq of needLex) get(seq).lexical = lexScores.get(seq) ?? 0;
+  }
+  fuse([...cands.values()], req.mode, settings.denseWeight);
+  const ranked = [...cands.values()].sort((a, b) => b.fused - a.fused || a.seq - b.seq);
+  if (Date.now() > deadline) throw timeoutError(timeoutMs);
+
+  // INVARIANT: every candidate is re-checked against SQLite (tenant, readers, document and
+  // chunk status) right before sealing; the index results are never trusted on their own.
+  const rows = db
+    .prepare(
+      `SELECT c.seq, c.id, c.document_id, c.version, c.heading, c.text, c.content_hash, c.char_start, c.char_end, d.title, d.source_uri
+       FROM json_each(?) j CROSS JOIN chunks c ON c.seq = j.value CROSS JOIN documents d ON d.id = c.document_id
+       WHERE c.active = 1 AND d.current_version = c.version AND ${cond.sql}`,
+    )
+    .all(JSON.stringify(ranked.slice(0, Math.max(k * 3, k + 20)).map((c) => c.seq)), ...cond.params) as Array<{
+    seq: number; id: string; document_id: string; version: number; heading: string; text: string; content_hash: string; char_start: number; char_end: number; title: string; source_uri: string;
+  }>;
+  const bySeq = new Map(rows.map((r) => [r.seq, r]));
+  const results: RetrievedChunk[] = [];
+  let chars = 0;
+  let truncatedReason: RetrievalResult['truncatedReason'];
+  for (const c of ranked) {
+    if (results.length >= k) break;
+    const r = bySeq.get(c.seq);
+    if (r === undefined) continue;
+    if (chars + r.text.length > maxChars) {
+      truncatedReason = 'budget';
+      break;
+    }
+    chars += r.text.length;
+    results.push({
+      rank: results.length + 1,
+      chunkId: r.id,
+      documentId: r.document_id,
+      documentVersion: r.version,
+      sourceUri: r.source_uri,
+      title: r.title,
+      heading: r.heading,
+      text: r.text,
+      contentHash: r.content_hash,
+      charStart: r.char_start,
+      charEnd: r.char_end,
+      scores: { dense: c.dense, lexical: c.lexical, denseRank: c.denseRank, lexicalRank: c.lexicalRank, fused: c.fused },
+    });
+  }
+  if (truncatedReason === undefined && results.length < k && ranked.length > results.length) truncatedReason = 'candidates';
+  const truncated = truncatedReason !== undefined;
+  const bounds = { k, maxChars, timeoutMs };
+  if (Date.now() > deadline) throw timeoutError(timeoutMs);
+
+  const sealed = storeBundle(
+    ctx.store,
+    ctx.ledger,
+    {
+      id: newId('bnd'),
+      tenant: principal.tenant,
+      principalId: principal.id,
+      sessionId: req.sessionId ?? null,
+      query: req.query,
+      filters: (req.filters ?? {}) as JsonValue,
+      bounds,
+      truncated,
+      chunks: results.map((r) => ({
+        chunkId: r.chunkId,
+        documentId: r.documentId,
+        documentVersion: r.documentVersion,
+        contentHash: r.contentHash,
+        scores: { dense: r.scores.dense, lexical: r.scores.lexical, fused: r.scores.fused },
+      })),
+      createdAt: nowIso(ctx.clock),
+    },
+    req.requestId,
+  );
+  return {
+    bundleId: sealed.id,
+    seal: sealed.seal,
+    results,
+    truncated,
+    ...(truncatedReason ? { truncatedReason } : {}),
+    bounds,
+    denseStrategy,
+    tookMs: Date.now() - started,
+  };
+}
+
+const selectivityCache = new WeakMap<RetrievalContext, { generation: number; entries: Map<string, { readable: number; tenantTotal: number; indexTotal: number }> }>();
+
+/** Readable and total active chunks for a condition, cached per store generation. */
+function selectivity(ctx: RetrievalContext, tenant: string, cond: SqlCondition): { readable: number; tenantTotal: number; indexTotal: number } {
+  const db = ctx.store.db;
+  // Ingest and revoke bump `ctx.generation`; `data_version` moves when another connection writes.
+  const generation = ctx.generation * 1e6 + (db.pragma('data_version', { simple: true }) as number);
+  let cache = selectivityCache.get(ctx);
+  if (cache === undefined || cache.generation !== generation) selectivityCache.set(ctx, (cache = { generation, entries: new Map() }));
+  const key = JSON.stringify([cond.sql, cond.params]);
+  let hit = cache.entries.get(key);
+  if (hit === undefined) {
+    hit = { readable: countReadableChunks(db, cond), tenantTotal: countTenantChunks(db, tenant), indexTotal: countAllChunks(db) };
+    if (cache.entries.size > 10_000) cache.entries.clear();
+    cache.entries.set(key, hit);
+  }
+  return hit;
+}
+
+/**
+ * Fused score: lexical alone, dense alone, or (1 − w)·lexical/max + w·min-max(dense) over
+ * the candidate set (a chunk without a vector gets the lowest dense score).
+ */
+export function fuse(cands: Candidate[], mode: 'hybrid' | 'dense' | 'lexical', w: number): void {
+  if (mode === 'lexical') {
+    for (const c of cands) c.fused = c.lexical ?? 0;
+    return;
+  }
+  if (mode === 'dense') {
+    for (const c of cands) c.fused = c.dense ?? -1;
+    return;
+  }
+  let maxL = 0;
+  let minD = Infinity;
+  let maxD = -Infinity;
+  for (const c of cands) {
+    if ((c.lexical ?? 0) > maxL) maxL = c.lexical ?? 0;
+    if (c.dense !== null) {
+      if (c.dense < minD) minD = c.dense;
+      if (c.dense > maxD) maxD = c.dense;
+    }
+  }
+  const spanD = maxD > minD ? maxD - minD : 1;
+  for (const c of cands) {
+    const l = maxL > 0 ? (c.lexical ?? 0) / maxL : 0;
+    const d = c.dense === null ? 0 : (c.dense - minD) / spanD;
+    c.fused = (1 - w) * l + w * d;
+  }
+}
+
+/** Rocchio-style feedback: the query vector moved toward the top lexical chunks' centroid. */
+function feedbackQuery(ctx: RetrievalContext, q: Float32Array, seqs: number[], weight: number): Float32Array {
+  const rows = [...ctx.vectorCache.get(ctx.store.db, seqs).values()];
+  if (rows.length === 0) return q;
+  const out = new Float32Array(q.length);
+  for (const v of rows) {
+    for (let i = 0; i < v.length; i++) out[i] = (out[i] as number) + (v[i] as number) / rows.length;
+  }
+  for (let i = 0; i < q.length; i++) out[i] = (1 - weight) * (q[i] as number) + weight * (out[i] as number);
+  const norm = Math.sqrt(dot(out, out));
+  if (!(norm > 0)) return q;
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) / norm;
+  return out;
+}

@@ -1,0 +1,127 @@
+// Shapes of the retrieval area: document input, the vector-index port it writes to, and
+// the request/response of a retrieval. Schemas first; types derive from them.
+import { z } from 'zod';
+import { NameSchema } from '../core/index.js';
+
+/** A reader of a document: a principal id, `group:NAME`, or `*` (every principal of the tenant). */
+export const ReaderSchema = z.union([NameSchema, z.literal('*')]);
+
+/** One document to ingest. The tenant and readers come from the caller, never from the text. */
+export const DocumentInputSchema = z
+  .object({
+    tenant: NameSchema,
+    sourceUri: z.string().min(1).max(2048),
+    title: z.string().max(1000).default(''),
+    text: z.string().max(50_000_000),
+    readers: z.array(ReaderSchema).min(1).max(10_000),
+    labels: z.array(z.string().min(1).max(200)).max(200).default([]),
+    /** Markdown headings shape chunks; other formats chunk by paragraph. */
+    format: z.enum(['markdown', 'text', 'html', 'json']).default('text'),
+  })
+  .strict();
+export type DocumentInput = z.input<typeof DocumentInputSchema>;
+
+/** What ingesting one document did. */
+export interface IngestOutcome {
+  readonly documentId: string;
+  readonly sourceUri: string;
+  readonly version: number;
+  readonly status: 'created' | 'updated' | 'unchanged' | 'readers_changed';
+  readonly chunks: number;
+}
+
+/** Metadata stored with each vector. */
+export type VectorMetadata = Record<string, string | number | boolean>;
+
+/**
+ * What retrieval needs of a vector index (implemented over Chroma in vector-index.ts).
+ * Vectors are L2-normalized; `score` is cosine similarity.
+ */
+export interface VectorIndexPort {
+  upsert(rows: ReadonlyArray<{ id: string; vector: Float32Array | number[]; metadata: VectorMetadata }>): Promise<unknown>;
+  query(q: { vector: Float32Array | number[]; k: number; where?: Record<string, unknown>; ids?: string[] }): Promise<
+    ReadonlyArray<{ id: string; distance?: number; score: number; metadata?: unknown }>
+  >;
+  delete(ids: readonly string[]): Promise<unknown>;
+  count(): Promise<number>;
+  drop?(): Promise<unknown>;
+}
+
+/** Narrowing filters of a retrieval. They only ever remove results. */
+export const RetrievalFiltersSchema = z
+  .object({
+    /** Keep documents carrying every one of these labels. */
+    labels: z.array(z.string().min(1).max(200)).max(50).optional(),
+    /** Keep only these documents. */
+    documentIds: z.array(z.string().min(1).max(100)).max(1000).optional(),
+    /** Keep documents whose source URI starts with this. */
+    sourcePrefix: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+export type RetrievalFilters = z.infer<typeof RetrievalFiltersSchema>;
+
+/** The caller-supplied part of a retrieval (the principal is passed separately, from auth). */
+export const RetrievalQuerySchema = z
+  .object({
+    query: z.string().min(1),
+    k: z.number().int().positive(),
+    sessionId: z.string().min(1).max(100).optional(),
+    budget: z.object({ maxChars: z.number().int().positive() }).strict().optional(),
+    filters: RetrievalFiltersSchema.optional(),
+    timeoutMs: z.number().int().positive().optional(),
+    /** `hybrid` (default), or one input alone for evaluation. */
+    mode: z.enum(['hybrid', 'dense', 'lexical']).default('hybrid'),
+    /** Request id of the HTTP call, recorded in the ledger. */
+    requestId: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+export type RetrievalQuery = z.input<typeof RetrievalQuerySchema>;
+
+/** How one result was found: each input's score and rank, and the fused score. */
+export interface ResultScores {
+  /** Cosine similarity to the query (null: no vector, e.g. no known word). */
+  readonly dense: number | null;
+  /** BM25 (FTS5, higher is better; 0: no query term matched). */
+  readonly lexical: number | null;
+  readonly denseRank: number | null;
+  readonly lexicalRank: number | null;
+  /** (1 − w)·lexical/maxLexical + w·dense-normalized, w = the dense weight. */
+  readonly fused: number;
+}
+
+/** One returned chunk. */
+export interface RetrievedChunk {
+  readonly rank: number;
+  readonly chunkId: string;
+  readonly documentId: string;
+  readonly documentVersion: number;
+  readonly sourceUri: string;
+  readonly title: string;
+  readonly heading: string;
+  readonly text: string;
+  readonly contentHash: string;
+  readonly charStart: number;
+  readonly charEnd: number;
+  readonly scores: ResultScores;
+}
+
+/** The bounds that applied to one retrieval (recorded in the bundle). */
+export interface AppliedBounds {
+  readonly k: number;
+  readonly maxChars: number;
+  readonly timeoutMs: number;
+}
+
+/** The answer to one retrieval: the sealed bundle's id and seal, and the chunks. */
+export interface RetrievalResult {
+  readonly bundleId: string;
+  readonly seal: string;
+  readonly results: RetrievedChunk[];
+  /** True when fewer than `k` chunks (or fewer characters) were returned than readable matches exist. */
+  readonly truncated: boolean;
+  readonly truncatedReason?: 'budget' | 'candidates';
+  readonly bounds: AppliedBounds;
+  /** How the dense side searched: exact scan of the readable set, or the ANN index plus re-check. */
+  readonly denseStrategy: 'exact' | 'index' | 'none';
+  readonly tookMs: number;
+}

@@ -1,0 +1,98 @@
+// Audit routes (auditor/admin): verify the ledger, walk lineage and impact, page through
+// entries — always inside the caller's tenant.
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { WritError } from '../../core/index.js';
+import type { WritApp } from '../../app.js';
+import { AUDIT_ROLES, requireRole } from '../auth.js';
+import { ServerErrors } from '../errors.js';
+import { AUTH_ERRORS, IdParamsSchema, LedgerEntrySchema, LedgerGraphSchema, render } from '../schemas.js';
+
+const VerificationSchema = z
+  .looseObject({
+    ok: z.boolean(),
+    checked: z.number().int().describe('entries checked'),
+    checkpoints: z.number().int().describe('signed checkpoints checked'),
+    head: z.looseObject({ seq: z.number().int(), hash: z.string(), at: z.string().nullable() }),
+    firstBad: z.looseObject({ seq: z.number().int(), problem: z.string(), message: z.string() }).optional(),
+  })
+  .meta({ id: 'LedgerVerification' });
+
+const EntriesQuerySchema = z
+  .object({
+    afterSeq: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(10_000).default(100),
+    kinds: z.string().max(2000).optional().describe('comma-separated kinds, e.g. `decision.made,transition.executed`'),
+  })
+  .strict();
+
+const GraphQuerySchema = z.object({ maxEntries: z.coerce.number().int().min(1).max(10_000).optional() }).strict();
+
+export const auditRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server, { app }) => {
+  const typed = server.withTypeProvider<ZodTypeProvider>();
+  // Runs after the auth hook of the parent scope, before validation.
+  server.addHook('onRequest', async (request) => requireRole(request.principal, AUDIT_ROLES, 'read the audit trail'));
+
+  typed.get(
+    '/v1/audit/verify',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Verify the whole ledger: hash chain, order, signed checkpoints',
+        description: 'A broken chain is a result (`ok: false` with the first bad entry), not an error.',
+        security: [{ bearer: [] }],
+        response: { 200: VerificationSchema, ...AUTH_ERRORS },
+      },
+    },
+    async () => render(app.ledger.verify()),
+  );
+
+  for (const walk of ['lineage', 'impact'] as const) {
+    typed.get(
+      `/v1/audit/${walk}/:id`,
+      {
+        schema: {
+          tags: ['audit'],
+          summary:
+            walk === 'lineage'
+              ? 'What informed a record: decision → proposal → bundles → documents'
+              : 'What a record informed: document → bundles → proposals → decisions → transitions',
+          security: [{ bearer: [] }],
+          params: IdParamsSchema,
+          querystring: GraphQuerySchema,
+          response: { 200: LedgerGraphSchema, ...AUTH_ERRORS },
+        },
+      },
+      async (request) => {
+        const tenant = request.principal.tenant;
+        const options = { tenant, ...(request.query.maxEntries === undefined ? {} : { maxEntries: request.query.maxEntries }) };
+        const graph = walk === 'lineage' ? app.ledger.lineage(request.params.id, options) : app.ledger.impact(request.params.id, options);
+        // INVARIANT: the walk stays in the caller's tenant; nothing there means "not found", whoever owns the id.
+        if (graph.entries.length === 0) {
+          throw new WritError(ServerErrors.SERVER_RECORD_NOT_FOUND, `no ledger entries about \`${request.params.id}\``, { details: { kind: 'ledger subject', id: request.params.id } });
+        }
+        return render(graph);
+      },
+    );
+  }
+
+  typed.get(
+    '/v1/audit/entries',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: "Ledger entries of the caller's tenant, in sequence order",
+        security: [{ bearer: [] }],
+        querystring: EntriesQuerySchema,
+        response: { 200: z.object({ entries: z.array(LedgerEntrySchema), nextAfterSeq: z.number().int().nullable() }), ...AUTH_ERRORS },
+      },
+    },
+    async (request) => {
+      const { afterSeq, limit, kinds } = request.query;
+      const kindList = kinds === undefined ? undefined : kinds.split(',').map((k) => k.trim()).filter((k) => k !== '');
+      const entries = app.ledger.entries({ afterSeq, limit, tenant: request.principal.tenant, ...(kindList === undefined || kindList.length === 0 ? {} : { kinds: kindList }) });
+      return render({ entries, nextAfterSeq: entries.length === limit ? (entries.at(-1)?.seq ?? null) : null });
+    },
+  );
+};

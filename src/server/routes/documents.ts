@@ -1,0 +1,117 @@
+// Document routes: ingest one document into the caller's tenant, list the documents the
+// caller may read, revoke one. The tenant always comes from the caller, never the body.
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { WritError } from '../../core/index.js';
+import { DocumentInputSchema, RetrievalErrors } from '../../retrieval/index.js';
+import type { WritApp } from '../../app.js';
+import { hasRole, requireKind, requireRole } from '../auth.js';
+import { AUTH_ERRORS, IdParamsSchema, render } from '../schemas.js';
+
+/** Roles that may ingest and revoke documents. */
+const INGEST_ROLES = ['ingest', 'admin'];
+
+const IngestBodySchema = DocumentInputSchema.omit({ tenant: true }).strict();
+
+const IngestOutcomeSchema = z.looseObject({
+  documentId: z.string(),
+  sourceUri: z.string(),
+  version: z.number().int(),
+  status: z.enum(['created', 'updated', 'unchanged', 'readers_changed']),
+  chunks: z.number().int(),
+});
+
+const DocumentSchema = z
+  .looseObject({
+    id: z.string(),
+    tenant: z.string(),
+    sourceUri: z.string(),
+    title: z.string(),
+    labels: z.array(z.string()),
+    readers: z.array(z.string()).describe('principal ids, `group:NAME` or `*`'),
+    version: z.number().int(),
+    contentHash: z.string(),
+    chunks: z.number().int(),
+    status: z.enum(['active', 'revoked']),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'Document' });
+
+const ListQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    after: z.string().min(1).max(200).optional().describe('the last document id of the previous page'),
+  })
+  .strict();
+
+export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server, { app }) => {
+  const typed = server.withTypeProvider<ZodTypeProvider>();
+
+  typed.post(
+    '/v1/documents',
+    {
+      schema: {
+        tags: ['documents'],
+        summary: "Ingest one document into the caller's tenant",
+        description:
+          'For users and services with the `ingest` or `admin` role. The same `sourceUri` with new text makes a new version; ' +
+          'unchanged text is a no-op (`status: unchanged`).',
+        security: [{ bearer: [] }],
+        body: IngestBodySchema,
+        response: { 201: IngestOutcomeSchema, 200: IngestOutcomeSchema, ...AUTH_ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const who = request.principal;
+      requireKind(who, ['user', 'service'], 'ingest documents');
+      requireRole(who, INGEST_ROLES, 'ingest documents');
+      const [outcome] = await app.retrieval.ingest([{ ...request.body, tenant: who.tenant }], { actorId: who.id, requestId: String(request.id) });
+      return reply.status(outcome?.status === 'created' ? 201 : 200).send(render(outcome));
+    },
+  );
+
+  typed.get(
+    '/v1/documents',
+    {
+      schema: {
+        tags: ['documents'],
+        summary: "Documents of the caller's tenant that the caller may read, in id order",
+        description: 'Callers with `ingest` or `admin` see every document of the tenant, revoked ones included.',
+        security: [{ bearer: [] }],
+        querystring: ListQuerySchema,
+        response: { 200: z.object({ documents: z.array(DocumentSchema), nextAfter: z.string().nullable() }), ...AUTH_ERRORS },
+      },
+    },
+    async (request) => {
+      const { limit, after } = request.query;
+      const documents = app.retrieval.listDocuments(request.principal, { limit, all: hasRole(request.principal, INGEST_ROLES), ...(after === undefined ? {} : { after }) });
+      return render({ documents, nextAfter: documents.length === limit ? (documents.at(-1)?.id ?? null) : null });
+    },
+  );
+
+  typed.delete(
+    '/v1/documents/:id',
+    {
+      schema: {
+        tags: ['documents'],
+        summary: 'Revoke a document: its chunks leave search at once; bundles citing it become stale',
+        security: [{ bearer: [] }],
+        params: IdParamsSchema,
+        response: { 200: z.object({ documentId: z.string(), version: z.number().int(), revoked: z.boolean().describe('false when it was already revoked') }), ...AUTH_ERRORS },
+      },
+    },
+    async (request) => {
+      const who = request.principal;
+      requireKind(who, ['user', 'service'], 'revoke documents');
+      requireRole(who, INGEST_ROLES, 'revoke documents');
+      const doc = app.retrieval.getDocument(request.params.id);
+      // INVARIANT: a document of another tenant is reported missing.
+      if (doc === undefined || doc.tenant !== who.tenant) {
+        throw new WritError(RetrievalErrors.RETRIEVAL_DOCUMENT_NOT_FOUND, `no document \`${request.params.id}\``, { details: { documentId: request.params.id } });
+      }
+      return app.retrieval.revoke({ documentId: doc.id }, { actorId: who.id, requestId: String(request.id) });
+    },
+  );
+};
