@@ -43,6 +43,12 @@ const chromaRss = (pid: number | null): number | null => {
 };
 
 const stack = await openRetrievalStack({ config: { ratePerSecond: 1e9, rateBurst: 1e9, maxK: 100 } });
+// Stop the Chroma child and remove the temp home when interrupted.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void stack.close().finally(() => process.exit(130));
+  });
+}
 const dataDir = join(stack.home, 'data');
 mkdirSync(dataDir, { recursive: true });
 const results: Record<string, unknown>[] = [];

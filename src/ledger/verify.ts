@@ -50,6 +50,9 @@ function originalSeqOf(row: Row): number | undefined {
 function hasSameRefs(refsText: string, indexed: readonly string[] | undefined): boolean {
   const stored = indexed ?? [];
   if (refsText === '[]') return stored.length === 0;
+  // The common case: the stored refs text is exactly the indexed refs in index order
+  // (then it parses to that very list). Anything else takes the full set comparison.
+  if (stored.length > 0 && refsText === JSON.stringify(stored)) return true;
   let refs: unknown;
   try {
     refs = JSON.parse(refsText);

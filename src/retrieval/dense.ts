@@ -84,13 +84,18 @@ export class VectorCache {
 }
 
 /** Exact cosine scan of every readable chunk vector. */
-export function exactDenseSearch(db: Db, cache: VectorCache, query: Float32Array, cond: SqlCondition, k: number): DenseHit[] {
-  const seqs = (
+/** The active chunks readable under `cond`, enumerated from the reader index. */
+export function readableChunkSeqs(db: Db, cond: SqlCondition): number[] {
+  return (
     db
       .prepare(`SELECT c.seq FROM ${cond.enumFrom} CROSS JOIN chunks c ON c.document_id = d.id AND c.active = 1 WHERE ${cond.enumSql}`)
       .raw()
       .all(...cond.enumParams) as Array<[number]>
   ).map((r) => r[0]);
+}
+
+export function exactDenseSearch(db: Db, cache: VectorCache, query: Float32Array, cond: SqlCondition, k: number, readable?: readonly number[]): DenseHit[] {
+  const seqs = readable ?? readableChunkSeqs(db, cond);
   const hits: DenseHit[] = [];
   for (const [seq, v] of cache.get(db, seqs)) hits.push({ seq, score: dot(query, v) });
   return topK(hits, k);
@@ -124,12 +129,12 @@ export async function denseSearch(
   index: VectorIndexPort,
   query: Float32Array,
   cond: SqlCondition,
-  opts: DenseOptions & { readable: number; tenantTotal: number; indexTotal: number },
+  opts: DenseOptions & { readable: number; tenantTotal: number; indexTotal: number; readableSeqs?: readonly number[] },
 ): Promise<DenseOutcome> {
   const { readable, tenantTotal } = opts;
   if (readable === 0) return { hits: [], strategy: 'none', readable };
   const want = Math.min(opts.k, readable);
-  if (readable <= opts.exactScanMaxChunks) return { hits: exactDenseSearch(db, cache, query, cond, opts.k), strategy: 'exact', readable };
+  if (readable <= opts.exactScanMaxChunks) return { hits: exactDenseSearch(db, cache, query, cond, opts.k, opts.readableSeqs), strategy: 'exact', readable };
   const maxFetch = opts.maxIndexFetch ?? 4000;
   // Chroma's metadata `where` pre-filters by scanning (measured: ~150 ms at 100k rows, vs ~10 ms
   // unfiltered), so the tenant filter is used only when other tenants hold much of the index;

@@ -59,8 +59,19 @@ export function lexicalSearch(
   limit: number,
   weights: ColumnWeights = DEFAULT_COLUMN_WEIGHTS,
   readableFraction = 0,
+  /** When given (a small readable set, already ACL-filtered), only these chunks are ranked. */
+  readableSeqs?: readonly number[],
 ): LexicalHit[] {
   if (match === '') return [];
+  if (readableSeqs !== undefined) {
+    // Few readable chunks: rank only those (the IN list filters the match stream in SQLite).
+    return db
+      .prepare(
+        `SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts
+         WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?)) ORDER BY score DESC LIMIT ?`,
+      )
+      .all(weights.title, weights.heading, weights.body, match, JSON.stringify(readableSeqs), limit) as LexicalHit[];
+  }
   if (readableFraction >= 0.2) {
     const fetch = Math.ceil((limit / readableFraction) * 1.5) + 20;
     const top = db
@@ -87,21 +98,18 @@ export function lexicalSearch(
 }
 
 /**
- * BM25 scores of specific chunks for `match` (chunks that do not match are absent). One pass
- * over the matches: FTS5 evaluates `rowid IN (…)` as one full query per row, which is slower.
+ * BM25 scores of specific chunks for `match` (chunks that do not match are absent).
  */
 export function lexicalScoresOf(db: Db, match: string, seqs: readonly number[], weights: ColumnWeights = DEFAULT_COLUMN_WEIGHTS): Map<number, number> {
   const out = new Map<number, number>();
   if (match === '' || seqs.length === 0) return out;
   const want = new Set(seqs);
+  // `+rowid` keeps the IN list out of FTS5 (which would run one query per row): the matches
+  // stream once, the list filters them, and BM25 is computed only for the rows kept.
   const rows = db
-    .prepare('SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ?')
+    .prepare('SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))')
     .raw()
-    .iterate(weights.title, weights.heading, weights.body, match) as IterableIterator<[number, number]>;
-  for (const [seq, score] of rows) {
-    if (!want.has(seq)) continue;
-    out.set(seq, score);
-    if (out.size === want.size) break;
-  }
+    .all(weights.title, weights.heading, weights.body, match, JSON.stringify([...want])) as Array<[number, number]>;
+  for (const [seq, score] of rows) out.set(seq, score);
   return out;
 }

@@ -5,7 +5,7 @@ import { newId, nowIso, parseInput, WritError, type JsonValue, type Principal } 
 import { isZeroVector } from './embedder-types.js';
 import { readableDocumentCondition, readerKeysOf, type SqlCondition } from './acl.js';
 import { storeBundle } from './bundles.js';
-import { countAllChunks, countReadableChunks, countTenantChunks, denseScoresOf, denseSearch, dot } from './dense.js';
+import { countAllChunks, countReadableChunks, countTenantChunks, readableChunkSeqs, denseScoresOf, denseSearch, dot } from './dense.js';
 import { RetrievalErrors } from './errors.js';
 import type { RetrievalContext } from './ingest.js';
 import { ftsQueryOf, lexicalScoresOf, lexicalSearch, queryTerms, type ColumnWeights } from './lexical.js';
@@ -107,8 +107,12 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
 
   // Selectivity decides the strategy of both searches; cached until the next write.
   const sizes = selectivity(ctx, principal.tenant, cond);
+  // A small readable set is enumerated once and both searches rank only it.
+  const readableSeqs = sizes.readable <= settings.exactScanMaxChunks ? readableChunkSeqs(db, cond) : undefined;
   const match = ftsQueryOf(queryTerms(req.query));
-  const lexHits = useLexical ? lexicalSearch(db, match, cond, nCand, settings.columnWeights, sizes.tenantTotal > 0 ? sizes.readable / sizes.tenantTotal : 0) : [];
+  const lexHits = useLexical
+    ? lexicalSearch(db, match, cond, nCand, settings.columnWeights, sizes.tenantTotal > 0 ? sizes.readable / sizes.tenantTotal : 0, readableSeqs)
+    : [];
   if (Date.now() > deadline) throw timeoutError(timeoutMs);
 
   let denseStrategy: RetrievalResult['denseStrategy'] = 'none';
@@ -121,7 +125,7 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
       qvec = row;
       if (settings.prfWeight > 0 && lexHits.length > 0) qvec = feedbackQuery(ctx, row, lexHits.slice(0, settings.prfDocs).map((h) => h.seq), settings.prfWeight);
       const out = await beforeDeadline(
-        denseSearch(db, ctx.vectorCache, ctx.vectorIndex, qvec, cond, { tenant: principal.tenant, k: nCand, exactScanMaxChunks: settings.exactScanMaxChunks, ...sizes }),
+        denseSearch(db, ctx.vectorCache, ctx.vectorIndex, qvec, cond, { tenant: principal.tenant, k: nCand, exactScanMaxChunks: settings.exactScanMaxChunks, ...sizes, ...(readableSeqs ? { readableSeqs } : {}) }),
         deadline,
         timeoutMs,
       );
