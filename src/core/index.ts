@@ -26,3 +26,4 @@ export {
   type SignatureVerifier,
 } from './keyring.js';
 export { WRIT_VERSION, WRIT_NAME, PACKAGE_ROOT } from './version.js';
+export { createTokenBucket, type TokenBucket } from './token-bucket.js';

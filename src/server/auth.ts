@@ -5,7 +5,7 @@ import { WritError, type Principal } from '../core/index.js';
 import type { WritApp } from '../app.js';
 import { AuthErrors } from '../auth/index.js';
 import { ServerErrors } from './errors.js';
-import { createTokenBucket } from './rate-limit.js';
+import { createTokenBucket } from '../core/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

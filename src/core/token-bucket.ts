@@ -1,7 +1,7 @@
-// Per-principal token bucket for HTTP requests: `ratePerSecond` sustained, `burst` at once.
-// In memory, per process (a multi-process deployment would move it to a shared store).
+// A token bucket per key (e.g. per principal): `ratePerSecond` sustained, `burst` at once.
+// In memory, per process; a multi-process deployment would move it to a shared store.
+import { systemClock, type Clock } from './time.js';
 
-/** A token bucket per key. */
 export interface TokenBucket {
   /** Takes one token for `key`; returns 0 when allowed, else milliseconds until one is free. */
   take(key: string): number;
@@ -14,14 +14,14 @@ export interface TokenBucket {
  * const limiter = createTokenBucket({ ratePerSecond: 200, burst: 400 });
  * if (limiter.take(principal.id) > 0) refuse();
  */
-export function createTokenBucket(options: { ratePerSecond: number; burst: number; now?: () => number; maxKeys?: number }): TokenBucket {
+export function createTokenBucket(options: { ratePerSecond: number; burst: number; clock?: Clock; maxKeys?: number }): TokenBucket {
   if (!(options.ratePerSecond > 0) || !(options.burst >= 1)) throw new RangeError('ratePerSecond must be > 0 and burst >= 1');
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
   const maxKeys = options.maxKeys ?? 100_000;
   const buckets = new Map<string, { tokens: number; at: number }>();
   return {
     take(key) {
-      const t = now();
+      const t = clock.now().getTime();
       let b = buckets.get(key);
       if (b === undefined) {
         if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value as string);
