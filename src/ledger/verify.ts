@@ -47,12 +47,16 @@ function originalSeqOf(row: Row): number | undefined {
   return undefined;
 }
 
-function hasSameRefs(refsText: string, indexed: readonly string[] | undefined): boolean {
-  const stored = indexed ?? [];
+/**
+ * True when an entry's stored refs text and its refs index rows (`indexedText`: SQLite's
+ * `json_group_array` of them, undefined when there are none) name the same set of ids.
+ */
+function hasSameRefs(refsText: string, indexedText: string | undefined): boolean {
+  // The common case: the index rows, as a JSON array, are the very text stored in the
+  // entry (a JSON array of the same strings in the same order, hence the same set).
+  if (indexedText !== undefined && refsText === indexedText) return true;
+  const stored = indexedText === undefined ? [] : (JSON.parse(indexedText) as string[]);
   if (refsText === '[]') return stored.length === 0;
-  // The common case: the stored refs text is exactly the indexed refs in index order
-  // (then it parses to that very list). Anything else takes the full set comparison.
-  if (stored.length > 0 && refsText === JSON.stringify(stored)) return true;
   let refs: unknown;
   try {
     refs = JSON.parse(refsText);
@@ -120,7 +124,8 @@ export function verifyChain(db: Db, verifier: SignatureVerifier, options: Verify
       )
       .raw();
     const fullRow = db.prepare(`SELECT ${ROW_COLUMNS} FROM ledger_entries WHERE seq = ?`).raw();
-    const refsPage = db.prepare('SELECT seq, ref FROM ledger_refs WHERE seq >= ? AND seq <= ? ORDER BY seq').raw();
+    // One row per entry: its refs index rows as a JSON array (in index order).
+    const refsPage = db.prepare('SELECT seq, json_group_array(ref) FROM ledger_refs WHERE seq >= ? AND seq <= ? GROUP BY seq ORDER BY seq').raw();
     let cpIndex = 0;
     let cursor = fromSeq;
     for (;;) {
@@ -128,12 +133,8 @@ export function verifyChain(db: Db, verifier: SignatureVerifier, options: Verify
       if (rows.length === 0) break;
       const first = (rows[0] as PageRow)[0];
       const last = (rows[rows.length - 1] as PageRow)[0];
-      const indexedRefs = new Map<number, string[]>();
-      for (const [seq, ref] of refsPage.all(first, last) as Array<[number, string]>) {
-        const list = indexedRefs.get(seq);
-        if (list === undefined) indexedRefs.set(seq, [ref]);
-        else list.push(ref);
-      }
+      const indexedRefs = new Map<number, string>();
+      for (const [seq, list] of refsPage.all(first, last) as Array<[number, string]>) indexedRefs.set(seq, list);
       for (const [seq, input, rowPrevHash, rowHash, refsText, isJson] of rows) {
         // INVARIANT: seqs run 1, 2, 3… without holes; a hole is a deleted entry.
         if (seq > expected) return bad(expected, 'gap', `entry ${expected} is missing (the next entry is ${seq})`);

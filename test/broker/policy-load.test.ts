@@ -263,6 +263,57 @@ describe('decision properties', () => {
     );
   });
 
+  test('approvals by the principal itself (`approverIds.contains(principal.id)`) are decided as by the plain engine', () => {
+    // The optimised engine sends a placeholder id and `[placeholder]`/`[]` for sets policies
+    // read only as `set.contains(principal.id)`; here approvers include the deciding principals.
+    const reference = createPolicyEngine({ catalog, policies: samplePolicies, optimise: false });
+    const plainExtended = extraForbids.map((text) => createPolicyEngine({ catalog, policies: [...samplePolicies, { file: 'extra.cedar', text }], optimise: false }));
+    const selfReading = [
+      `@id("extra") forbid (principal, action, resource) when { context has actingFor && context.approvals.approverIds.contains(context.actingFor.id) };`,
+      `@id("extra") forbid (principal, action, resource) when { context has actingFor && principal.id == context.actingFor.id };`,
+      `@id("extra") forbid (principal, action, resource) when { principal.id == "sam" || context.approvals.approverIds.contains(principal.id) };`,
+      `@id("extra") forbid (principal, action, resource) when { context.approvals.approverIds.containsAny(["sam", "riley"]) };`,
+      `@id("extra") forbid (principal, action, resource) when { principal has id && context.approvals.approverIds.contains(principal.id) && context.approvals.count > 1 };`,
+    ];
+    const optimisedSelf = selfReading.map((text) => createPolicyEngine({ catalog, policies: [...samplePolicies, { file: 'extra.cedar', text }] }));
+    const plainSelf = selfReading.map((text) => createPolicyEngine({ catalog, policies: [...samplePolicies, { file: 'extra.cedar', text }], optimise: false }));
+    const optimised = [base, ...extended, ...optimisedSelf];
+    const plain = [reference, ...plainExtended, ...plainSelf];
+    const pick = (d: ReturnType<typeof base.decide>) => ({ outcome: d.outcome, determiningPolicies: d.determiningPolicies, obligations: d.obligations });
+    const names = ['desk-agent', 'rogue-agent', 'globex-agent', 'sam', 'riley', 'fatima', 'visitor', 'payments', 'globex-sam', 'approver-0'];
+    const withSelfApprovals = fc
+      .record({ facts: factsArb, approvers: fc.subarray(names), which: fc.integer({ min: 0, max: optimised.length - 1 }) })
+      .map(({ facts, approvers, which }) => ({ facts: { ...facts, approvals: { ...facts.approvals, approverIds: approvers } }, which }));
+    fc.assert(
+      fc.property(withSelfApprovals, ({ facts, which }) => {
+        assert.deepEqual(pick((optimised[which] as typeof base).decide(facts)), pick((plain[which] as typeof base).decide(facts)));
+      }),
+      { numRuns: Number(process.env.WRIT_PROPERTY_RUNS ?? 300) },
+    );
+  });
+
+  test('decisions that differ only in who the principals are share one memo entry', () => {
+    const engine = createPolicyEngine({ catalog, policies: samplePolicies });
+    const reference = createPolicyEngine({ catalog, policies: samplePolicies, optimise: false });
+    const first = factsFrom('refund.request', { actor: 'desk-agent', onBehalfOf: 'sam', proposal: { params: { amountCents: 500 } } });
+    const renamed = (i: number, approve: boolean) => {
+      const actor = { ...first.actor, id: `agent-${i}` };
+      const onBehalfOf = first.onBehalfOf === null ? null : { ...first.onBehalfOf, id: `user-${i}` };
+      return { ...first, actor, onBehalfOf, approvals: { ...first.approvals, approverIds: approve ? [`user-${i}`] : [] } };
+    };
+    engine.decide(renamed(0, false));
+    engine.decide(renamed(0, true));
+    const callsBefore = engine.stats().cedarCalls;
+    for (let i = 1; i <= 5; i++) {
+      for (const approve of [false, true]) {
+        const facts = renamed(i, approve);
+        assert.deepEqual(engine.decide(facts).outcome, reference.decide(facts).outcome);
+      }
+    }
+    assert.equal(engine.stats().cedarCalls, callsBefore, 'no new Cedar call for new principal ids');
+    assert.equal(engine.decide(renamed(9, true)).outcome, 'deny', 'an approval by the principal it acts for still denies');
+  });
+
   test('adding a forbid never turns a deny into an allow, nor widens any outcome', () => {
     fc.assert(
       fc.property(factsArb, fc.integer({ min: 0, max: extended.length - 1 }), (facts, which) => {

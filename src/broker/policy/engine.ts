@@ -4,7 +4,7 @@
 // Evaluation does no I/O: policy sets are pre-parsed per (action, principal type) slice
 // when the engine is created (one Cedar call per side of a decision), requests carry only
 // what the slice's policies read, and Cedar's answers are memoised on that request.
-import { preparsePolicySet, statefulIsAuthorized, type AuthorizationAnswer, type PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
+import { preparsePolicySet, statefulIsAuthorized, type AuthorizationAnswer, type EntityJson, type PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { WritError, sealOf, type Principal } from '../../core/index.js';
 import type { Catalog } from '../catalog.js';
 import { BrokerErrors } from '../errors.js';
@@ -51,6 +51,8 @@ interface Slice {
   readonly setId: string;
   readonly byId: ReadonlyMap<string, ParsedPolicy>;
   readonly needs: RequestNeeds;
+  /** Context sets the slice reads only as `set.contains(principal.id)` (see selfMembershipPaths); null for none. */
+  readonly selfPaths: readonly (readonly string[])[] | null;
 }
 
 interface CedarVerdict {
@@ -92,6 +94,119 @@ function toVerdict(answer: AuthorizationAnswer): CedarVerdict {
     errors: diagnostics.errors.map((e) => ({ policyId: e.policyId, message: e.error.message })),
     failure: null,
   };
+}
+
+/** `principal.a.b` → ['principal', 'a', 'b']; anything else → null. */
+function exprPath(expr: unknown): string[] | null {
+  if (expr === null || typeof expr !== 'object') return null;
+  const node = expr as Record<string, unknown>;
+  if (typeof node['Var'] === 'string') return [node['Var']];
+  const dot = node['.'] as { left?: unknown; attr?: unknown } | undefined;
+  if (dot !== undefined && dot !== null && typeof dot === 'object' && typeof dot.attr === 'string') {
+    const left = exprPath(dot.left);
+    return left === null ? null : [...left, dot.attr];
+  }
+  return null;
+}
+
+const isPrincipalId = (path: readonly string[] | null): boolean => path !== null && path.length === 2 && path[0] === 'principal' && path[1] === 'id';
+
+/**
+ * The context sets (paths below `context`) that `policies` read only as
+ * `<set>.contains(principal.id)`, when that is also the only way they read `principal.id`
+ * (the sample's separation-of-duties forbid: `context.approvals.approverIds.contains(principal.id)`).
+ * For such a slice the request may carry, instead of the principal's id and those sets, a
+ * fixed placeholder id and for each set `[placeholder]` or `[]` (whether it holds the id):
+ * every expression that reads them evaluates as before, and requests that differ only in
+ * the principal's id share one memo entry. Null when the slice has no such use, or reads
+ * `principal.id`, a self set, or anything above a self set in any other way.
+ */
+function selfMembershipPaths(policies: readonly PolicyJson[]): string[][] | null {
+  const selfSets = new Map<string, string[]>();
+  const otherReads: string[][] = [];
+  const visit = (expr: unknown): void => {
+    if (Array.isArray(expr)) {
+      for (const item of expr) visit(item);
+      return;
+    }
+    if (expr === null || typeof expr !== 'object') return;
+    const node = expr as Record<string, unknown>;
+    if ('Value' in node) return;
+    const path = exprPath(node);
+    if (path !== null) {
+      otherReads.push(path);
+      return;
+    }
+    const contains = node['contains'] as { left?: unknown; right?: unknown } | undefined;
+    if (contains !== undefined && contains !== null && typeof contains === 'object') {
+      const set = exprPath(contains.left);
+      if (set !== null && set.length >= 2 && set[0] === 'context' && isPrincipalId(exprPath(contains.right))) {
+        selfSets.set(set.join('\u0000'), set);
+        return;
+      }
+    }
+    // `x has a` tests presence only; the projection keeps every attribute present.
+    const has = node['has'] as { left?: unknown } | undefined;
+    if (has !== undefined && has !== null && typeof has === 'object' && exprPath(has.left) !== null) return;
+    for (const value of Object.values(node)) visit(value);
+  };
+  for (const policy of policies) visit(policy.conditions);
+  if (selfSets.size === 0) return null;
+  for (const read of otherReads) {
+    if (isPrincipalId(read)) return null;
+    for (const set of selfSets.values()) {
+      // Reading a self set, anything inside it, or anything above it (e.g. all of `context`) in another way.
+      const n = Math.min(read.length, set.length);
+      let same = true;
+      for (let i = 0; i < n && same; i++) same = read[i] === set[i];
+      if (same) return null;
+    }
+  }
+  return [...selfSets.values()];
+}
+
+/** The placeholder principal id of a self-membership projection. */
+const SELF = '(self)';
+
+/**
+ * `request` with the principal's id replaced by SELF and each self set by `[SELF]` or `[]`
+ * (copy on write). Returns `request` itself unless the principal entity carries `selfId`
+ * as its `id` and every self set is present as an array of strings.
+ */
+function projectSelfMembership(request: CedarRequest, paths: readonly (readonly string[])[], selfId: string): CedarRequest {
+  // buildCedarRequest gives the principal's entity the very uid object of `request.principal`.
+  let index = -1;
+  for (let i = 0; i < request.entities.length; i++) {
+    if ((request.entities[i] as EntityJson).uid === request.principal) {
+      index = i;
+      break;
+    }
+  }
+  const entity = request.entities[index];
+  if (entity === undefined || (entity.attrs as Record<string, unknown> | undefined)?.['id'] !== selfId) return request;
+  const replacements: Array<{ path: readonly string[]; value: string[] }> = [];
+  for (const path of paths) {
+    let node: unknown = request.context;
+    for (let i = 1; i < path.length && node !== undefined; i++) {
+      node = node !== null && typeof node === 'object' && !Array.isArray(node) ? (node as Record<string, unknown>)[path[i] as string] : undefined;
+    }
+    if (!Array.isArray(node)) return request;
+    let holds = false;
+    for (const item of node as unknown[]) {
+      if (typeof item !== 'string') return request;
+      if (item === selfId) holds = true;
+    }
+    replacements.push({ path, value: holds ? [SELF] : [] });
+  }
+  const setAt = (record: Record<string, unknown>, path: readonly string[], i: number, value: string[]): Record<string, unknown> => {
+    const key = path[i] as string;
+    return { ...record, [key]: i === path.length - 1 ? value : setAt(record[key] as Record<string, unknown>, path, i + 1, value) };
+  };
+  let context = request.context as Record<string, unknown>;
+  for (const { path, value } of replacements) context = setAt(context, path, 1, value);
+  const entities = [...request.entities];
+  entities[index] = { ...entity, attrs: { ...entity.attrs, id: SELF } };
+  return { ...request, context: context as CedarRequest['context'], entities };
 }
 
 /**
@@ -147,7 +262,12 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           details: { problems: answer.errors.map((e) => ({ file: '(policy set)', policyId: null, message: e.message })) },
         });
       }
-      slices.set(key, { setId, byId: new Map(members.map((p) => [p.id, p])), needs: optimise ? requestNeedsOf(members.map((p) => p.json)) : EVERYTHING });
+      slices.set(key, {
+        setId,
+        byId: new Map(members.map((p) => [p.id, p])),
+        needs: optimise ? requestNeedsOf(members.map((p) => p.json)) : EVERYTHING,
+        selfPaths: optimise ? selfMembershipPaths(members.map((p) => p.json)) : null,
+      });
     }
   }
 
@@ -192,7 +312,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     });
     if (slice === null) return denyByDefault();
 
-    const request = buildCedarRequest({
+    const built = buildCedarRequest({
       namespace,
       resourceType: facts.proposal.resourceType,
       targetId: facts.proposal.targetId,
@@ -202,6 +322,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       isActor,
       needs: slice.needs,
     });
+    // INVARIANT: the self-membership projection renames the principal's id consistently in
+    // every place policies can read it, so Cedar's answer is unchanged (selfMembershipPaths).
+    const request = slice.selfPaths === null ? built : projectSelfMembership(built, slice.selfPaths, principal.id);
     const first = authorize(slice.setId, actionId, request);
     const errors = first.errors.map((e) => `policy \`${e.policyId}\`: ${e.message}`);
     if (first.failure !== null) {
