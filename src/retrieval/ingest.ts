@@ -4,7 +4,7 @@
 // content becomes a new version whose old chunks leave both indexes.
 import { canonicalJson, newId, nowIso, parseInput, sha256Hex, type Clock, type JsonValue } from '../core/index.js';
 import type { Store } from '../store/index.js';
-import type { Ledger } from '../ledger/types.js';
+import type { Ledger, LedgerAppend } from '../ledger/types.js';
 import type { Embedder } from './embedder-types.js';
 import { isZeroVector } from './embedder-types.js';
 import { chunkText, type ChunkingOptions } from './chunking.js';
@@ -78,6 +78,14 @@ export async function embedAll(embedder: Embedder, texts: readonly string[], bat
     });
   }
   return out;
+}
+
+/** One `appendMany` when the ledger has it (one chain pass and one anchor flush), else one append each. */
+function appendAll(ledger: Ledger, entries: readonly LedgerAppend[]): void {
+  if (entries.length === 0) return;
+  const many = (ledger as Ledger & { appendMany?: (e: readonly LedgerAppend[]) => unknown }).appendMany;
+  if (typeof many === 'function') many.call(ledger, entries);
+  else for (const e of entries) ledger.append(e);
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]): boolean => {
@@ -159,6 +167,8 @@ export async function ingestDocuments(
     const insFts = tx.prepare('INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)');
 
     const result: IngestOutcome[] = [];
+    // The batch's ledger entries, appended together (in plan order) before the transaction commits.
+    const entries: LedgerAppend[] = [];
     for (const p of plans) {
       const { doc } = p;
       if (p.kind === 'unchanged') {
@@ -174,7 +184,7 @@ export async function ingestDocuments(
         updAcl.run(JSON.stringify(p.labels), JSON.stringify(p.readers), at, documentId);
         delReaders.run(documentId);
         for (const r of p.readers) insReader.run(documentId, r);
-        ctx.ledger.append({
+        entries.push({
           kind: 'document.readers_changed',
           subjectId: documentId,
           tenant: doc.tenant,
@@ -212,7 +222,7 @@ export async function ingestDocuments(
         if (!zero) insVector.run(info.lastInsertRowid, vectorToBlob(v));
         insFts.run(info.lastInsertRowid, doc.title, c.heading, c.text);
       });
-      ctx.ledger.append({
+      entries.push({
         kind: p.kind === 'created' ? 'document.ingested' : 'document.updated',
         subjectId: documentId,
         tenant: doc.tenant,
@@ -223,6 +233,7 @@ export async function ingestDocuments(
       });
       result.push({ documentId, sourceUri: doc.sourceUri, version, status: p.kind, chunks: p.chunks.length });
     }
+    appendAll(ctx.ledger, entries);
     return result;
   });
   ctx.generation++;
@@ -288,9 +299,11 @@ export function syncVectorIndex(ctx: RetrievalContext, batch = 4096): Promise<{ 
     const db = ctx.store.db;
     let upserted = 0;
     let deleted = 0;
-    const pendingDel = db.prepare('SELECT seq, id FROM chunks WHERE active = 0 AND in_vector_index = 1 LIMIT ?');
+    // `active <> in_vector_index` lets SQLite use the partial index of pending rows instead of
+    // scanning every chunk (which cost O(all chunks) per batch).
+    const pendingDel = db.prepare('SELECT seq, id FROM chunks WHERE active <> in_vector_index AND active = 0 AND in_vector_index = 1 LIMIT ?');
     const pendingUp = db.prepare(
-      'SELECT c.seq, c.id, c.document_id, c.tenant, c.version, v.vector FROM chunks c LEFT JOIN chunk_vectors v ON v.seq = c.seq WHERE c.active = 1 AND c.in_vector_index = 0 LIMIT ?',
+      'SELECT c.seq, c.id, c.document_id, c.tenant, c.version, v.vector FROM chunks c LEFT JOIN chunk_vectors v ON v.seq = c.seq WHERE c.active <> c.in_vector_index AND c.active = 1 AND c.in_vector_index = 0 AND c.seq > ? ORDER BY c.seq LIMIT ?',
     );
     const mark = (value: 0 | 1, seqs: number[]): void => {
       ctx.store.transaction((tx) => {
@@ -305,22 +318,43 @@ export function syncVectorIndex(ctx: RetrievalContext, batch = 4096): Promise<{ 
         mark(0, rows.map((r) => r.seq));
         deleted += rows.length;
       }
+      // Up to two upserts in flight: Chroma parses and indexes one batch while the next is
+      // read and serialized here. Rows are taken in `seq` order past the last one sent, so the
+      // two never overlap; each batch is marked once Chroma has acknowledged it.
+      let lastSeq = 0;
+      const inFlight = new Set<Promise<void>>();
+      let failure: unknown;
       for (;;) {
-        const rows = pendingUp.all(batch) as Array<{ seq: number; id: string; document_id: string; tenant: string; version: number; vector: Buffer | null }>;
+        const rows = pendingUp.all(lastSeq, batch) as Array<{ seq: number; id: string; document_id: string; tenant: string; version: number; vector: Buffer | null }>;
         if (rows.length === 0) break;
+        lastSeq = (rows[rows.length - 1] as { seq: number }).seq;
         const withVectors = rows.filter((r) => r.vector !== null);
-        if (withVectors.length > 0) {
-          await ctx.vectorIndex.upsert(
-            withVectors.map((r) => ({
-              id: r.id,
-              vector: blobToVector(r.vector as Buffer),
-              metadata: { tenant: r.tenant, document_id: r.document_id, version: r.version },
-            })),
-          );
-        }
-        mark(1, rows.map((r) => r.seq));
-        upserted += withVectors.length;
+        const send = (async () => {
+          if (withVectors.length > 0) {
+            await ctx.vectorIndex.upsert(
+              withVectors.map((r) => ({
+                id: r.id,
+                vector: blobToVector(r.vector as Buffer),
+                metadata: { tenant: r.tenant, document_id: r.document_id, version: r.version },
+              })),
+            );
+          }
+          mark(1, rows.map((r) => r.seq));
+          upserted += withVectors.length;
+        })();
+        const tracked: Promise<void> = send.then(
+          () => void inFlight.delete(tracked),
+          (e: unknown) => {
+            inFlight.delete(tracked);
+            failure ??= e;
+          },
+        );
+        inFlight.add(tracked);
+        if (inFlight.size >= 2) await Promise.race(inFlight);
+        if (failure !== undefined) break;
       }
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure;
     } catch (cause) {
       if (cause instanceof WritError) throw cause;
       throw new WritError(RetrievalErrors.RETRIEVAL_VECTOR_INDEX_FAILED, `vector index sync failed: ${(cause as Error).message}`, { cause });

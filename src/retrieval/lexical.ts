@@ -46,11 +46,104 @@ export interface LexicalHit {
   readonly score: number;
 }
 
+/** Document frequencies of query terms and the FTS row count, valid for one store generation. */
+export interface TermStats {
+  readonly generation: number;
+  /** Rows in `chunks_fts` (active chunks of every tenant): BM25's N. */
+  readonly rows: number;
+  readonly df: Map<string, number>;
+}
+
+const statsCache = new WeakMap<Db, TermStats>();
+
+/** The term statistics of `db` for `generation` (a new generation starts an empty cache). */
+export function termStatsOf(db: Db, generation: number, rows: number): TermStats {
+  let s = statsCache.get(db);
+  if (s === undefined || s.generation !== generation || s.rows !== rows) statsCache.set(db, (s = { generation, rows, df: new Map() }));
+  return s;
+}
+
+function dfOf(db: Db, stats: TermStats, term: string): number {
+  let n = stats.df.get(term);
+  if (n === undefined) {
+    n = db.prepare('SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?').pluck().get(ftsQueryOf([term])) as number;
+    if (stats.df.size > 50_000) stats.df.clear();
+    stats.df.set(term, n);
+  }
+  return n;
+}
+
+/** FTS5's BM25 constants (fts5_aux.c) and the most one phrase can add to a row's score. */
+const BM25_K1 = 1.2;
+function maxContribution(rows: number, df: number): number {
+  const idf = Math.log((rows - df + 0.5) / (df + 0.5));
+  return (idf <= 0 ? 1e-6 : idf) * (BM25_K1 + 1);
+}
+
+/** Terms are left out of the first pass ("non-essential") when they match more than this share of rows. */
+const COMMON_TERM_SHARE = 0.05;
+/** The essential set is widened only by terms matching at most this share of rows (else: plain query). */
+const WIDEN_MAX_SHARE = 0.15;
+/** Switch for measurements (bench/retrieval.ts compares both); pruning never changes results. */
+export const lexicalPruning = { enabled: true };
+
+/** A restricted ranking tries pruning only over at least this many allowed rows. */
+const PRUNE_MIN_RESTRICTED = 1_000;
+/** Below this many FTS rows the plain query is cheap enough; pruning is not tried. */
+export const PRUNE_MIN_ROWS = 20_000;
+
+/**
+ * Exact top `limit` by BM25 without scoring every row that matches a common term
+ * (MaxScore): FTS5's BM25 is a sum of per-phrase terms, each below `idf · (k1 + 1)`. The
+ * rare ("essential") terms are ranked first, their top rows get the common terms' scores
+ * added, and the result is returned only when no other row can reach the `limit`-th score
+ * (its bound is its essential score plus every common term's maximum). Returns null when
+ * pruning does not apply or cannot prove the result exact: the caller runs the plain query.
+ */
+export function prunedTopK(
+  db: Db,
+  terms: readonly string[],
+  limit: number,
+  weights: ColumnWeights,
+  stats: TermStats,
+  restrictJson?: string,
+  minRows = PRUNE_MIN_ROWS,
+): LexicalHit[] | null {
+  if (!lexicalPruning.enabled || terms.length < 2 || stats.rows < minRows || limit <= 0) return null;
+  const withDf = terms.map((t) => ({ t, df: dfOf(db, stats, t) })).sort((a, b) => a.df - b.df);
+  let cut = withDf.length;
+  while (cut > 1 && (withDf[cut - 1] as { df: number }).df > stats.rows * COMMON_TERM_SHARE) cut--;
+  const restrict = restrictJson === undefined ? '' : ' AND +rowid IN (SELECT value FROM json_each(?))';
+  const firstStmt = db.prepare(`SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ?${restrict} ORDER BY score DESC`);
+  // Widen the essential set one term at a time (while it stays cheap) until the bound holds.
+  for (; cut < withDf.length; cut++) {
+    if (cut > 1 && (withDf[cut - 1] as { df: number }).df > stats.rows * WIDEN_MAX_SHARE) return null;
+    const essential = withDf.slice(0, cut).map((x) => x.t);
+    const common = withDf.slice(cut).map((x) => x.t);
+    // 5 % head-room on the bound covers any drift between these counts and FTS5's own.
+    const commonMax = withDf.slice(cut).reduce((sum, x) => sum + maxContribution(stats.rows, x.df), 0) * 1.05;
+    // Every row matching a rare term, with its essential score (rare terms: few rows).
+    const first = firstStmt.all(weights.title, weights.heading, weights.body, ftsQueryOf(essential), ...(restrictJson === undefined ? [] : [restrictJson])) as LexicalHit[];
+    if (first.length < limit) continue;
+    // The `limit`-th essential score is a floor of the `limit`-th full score: rows whose essential
+    // score plus every common term's maximum stays below it can never enter the top `limit`.
+    const floor = (first[limit - 1] as LexicalHit).score;
+    if (!(floor > commonMax)) continue;
+    const cands = first.filter((h) => h.score + commonMax >= floor);
+    const extra = lexicalScoresOf(db, ftsQueryOf(common), cands.map((h) => h.seq), weights);
+    const full = cands.map((h) => ({ seq: h.seq, score: h.score + (extra.get(h.seq) ?? 0) })).sort((x, y) => y.score - x.score || x.seq - y.seq);
+    // Rows matching only common terms score at most `commonMax` < floor ≤ the `limit`-th full score.
+    return full.slice(0, limit);
+  }
+  return null;
+}
+
 /**
  * Top `limit` readable chunks by BM25 for `match`, with the ACL condition inside the search.
  * When the principal may read most of its tenant (`readableFraction` high), the FTS index is
  * ranked alone first (fast) and over-fetched by the inverse fraction, then re-checked; if that
- * cannot fill `limit`, the search runs again with the ACL join for every match.
+ * cannot fill `limit`, the search runs again with the ACL join for every match. With `prune`
+ * (terms + statistics), those FTS-only rankings try `prunedTopK` first (same result, fewer rows scored).
  */
 export function lexicalSearch(
   db: Db,
@@ -61,22 +154,44 @@ export function lexicalSearch(
   readableFraction = 0,
   /** When given (a small readable set, already ACL-filtered), only these chunks are ranked. */
   readableSeqs?: readonly number[],
+  prune?: { readonly terms: readonly string[]; readonly stats: TermStats },
+  /**
+   * With `readableSeqs`: filled with the score of *every* readable chunk that matches (one pass),
+   * so the caller needs no second FTS pass for other readable candidates (absent = no match).
+   */
+  allReadableScores?: Map<number, number>,
 ): LexicalHit[] {
   if (match === '') return [];
+  if (readableSeqs !== undefined && allReadableScores !== undefined) {
+    const all = db
+      .prepare(
+        `SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts
+         WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?)) ORDER BY score DESC`,
+      )
+      .all(weights.title, weights.heading, weights.body, match, JSON.stringify(readableSeqs)) as LexicalHit[];
+    for (const h of all) allReadableScores.set(h.seq, h.score);
+    return all.slice(0, limit);
+  }
   if (readableSeqs !== undefined) {
     // Few readable chunks: rank only those (the IN list filters the match stream in SQLite).
+    const restrict = JSON.stringify(readableSeqs);
+    // Pruning pays only when the allowed set is large; for a few rows the IN filter is the cost.
+    const pruned = prune && readableSeqs.length >= PRUNE_MIN_RESTRICTED ? prunedTopK(db, prune.terms, limit, weights, prune.stats, restrict) : null;
+    if (pruned !== null) return pruned;
     return db
       .prepare(
         `SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts
          WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?)) ORDER BY score DESC LIMIT ?`,
       )
-      .all(weights.title, weights.heading, weights.body, match, JSON.stringify(readableSeqs), limit) as LexicalHit[];
+      .all(weights.title, weights.heading, weights.body, match, restrict, limit) as LexicalHit[];
   }
   if (readableFraction >= 0.2) {
     const fetch = Math.ceil((limit / readableFraction) * 1.5) + 20;
-    const top = db
-      .prepare('SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?')
-      .all(weights.title, weights.heading, weights.body, match, fetch) as LexicalHit[];
+    const top =
+      (prune ? prunedTopK(db, prune.terms, fetch, weights, prune.stats) : null) ??
+      (db
+        .prepare('SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?')
+        .all(weights.title, weights.heading, weights.body, match, fetch) as LexicalHit[]);
     const ok = new Set(
       (
         db

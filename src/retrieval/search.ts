@@ -8,7 +8,7 @@ import { storeBundle } from './bundles.js';
 import { countAllChunks, countReadableChunks, countTenantChunks, readableChunkSeqs, denseScoresOf, denseSearch, dot } from './dense.js';
 import { RetrievalErrors } from './errors.js';
 import type { RetrievalContext } from './ingest.js';
-import { ftsQueryOf, lexicalScoresOf, lexicalSearch, queryTerms, type ColumnWeights } from './lexical.js';
+import { ftsQueryOf, lexicalScoresOf, lexicalSearch, queryTerms, termStatsOf, type ColumnWeights } from './lexical.js';
 import type { RateLimiter } from './rate-limit.js';
 import { RetrievalQuerySchema, type RetrievalQuery, type RetrievalResult, type RetrievedChunk } from './types.js';
 
@@ -109,9 +109,36 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   const sizes = selectivity(ctx, principal.tenant, cond);
   // A small readable set is enumerated once and both searches rank only it.
   const readableSeqs = sizes.readable <= settings.exactScanMaxChunks ? readableChunkSeqs(db, cond) : undefined;
-  const match = ftsQueryOf(queryTerms(req.query));
+  const terms = queryTerms(req.query);
+  const match = ftsQueryOf(terms);
+
+  // The dense search starts first: while its query embedding and the Chroma request are in
+  // flight (another thread / process), this thread runs the lexical search. (With PRF the dense
+  // query needs the lexical hits, so it waits for them.)
+  const runDense = async (lexFeedback: readonly { seq: number }[]): Promise<{ qvec?: Float32Array; hits: Array<{ seq: number; score: number }>; strategy: RetrievalResult['denseStrategy'] }> => {
+    const [row] = await beforeDeadline(ctx.embedder.embed([req.query]), deadline, timeoutMs);
+    // Never query with a zero (or NaN) vector: it carries no signal and poisons scores.
+    if (row === undefined || isZeroVector(row) || !row.every((x) => Number.isFinite(x))) return { hits: [], strategy: 'none' };
+    let q = row;
+    if (settings.prfWeight > 0 && lexFeedback.length > 0) q = feedbackQuery(ctx, row, lexFeedback.slice(0, settings.prfDocs).map((h) => h.seq), settings.prfWeight);
+    const out = await beforeDeadline(
+      denseSearch(db, ctx.vectorCache, ctx.vectorIndex, q, cond, { tenant: principal.tenant, k: nCand, exactScanMaxChunks: settings.exactScanMaxChunks, ...sizes, ...(readableSeqs ? { readableSeqs } : {}) }),
+      deadline,
+      timeoutMs,
+    );
+    return { qvec: q, hits: out.hits, strategy: out.strategy };
+  };
+  const early = useDense && !(settings.prfWeight > 0) ? runDense([]) : undefined;
+  // Awaited below; until then a rejection must not count as unhandled.
+  early?.catch(() => undefined);
+
+  // Term document frequencies let the lexical search skip scoring rows that only match common terms.
+  const prune = useLexical ? { terms, stats: termStatsOf(db, storeGeneration(ctx), sizes.indexTotal) } : undefined;
+  // A small readable set in hybrid mode: one FTS pass scores every readable match, which also
+  // gives the lexical score of every dense candidate (they come from the same readable set).
+  const readableScores = readableSeqs !== undefined && req.mode === 'hybrid' ? new Map<number, number>() : undefined;
   const lexHits = useLexical
-    ? lexicalSearch(db, match, cond, nCand, settings.columnWeights, sizes.tenantTotal > 0 ? sizes.readable / sizes.tenantTotal : 0, readableSeqs)
+    ? lexicalSearch(db, match, cond, nCand, settings.columnWeights, sizes.tenantTotal > 0 ? sizes.readable / sizes.tenantTotal : 0, readableSeqs, prune, readableScores)
     : [];
   if (Date.now() > deadline) throw timeoutError(timeoutMs);
 
@@ -119,19 +146,10 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   let denseHits: Array<{ seq: number; score: number }> = [];
   let qvec: Float32Array | undefined;
   if (useDense) {
-    const [row] = await beforeDeadline(ctx.embedder.embed([req.query]), deadline, timeoutMs);
-    // Never query with a zero (or NaN) vector: it carries no signal and poisons scores.
-    if (row !== undefined && !isZeroVector(row) && row.every((x) => Number.isFinite(x))) {
-      qvec = row;
-      if (settings.prfWeight > 0 && lexHits.length > 0) qvec = feedbackQuery(ctx, row, lexHits.slice(0, settings.prfDocs).map((h) => h.seq), settings.prfWeight);
-      const out = await beforeDeadline(
-        denseSearch(db, ctx.vectorCache, ctx.vectorIndex, qvec, cond, { tenant: principal.tenant, k: nCand, exactScanMaxChunks: settings.exactScanMaxChunks, ...sizes, ...(readableSeqs ? { readableSeqs } : {}) }),
-        deadline,
-        timeoutMs,
-      );
-      denseHits = out.hits;
-      denseStrategy = out.strategy;
-    }
+    const out = await (early ?? runDense(lexHits));
+    qvec = out.qvec;
+    denseHits = out.hits;
+    denseStrategy = out.strategy;
   }
 
   // Union of both inputs; each candidate gets both scores (missing ones computed exactly).
@@ -147,7 +165,11 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
     const needDense = [...cands.values()].filter((c) => c.dense === null).map((c) => c.seq);
     if (qvec !== undefined && needDense.length > 0) for (const [seq, s] of denseScoresOf(db, ctx.vectorCache, qvec, needDense)) get(seq).dense = s;
     const needLex = [...cands.values()].filter((c) => c.lexical === null).map((c) => c.seq);
-    const lexScores = lexicalScoresOf(db, match, needLex, settings.columnWeights);
+    const readableSet = readableScores !== undefined && match !== '' ? new Set(readableSeqs) : undefined;
+    const lexScores =
+      readableSet !== undefined && needLex.every((seq) => readableSet.has(seq))
+        ? readableScores!
+        : lexicalScoresOf(db, match, needLex, settings.columnWeights);
     for (const seq of needLex) get(seq).lexical = lexScores.get(seq) ?? 0;
   }
   fuse([...cands.values()], req.mode, settings.denseWeight);
@@ -235,11 +257,16 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
 
 const selectivityCache = new WeakMap<RetrievalContext, { generation: number; entries: Map<string, { readable: number; tenantTotal: number; indexTotal: number }> }>();
 
+/** Changes whenever the indexed content may have changed. */
+function storeGeneration(ctx: RetrievalContext): number {
+  // Ingest and revoke bump `ctx.generation`; `data_version` moves when another connection writes.
+  return ctx.generation * 1e6 + (ctx.store.db.pragma('data_version', { simple: true }) as number);
+}
+
 /** Readable and total active chunks for a condition, cached per store generation. */
 function selectivity(ctx: RetrievalContext, tenant: string, cond: SqlCondition): { readable: number; tenantTotal: number; indexTotal: number } {
   const db = ctx.store.db;
-  // Ingest and revoke bump `ctx.generation`; `data_version` moves when another connection writes.
-  const generation = ctx.generation * 1e6 + (db.pragma('data_version', { simple: true }) as number);
+  const generation = storeGeneration(ctx);
   let cache = selectivityCache.get(ctx);
   if (cache === undefined || cache.generation !== generation) selectivityCache.set(ctx, (cache = { generation, entries: new Map() }));
   const key = JSON.stringify([cond.sql, cond.params]);
