@@ -3,7 +3,7 @@
 // Cedar policies. Writes bench/results/broker.json and the "## Broker round trip" section
 // of BENCHMARKS.md. Goal: p99 ≤ 2 ms.
 // Run: node --import tsx bench/broker.ts [iterations]
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { createLedger, ledgerMigrations } from '../src/ledger/index.js';
 import { openStore } from '../src/store/index.js';
 import { brokerMigrations, createBroker, loadCatalogFile, type EvidenceReader } from '../src/broker/index.js';
 import { createPolicyEngine, loadPolicyDir } from '../src/broker/policy/index.js';
+import { writeBenchmarkSection } from './benchmarks-md.js';
 
 const N = Number(process.argv[2] ?? 3000);
 const WARMUP = Math.min(300, Math.floor(N / 10));
@@ -134,15 +135,5 @@ const section = [
   '',
 ].join('\n');
 
-const path = 'BENCHMARKS.md';
-const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-const start = current.indexOf('## Broker round trip');
-let next: string;
-if (start === -1) {
-  next = `${current.trimEnd()}\n\n${section}`;
-} else {
-  const after = current.indexOf('\n## ', start + 1);
-  next = `${current.slice(0, start)}${section}${after === -1 ? '' : `\n${current.slice(after + 1)}`}`;
-}
-writeFileSync(path, next);
+writeBenchmarkSection('## Broker round trip', section);
 console.log(JSON.stringify(results.ms, null, 2));

@@ -4,12 +4,13 @@
 // and rates per CPU second of this process (the machine is shared; the load average is
 // recorded). Writes bench/results/ledger.json and the "## Ledger" section of BENCHMARKS.md.
 // Run: node --import tsx bench/ledger.ts [entries]
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newId, openKeyring } from '../src/core/index.js';
 import { createLedger, ledgerMigrations, type LedgerAppend } from '../src/ledger/index.js';
 import { openStore, type Db, type Store } from '../src/store/index.js';
+import { writeBenchmarkSection } from './benchmarks-md.js';
 
 const N = Number(process.argv[2] ?? 50_000);
 const BATCH = 1000;
@@ -134,14 +135,4 @@ ${row('append, 1000 per outer transaction', r.appendInOuterTransaction as never,
 ${row('appendMany, batches of 1000', r.appendMany as never, 20_000)}
 ${row('verify (hash chain, refs index, checkpoint signatures)', r.verify as never, 100_000)}
 `;
-const path = 'BENCHMARKS.md';
-const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-const start = current.indexOf('## Ledger');
-let next: string;
-if (start === -1) {
-  next = `${current.trimEnd()}\n\n${section}`;
-} else {
-  const after = current.indexOf('\n## ', start + 1);
-  next = `${current.slice(0, start)}${section}${after === -1 ? '' : `\n${current.slice(after + 1)}`}`;
-}
-writeFileSync(path, next);
+writeBenchmarkSection('## Ledger', section);

@@ -4,12 +4,13 @@
 // naïve baseline (cedar-wasm `isAuthorized` with the whole policy text on every call).
 // Writes bench/results/policy.json and the "## Policy decisions" section of BENCHMARKS.md.
 // Run: node --import tsx bench/policy.ts [decisions]
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { isAuthorized, preparsePolicySet, statefulIsAuthorized, type AuthorizationCall } from '@cedar-policy/cedar-wasm/nodejs';
 import type { Facts } from '../src/broker/facts-schema.js';
 import { createPolicyEngine, loadPolicies, readPolicyDir, type PolicyEngine, type PolicySource } from '../src/broker/policy/index.js';
 import { factsFrom, sampleCatalog, SAMPLE_DIR } from '../test/broker/fixtures/decisions/fixtures.js';
+import { writeBenchmarkSection } from './benchmarks-md.js';
 
 const N = Number(process.argv[2] ?? 20_000);
 const catalog = sampleCatalog();
@@ -179,14 +180,4 @@ const section = [
   '',
 ].join('\n');
 
-const path = 'BENCHMARKS.md';
-const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-const start = current.indexOf('## Policy decisions');
-let next: string;
-if (start === -1) {
-  next = `${current.trimEnd()}\n\n${section}`;
-} else {
-  const after = current.indexOf('\n## ', start + 1);
-  next = `${current.slice(0, start)}${section}${after === -1 ? '' : `\n${current.slice(after + 1)}`}`;
-}
-writeFileSync(path, next);
+writeBenchmarkSection('## Policy decisions', section);
