@@ -3,7 +3,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { WRIT_VERSION, WritError, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
+import { WRIT_VERSION, WritError, canonicalJson, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
 import { openStore, type Store } from './store/index.js';
 import { createLedger, ledgerMigrations, type LedgerApi } from './ledger/index.js';
 import {
@@ -20,7 +20,18 @@ import {
   type RetrievalQuery,
   type RetrievalResult,
 } from './retrieval/index.js';
-import { BrokerErrors, brokerMigrations, createBroker, createPolicyEngine, loadCatalogFile, loadPolicyDir, type Broker, type Catalog, type PolicyEngine } from './broker/index.js';
+import {
+  BrokerErrors,
+  brokerMigrations,
+  createBroker,
+  createPolicyEngine,
+  loadCatalogFile,
+  loadPolicyDir,
+  type Broker,
+  type Catalog,
+  type DecisionEngine,
+  type PolicyEngine,
+} from './broker/index.js';
 import { AuthErrors, authMigrations, createApiKeys, type ApiKeys, type IssuedApiKey } from './auth/index.js';
 import { loadWorkspace, type Workspace } from './workspace.js';
 
@@ -112,21 +123,9 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const workspace = loadWorkspace(config.workspace);
     const catalog = loadCatalogFile(workspace.catalogPath);
     const policy = createPolicyEngine({ catalog, policies: loadPolicyDir(workspace.policiesDir, { catalog }) });
-
-    const store = openStore({
-      path: join(config.home, 'writ.db'),
-      migrations: [...ledgerMigrations, ...retrievalMigrations, ...brokerMigrations, ...authMigrations],
-    });
-    cleanup.push(() => store.close());
-    const ledgerKeyring = openKeyring({ dir: join(config.home, 'keys', 'ledger'), purpose: 'ledger' });
-    const warrantKeyring = openKeyring({ dir: join(config.home, 'keys', 'warrant'), purpose: 'warrant' });
-    const ledger = createLedger({
-      store,
-      keyring: ledgerKeyring,
-      checkpointEvery: config.broker.checkpointEvery,
-      anchorFile: join(config.home, 'ledger-anchor.json'),
-    });
-    cleanup.push(() => ledger.close());
+    const authority = openAuthority(config, { workspace, catalog, policyEngine: policy });
+    cleanup.push(() => authority.close());
+    const { store, ledger, broker, keys, warrantKeyring } = authority;
 
     const chroma =
       config.chroma.url !== undefined
@@ -146,17 +145,6 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       reopenVectorIndex: openIndex,
       config: { ...config.retrieval, embedBatchSize: config.embedder.batchSize },
     });
-
-    const broker = createBroker({
-      store,
-      ledger,
-      catalog,
-      policyEngine: policy,
-      evidenceReader: createBundleEvidenceReader(store),
-      warrantKeyring,
-      config: { warrantTtlMs: config.broker.warrantTtlMs, approvalTtlMs: config.broker.approvalTtlMs },
-    });
-    const keys = createApiKeys({ store, principalExists: (id) => broker.getPrincipal(id) !== undefined });
 
     const firstStartKeys = options.seedWorkspace === false ? [] : await seed(workspace, { broker, retrieval, keys, config, onProgress: options.onProgress });
 
@@ -225,11 +213,6 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       async close() {
         if (closed) return;
         closed = true;
-        try {
-          ledger.checkpoint();
-        } catch (err) {
-          logger.warn({ err }, 'final ledger checkpoint failed');
-        }
         await runCleanup(cleanup, logger);
       },
     };
@@ -251,10 +234,7 @@ async function seed(
   deps: { broker: Broker; retrieval: Retrieval; keys: ApiKeys; config: Config; onProgress?: ((line: string) => void) | undefined },
 ): Promise<IssuedApiKey[]> {
   const { broker, retrieval, keys, config } = deps;
-  for (const principal of workspace.principals) {
-    const current = broker.getPrincipal(principal.id);
-    if (current === undefined || JSON.stringify(current) !== JSON.stringify({ ...current, ...principal })) broker.upsertPrincipal(principal);
-  }
+  syncPrincipals(broker, workspace);
   for (const source of workspace.documents) {
     const summary = await retrieval.ingestPath([source.absPath], {
       tenant: source.tenant,
@@ -276,6 +256,79 @@ async function seed(
     }
   }
   return issued;
+}
+
+/** The authority half of a Writ home: store, ledger, broker and API keys — no Chroma, no model. */
+export interface Authority {
+  readonly store: Store;
+  readonly ledger: LedgerApi;
+  readonly broker: Broker;
+  readonly keys: ApiKeys;
+  readonly warrantKeyring: Keyring;
+  /** Signs a final ledger checkpoint, then closes the ledger and the store. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Opens the authority half of a home: the same files, migrations, keyrings and ledger
+ * anchor that `createApp` uses, so the CLI's light commands and the server share one home.
+ */
+export function openAuthority(config: Config, parts: { workspace: Workspace; catalog: Catalog; policyEngine: DecisionEngine }): Authority {
+  const store = openStore({
+    path: join(config.home, 'writ.db'),
+    migrations: [...ledgerMigrations, ...retrievalMigrations, ...brokerMigrations, ...authMigrations],
+  });
+  let ledger: LedgerApi | undefined;
+  try {
+    ledger = createLedger({
+      store,
+      keyring: openKeyring({ dir: join(config.home, 'keys', 'ledger'), purpose: 'ledger' }),
+      checkpointEvery: config.broker.checkpointEvery,
+      anchorFile: join(config.home, 'ledger-anchor.json'),
+    });
+    const warrantKeyring = openKeyring({ dir: join(config.home, 'keys', 'warrant'), purpose: 'warrant' });
+    const broker = createBroker({
+      store,
+      ledger,
+      catalog: parts.catalog,
+      policyEngine: parts.policyEngine,
+      evidenceReader: createBundleEvidenceReader(store),
+      warrantKeyring,
+      config: { warrantTtlMs: config.broker.warrantTtlMs, approvalTtlMs: config.broker.approvalTtlMs },
+    });
+    const keys = createApiKeys({ store, principalExists: (id) => broker.getPrincipal(id) !== undefined });
+    const opened = ledger;
+    let closed = false;
+    return {
+      store,
+      ledger,
+      broker,
+      keys,
+      warrantKeyring,
+      close() {
+        if (closed) return;
+        closed = true;
+        try {
+          opened.checkpoint();
+        } finally {
+          opened.close();
+          store.close();
+        }
+      },
+    };
+  } catch (err) {
+    ledger?.close();
+    store.close();
+    throw err;
+  }
+}
+
+/** Registers the workspace's principals that are new or changed (each recorded in the ledger). */
+export function syncPrincipals(broker: Broker, workspace: Workspace): void {
+  for (const principal of workspace.principals) {
+    const current = broker.getPrincipal(principal.id);
+    if (current === undefined || canonicalJson(current as never) !== canonicalJson(principal as never)) broker.upsertPrincipal(principal);
+  }
 }
 
 async function runCleanup(steps: Array<() => Promise<void> | void>, logger: Logger): Promise<void> {

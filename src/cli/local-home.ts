@@ -4,16 +4,12 @@
 // search or ingest start the whole app (`createApp`, a few seconds: Chroma and the model).
 // Either way the workspace's principals are brought into the home first, so `--as ID`
 // names a principal of the workspace even before the first `writ serve`.
-import { join } from 'node:path';
-import { WritError, canonicalJson, loadConfig, openKeyring, type Config, type Principal } from '../core/index.js';
-import { createApp, type WritApp } from '../app.js';
-import { openStore, type Store } from '../store/index.js';
-import { createLedger, ledgerMigrations, type LedgerApi } from '../ledger/index.js';
-import { createBundleEvidenceReader, retrievalMigrations } from '../retrieval/index.js';
+import { WritError, loadConfig, type Config, type Principal } from '../core/index.js';
+import { createApp, openAuthority, syncPrincipals, type WritApp } from '../app.js';
+import type { Store } from '../store/index.js';
+import type { LedgerApi } from '../ledger/index.js';
 import {
   BrokerErrors,
-  brokerMigrations,
-  createBroker,
   createPolicyEngine,
   loadCatalogFile,
   loadPolicyDir,
@@ -22,7 +18,7 @@ import {
   type DecisionEngine,
   type PolicyEngine,
 } from '../broker/index.js';
-import { authMigrations, createApiKeys, type ApiKeys } from '../auth/index.js';
+import type { ApiKeys } from '../auth/index.js';
 import { loadWorkspace, type Workspace } from '../workspace.js';
 import type { CliEnv } from './command.js';
 
@@ -64,16 +60,15 @@ export async function openLocalHome(env: CliEnv, options: { withRetrieval?: bool
     }
     return homeOf({ ...app, app, close: () => app.close() });
   }
-  return openAuthority(config);
+  return openLightHome(config);
 }
 
-// Mirrors the authority half of createApp (src/app.ts): same files, same migrations, same
-// keyrings and anchor, so a home opened here and one opened by `writ serve` are the same home.
-function openAuthority(config: Config): LocalHome {
+// The authority half of createApp (src/app.ts `openAuthority`), with the policy engine loaded
+// on first use: Cedar validation and pre-parsing take a second or more, so `keys`, `audit`
+// and `session` stay quick (and work even while a policy is broken).
+function openLightHome(config: Config): LocalHome {
   const workspace = loadWorkspace(config.workspace);
   const catalog = loadCatalogFile(workspace.catalogPath);
-  // Cedar validation and pre-parsing take a second or more: done on the first decision only,
-  // so `keys`, `audit` and `session` work (and stay quick) even while a policy is broken.
   let engine: PolicyEngine | undefined;
   const loadEngine = (): PolicyEngine => (engine ??= createPolicyEngine({ catalog, policies: loadPolicyDir(workspace.policiesDir, { catalog }) }));
   const lazyEngine: DecisionEngine = {
@@ -82,52 +77,21 @@ function openAuthority(config: Config): LocalHome {
     },
     decide: (facts) => loadEngine().decide(facts),
   };
-  const store = openStore({
-    path: join(config.home, 'writ.db'),
-    migrations: [...ledgerMigrations, ...retrievalMigrations, ...brokerMigrations, ...authMigrations],
-  });
-  let ledger: LedgerApi | undefined;
+  const authority = openAuthority(config, { workspace, catalog, policyEngine: lazyEngine });
   try {
-    ledger = createLedger({
-      store,
-      keyring: openKeyring({ dir: join(config.home, 'keys', 'ledger'), purpose: 'ledger' }),
-      checkpointEvery: config.broker.checkpointEvery,
-      anchorFile: join(config.home, 'ledger-anchor.json'),
-    });
-    const broker = createBroker({
-      store,
-      ledger,
-      catalog,
-      policyEngine: lazyEngine,
-      evidenceReader: createBundleEvidenceReader(store),
-      warrantKeyring: openKeyring({ dir: join(config.home, 'keys', 'warrant'), purpose: 'warrant' }),
-      config: { warrantTtlMs: config.broker.warrantTtlMs, approvalTtlMs: config.broker.approvalTtlMs },
-    });
-    const keys = createApiKeys({ store, principalExists: (id) => broker.getPrincipal(id) !== undefined });
-    syncPrincipals(broker, workspace);
-    const opened = ledger;
-    let closed = false;
-    return homeOf({
-      config, workspace, catalog, store, ledger, broker, keys, app: undefined,
-      get policy() {
-        return loadEngine();
-      },
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        try {
-          opened.checkpoint();
-        } finally {
-          opened.close();
-          store.close();
-        }
-      },
-    });
+    syncPrincipals(authority.broker, workspace);
   } catch (err) {
-    ledger?.close();
-    store.close();
+    authority.close();
     throw err;
   }
+  const { store, ledger, broker, keys } = authority;
+  return homeOf({
+    config, workspace, catalog, store, ledger, broker, keys, app: undefined,
+    get policy() {
+      return loadEngine();
+    },
+    close: async () => authority.close(),
+  });
 }
 
 // Adds `principal` in place (no spread: that would read the lazy `policy` getter).
@@ -141,12 +105,4 @@ function homeOf(parts: Omit<LocalHome, 'principal'>): LocalHome {
       return principal;
     },
   });
-}
-
-/** Registers the workspace's principals that are new or changed (recorded in the ledger). */
-function syncPrincipals(broker: Broker, workspace: Workspace): void {
-  for (const principal of workspace.principals) {
-    const current = broker.getPrincipal(principal.id);
-    if (current === undefined || canonicalJson(current as never) !== canonicalJson(principal as never)) broker.upsertPrincipal(principal);
-  }
 }
