@@ -79,8 +79,8 @@ export function decideIn(ctx: BrokerContext, db: Db, proposal: ProposalRecord, a
     at,
   );
   const next = NEXT[decision.outcome];
-  if (next !== proposal.status) moveProposal(db, proposal.id, proposal.status, next, at);
-  prep(db, 'UPDATE proposals SET decision_id = ?, updated_at = ? WHERE id = ?').run(id, at, proposal.id);
+  if (next !== proposal.status) moveProposal(db, proposal.id, proposal.status, next, at, id);
+  else prep(db, 'UPDATE proposals SET decision_id = ?, updated_at = ? WHERE id = ?').run(id, at, proposal.id);
   // Lineage walks refs backward: a decision refs the approvals it counted and the earlier
   // decisions on the same proposal, so "what authorized this?" reaches every sign-off.
   const approvalIds =
@@ -93,7 +93,9 @@ export function decideIn(ctx: BrokerContext, db: Db, proposal: ProposalRecord, a
         )
           .pluck()
           .all(proposal.id, proposal.hash, at, JSON.stringify(facts.approvals.approverIds)) as string[]);
-  const earlierDecisions = prep(db, 'SELECT id FROM decisions WHERE proposal_id = ? AND id <> ? ORDER BY id').pluck().all(proposal.id, id) as string[];
+  // A proposal never decided before (no decision id yet) has no earlier decisions.
+  const earlierDecisions =
+    proposal.decisionId === null ? [] : (prep(db, 'SELECT id FROM decisions WHERE proposal_id = ? AND id <> ? ORDER BY id').pluck().all(proposal.id, id) as string[]);
   ctx.ledger.append({
     kind: 'decision.made',
     subjectId: id,

@@ -6,6 +6,8 @@ import type { BrokerContext } from './context.js';
 import { moveProposal, type ProposalStatus } from './lifecycle.js';
 import { prep } from './records.js';
 
+type Row = { id: string; status: ProposalStatus; tenant: string };
+
 /** Expires stale proposals; returns the ids moved to `expired`. */
 export function expireStale(ctx: BrokerContext, options: { requestId?: string } = {}): string[] {
   const at = nowIso(ctx.clock);
@@ -13,13 +15,16 @@ export function expireStale(ctx: BrokerContext, options: { requestId?: string } 
   const pendingBefore = new Date(now - ctx.config.pendingApprovalTtlMs).toISOString();
   const authorizedBefore = new Date(now - ctx.config.authorizationTtlMs).toISOString();
   return ctx.store.transaction((db) => {
-    const rows = prep(
-      db,
-      `SELECT p.id, p.status, p.tenant FROM proposals p LEFT JOIN decisions d ON d.id = p.decision_id
-       WHERE (p.status = 'pending_approval' AND p.updated_at <= ?)
-          OR (p.status = 'authorized' AND d.created_at <= ?
-              AND NOT EXISTS (SELECT 1 FROM warrants w WHERE w.proposal_id = p.id AND w.status = 'in_flight'))`,
-    ).all(pendingBefore, authorizedBefore) as Array<{ id: string; status: ProposalStatus; tenant: string }>;
+    // Two queries with literal statuses, so each can use the partial index `proposals_open`.
+    const rows = [
+      ...(prep(db, "SELECT id, status, tenant FROM proposals WHERE status = 'pending_approval' AND updated_at <= ?").all(pendingBefore) as Row[]),
+      ...(prep(
+        db,
+        `SELECT p.id, p.status, p.tenant FROM proposals p JOIN decisions d ON d.id = p.decision_id
+         WHERE p.status = 'authorized' AND d.created_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM warrants w WHERE w.proposal_id = p.id AND w.status = 'in_flight')`,
+      ).all(authorizedBefore) as Row[]),
+    ];
     for (const row of rows) {
       moveProposal(db, row.id, row.status, 'expired', at);
       const voided = (

@@ -59,14 +59,18 @@ export function assertMove(from: ProposalStatus, to: ProposalStatus, proposalId 
 }
 
 /**
- * Moves a stored proposal `from → to` inside the caller's transaction. Throws
+ * Moves a stored proposal `from → to` inside the caller's transaction (recording the
+ * decision that moved it, when given). Throws
  * BROKER_PROPOSAL_ILLEGAL_MOVE for an illegal move, or when the stored status is no
  * longer `from` (someone else moved it first).
  */
-export function moveProposal(db: Db, proposalId: string, from: ProposalStatus, to: ProposalStatus, at: string): void {
+export function moveProposal(db: Db, proposalId: string, from: ProposalStatus, to: ProposalStatus, at: string, decisionId?: string): void {
   assertMove(from, to, proposalId);
   // INVARIANT: compare-and-set on the status: the move applies only to the status it was checked against.
-  const result = prep(db, 'UPDATE proposals SET status = ?, updated_at = ? WHERE id = ? AND status = ?').run(to, at, proposalId, from);
+  const result =
+    decisionId === undefined
+      ? prep(db, 'UPDATE proposals SET status = ?, updated_at = ? WHERE id = ? AND status = ?').run(to, at, proposalId, from)
+      : prep(db, 'UPDATE proposals SET status = ?, decision_id = ?, updated_at = ? WHERE id = ? AND status = ?').run(to, decisionId, at, proposalId, from);
   if (result.changes !== 1) {
     const row = prep(db, 'SELECT status FROM proposals WHERE id = ?').get(proposalId) as { status: ProposalStatus } | undefined;
     throw new WritError(

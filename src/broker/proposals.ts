@@ -231,6 +231,7 @@ function insertProposal(ctx: BrokerContext, db: Db, checked: Checked, at: string
   if (content.sessionId !== null) chargeSessionIn(db, content.sessionId, { proposals: 1 }, at);
   const id = newId('prp', Date.parse(at));
   const status: ProposalStatus = 'proposed';
+  const paramsJson = JSON.stringify(content.params);
   prep(
     db,
     `INSERT INTO proposals (id, tenant, session_id, actor_id, on_behalf_of, action, resource_type, target_id, params_json, basis_json,
@@ -245,7 +246,7 @@ function insertProposal(ctx: BrokerContext, db: Db, checked: Checked, at: string
     content.action,
     content.resourceType,
     content.targetId,
-    JSON.stringify(content.params),
+    paramsJson,
     JSON.stringify(content.basis),
     content.rationale,
     checked.idempotencyKey,
@@ -263,7 +264,26 @@ function insertProposal(ctx: BrokerContext, db: Db, checked: Checked, at: string
     refs: content.basis,
     body: { proposalId: id, hash, idempotencyKey: checked.idempotencyKey, content: content as unknown as JsonValue },
   });
-  return readProposal(db, id) as ProposalRecord;
+  // The record as just written (a test checks it equals a read-back).
+  return {
+    id,
+    tenant: content.tenant,
+    sessionId: content.sessionId,
+    actorId: content.actorId,
+    onBehalfOf: content.onBehalfOf,
+    action: content.action,
+    resourceType: content.resourceType,
+    targetId: content.targetId,
+    params: JSON.parse(paramsJson),
+    basis: [...content.basis],
+    rationale: content.rationale,
+    idempotencyKey: checked.idempotencyKey,
+    hash,
+    status,
+    decisionId: null,
+    createdAt: at,
+    updatedAt: at,
+  };
 }
 
 /** Reads a proposal of the caller's tenant (or any tenant when `tenant` is omitted). */
@@ -281,12 +301,19 @@ export const ListProposalsSchema = z
   })
   .strict();
 
+/** Statuses covered by the partial index `proposals_open` (schema.ts). */
+const OPEN_STATUSES: ReadonlySet<string> = new Set(['pending_approval', 'authorized']);
+
 /** Lists proposals, newest first, filtered by status, tenant or session. */
 export function listProposals(ctx: BrokerContext, filter: z.input<typeof ListProposalsSchema> = {}): ProposalRecord[] {
   const f = parseInput(ListProposalsSchema, filter, 'proposal filter');
   const where: string[] = [];
   const args: unknown[] = [];
-  if (f.status !== undefined) (where.push('status = ?'), args.push(f.status));
+  // Open statuses are written into the SQL so SQLite can use the partial index on them.
+  if (f.status !== undefined) {
+    if (OPEN_STATUSES.has(f.status)) where.push(`status = '${f.status}'`);
+    else (where.push('status = ?'), args.push(f.status));
+  }
   if (f.tenant !== undefined) (where.push('tenant = ?'), args.push(f.tenant));
   if (f.sessionId !== undefined) (where.push('session_id = ?'), args.push(f.sessionId));
   const sql = `SELECT * FROM proposals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;

@@ -261,6 +261,28 @@ export function readDecision(db: Db, id: string): DecisionRecord | undefined {
   return row === undefined ? undefined : toDecision(row);
 }
 
+/** What authorizing needs of a decision: its verdict, the hash it bound and the target it saw. */
+export interface DecisionHead {
+  readonly id: string;
+  readonly outcome: DecisionRecord['outcome'];
+  readonly proposalHash: string;
+  readonly createdAt: string;
+  readonly target: DecisionRecord['facts']['target'];
+}
+
+/**
+ * Reads a decision's head, or undefined. The stored facts are large; issuing and executing
+ * need only the target they saw, which SQLite extracts without parsing the rest in JS.
+ */
+export function readDecisionHead(db: Db, id: string): DecisionHead | undefined {
+  const row = prep(db, "SELECT id, outcome, proposal_hash, created_at, facts_json -> '$.target' AS target FROM decisions WHERE id = ?").get(id) as
+    | { id: string; outcome: DecisionRecord['outcome']; proposal_hash: string; created_at: string; target: string }
+    | undefined;
+  return row === undefined
+    ? undefined
+    : { id: row.id, outcome: row.outcome, proposalHash: row.proposal_hash, createdAt: row.created_at, target: JSON.parse(row.target) };
+}
+
 /** Reads one session by id, or undefined. */
 export function readSession(db: Db, id: string): SessionRecord | undefined {
   const row = prep(db, 'SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;

@@ -1,15 +1,14 @@
 // Issues warrants: only for an authorized proposal whose decision still matches the
 // proposal and its target, and only to the proposal's actor, its on-behalf-of principal
 // or a service of its tenant. The token is returned once; the store keeps only its hash.
-import { randomBytes } from 'node:crypto';
-import { WritError, newId, sha256Hex, type JsonValue, type Principal } from '../core/index.js';
+import { WritError, newId, randomBase64url, sha256Hex, type JsonValue, type Principal } from '../core/index.js';
 import type { Db } from '../store/index.js';
 import type { BrokerContext } from './context.js';
 import { disabledParties } from './decisions.js';
 import { BrokerErrors } from './errors.js';
 import { contentOf, sealProposal } from './proposals.js';
 import { requireCaller } from './principals.js';
-import { prep, readDecision, readLock, readProposal, readResource, type DecisionRecord, type ProposalRecord } from './records.js';
+import { prep, readDecisionHead, readLock, readProposal, readResource, type DecisionHead, type ProposalRecord } from './records.js';
 import { requireLiveSession } from './sessions.js';
 import { signWarrant, type WarrantPayload } from './warrant.js';
 
@@ -32,7 +31,7 @@ function stale(proposal: ProposalRecord, why: string): WritError {
  * content still matches its seal, the decision allowed this exact hash, the session is
  * live. Shared by issuing and executing.
  */
-export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string): DecisionRecord {
+export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string): DecisionHead {
   // INVARIANT: only an authorized proposal gets (or uses) a warrant.
   if (proposal.status !== 'authorized') {
     throw new WritError(BrokerErrors.BROKER_PROPOSAL_WRONG_STATUS, `proposal \`${proposal.id}\` is \`${proposal.status}\`, not \`authorized\``, {
@@ -41,7 +40,7 @@ export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string):
   }
   // INVARIANT: the stored proposal still matches its seal; an edited row authorizes nothing.
   if (sealProposal(contentOf(proposal)) !== proposal.hash) throw stale(proposal, 'the proposal no longer matches its seal');
-  const decision = proposal.decisionId === null ? undefined : readDecision(db, proposal.decisionId);
+  const decision = proposal.decisionId === null ? undefined : readDecisionHead(db, proposal.decisionId);
   // INVARIANT: the latest decision allowed exactly this proposal hash.
   if (decision === undefined || decision.outcome !== 'allow' || decision.proposalHash !== proposal.hash) {
     throw stale(proposal, 'no allow decision for the current proposal hash');
@@ -84,7 +83,7 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
     const action = ctx.catalog.actions[proposal.action];
     if (action === undefined) throw stale(proposal, `the catalog no longer has action \`${proposal.action}\``);
     const resource = readResource(db, proposal.resourceType, proposal.targetId);
-    const seen = decision.facts.target;
+    const seen = decision.target;
     // INVARIANT: the warrant binds the target exactly as the decision saw it.
     if (action.create) {
       if (resource !== undefined || seen.exists) throw stale(proposal, 'the target now exists');
@@ -118,7 +117,7 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
       tenant: proposal.tenant,
       iat: at,
       exp: new Date(now.getTime() + ctx.config.warrantTtlMs).toISOString(),
-      nonce: randomBytes(16).toString('base64url'),
+      nonce: randomBase64url(16),
     };
     const kid = ctx.keyring.activeKid;
     const token = signWarrant(payload, (bytes) => ctx.keyring.sign(bytes), kid);

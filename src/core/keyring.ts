@@ -200,6 +200,9 @@ export function verifyWithJwks(jwks: unknown, kid: string, bytes: Uint8Array | s
   return loadPublicKeys(jwks).verify(kid, bytes, signature);
 }
 
+/** How long a keyring trusts its last look at the manifest before looking again. */
+const REFRESH_MS = 250;
+
 function isTooOpen(mode: number): boolean {
   return process.platform !== 'win32' && (mode & 0o077) !== 0;
 }
@@ -380,7 +383,14 @@ export function openKeyring(options: KeyringOptions): Keyring {
     }
   }
 
-  function refreshIfChanged(): void {
+  // Another process's rotation is picked up within REFRESH_MS (at once when a signature
+  // by a key this keyring does not know is verified): a stat per signature cost more
+  // than the rest of issuing a warrant but the signature itself.
+  let checkedAt = 0;
+  function refreshIfChanged(force = false): void {
+    const now = Date.now();
+    if (!force && now - checkedAt < REFRESH_MS) return;
+    checkedAt = now;
     let stamp: string;
     try {
       stamp = stampOf();
@@ -434,7 +444,7 @@ export function openKeyring(options: KeyringOptions): Keyring {
     verify(kid, bytes, signature) {
       try {
         if (typeof kid !== 'string') return false;
-        if (!publicKeys.has(kid)) refreshIfChanged(); // another process may have rotated
+        if (!publicKeys.has(kid)) refreshIfChanged(true); // another process may have rotated
         const key = publicKeys.get(kid);
         return key !== undefined && verifyWithKey(key, bytes, signature);
       } catch {

@@ -414,7 +414,10 @@ export function createLedger(options: LedgerOptions): LedgerApi {
   const ledger: LedgerApi = {
     append(entry) {
       const prepared = prepareEntry(entry);
-      const [stored] = store.transaction(() => chain([prepared]));
+      // Inside the caller's transaction the entry joins it directly: a savepoint would cost
+      // two more statements per append, and `chain` can only fail on an SQLite error, which
+      // fails the caller's whole transaction anyway.
+      const [stored] = db.inTransaction ? chain([prepared]) : store.transaction(() => chain([prepared]));
       flushAnchors(true);
       notifyAppended();
       return stored as LedgerEntry;
@@ -427,7 +430,7 @@ export function createLedger(options: LedgerOptions): LedgerApi {
       }
       const prepared = entries.map((e, i) => prepareEntry(e, String(i)));
       if (prepared.length === 0) return [];
-      const stored = store.transaction(() => chain(prepared));
+      const stored = db.inTransaction ? chain(prepared) : store.transaction(() => chain(prepared));
       flushAnchors(true);
       notifyAppended();
       return stored;

@@ -17,6 +17,12 @@ export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly up: string | ((db: Db) => void);
+  /**
+   * Set for a migration that rebuilds tables other tables reference (SQLite's "create new,
+   * copy, drop, rename"): it runs with foreign-key enforcement off, as SQLite requires,
+   * and commits only when `PRAGMA foreign_key_check` finds nothing broken.
+   */
+  readonly rebuildsTables?: boolean;
 }
 
 export interface StoreOptions {
@@ -131,10 +137,20 @@ function applyMigrations(db: Db, migrations: readonly Migration[]): void {
       });
     }
     for (const m of list.slice(current)) {
+      const rebuild = m.rebuildsTables === true;
+      // foreign_keys cannot change inside a transaction, so it is switched around it.
+      if (rebuild) db.pragma('foreign_keys = OFF');
       try {
         db.transaction(() => {
           if (typeof m.up === 'string') db.exec(m.up);
           else m.up(db);
+          if (rebuild) {
+            const broken = db.pragma('foreign_key_check') as Array<{ table: string; rowid: number; parent: string }>;
+            if (broken.length > 0) {
+              const first = broken[0] as { table: string; rowid: number; parent: string };
+              throw new Error(`${broken.length} foreign key(s) broken, first: \`${first.table}\` row ${first.rowid} → \`${first.parent}\``);
+            }
+          }
           db.prepare('INSERT INTO schema_migrations (area, version, name, applied_at) VALUES (?, ?, ?, ?)').run(
             m.area,
             m.version,
@@ -147,6 +163,8 @@ function applyMigrations(db: Db, migrations: readonly Migration[]): void {
           cause,
           details: { area, version: m.version },
         });
+      } finally {
+        if (rebuild) db.pragma('foreign_keys = ON');
       }
     }
   }

@@ -97,13 +97,15 @@ export interface HarnessOptions {
   readonly policies?: (sources: PolicySource[]) => PolicySource[];
   readonly catalog?: Catalog;
   readonly dir?: string;
+  /** Migrations to open the store with (default: all). */
+  readonly migrations?: Migration[];
 }
 
 /** Builds a broker over a fresh temp folder with the sample workspace loaded. */
 export function createHarness(options: HarnessOptions = {}): Harness {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'writ-'));
   const clock = manualClock();
-  const store = openStore({ path: join(dir, 'writ.db'), migrations: ALL_MIGRATIONS });
+  const store = openStore({ path: join(dir, 'writ.db'), migrations: options.migrations ?? ALL_MIGRATIONS });
   const ledgerKeys = openKeyring({ dir: join(dir, 'keys', 'ledger'), purpose: 'ledger' });
   const warrantKeys = openKeyring({ dir: join(dir, 'keys', 'warrant'), purpose: 'warrant' });
   const ledger = createLedger({ store, keyring: ledgerKeys, clock });
