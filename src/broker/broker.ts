@@ -7,7 +7,7 @@ import { approve, listApprovals, reject } from './approvals.js';
 import type { Catalog } from './catalog.js';
 import { BrokerConfigSchema, type BrokerConfigInput } from './config.js';
 import type { BrokerContext, DecisionEngine, WarrantKeyring } from './context.js';
-import { decide, getDecision } from './decisions.js';
+import { decide, getDecision, proposeAndDecide } from './decisions.js';
 import { BrokerErrors } from './errors.js';
 import type { EvidenceReader } from './evidence.js';
 import { expireStale } from './expiry.js';
@@ -106,6 +106,8 @@ export function createBroker(options: BrokerOptions) {
       return p === undefined ? undefined : computeFacts(ctx, ctx.store.db, p, ctx.clock.now().toISOString());
     },
     decide: (proposalId: string, opts?: { requestId?: string; actorId?: string }) => decide(ctx, proposalId, opts),
+    /** `propose` then `decide` in one transaction (what `POST /v1/proposals` does). */
+    proposeAndDecide: (caller: Principal, input: ProposeInput | unknown, opts?: { requestId?: string }) => proposeAndDecide(ctx, caller, input, opts),
     getDecision: (id: string) => getDecision(ctx, id),
     approve: (caller: Principal, proposalId: string, input?: { note?: string }, opts?: { requestId?: string }) => approve(ctx, caller, proposalId, input, opts),
     reject: (caller: Principal, proposalId: string, reason: string, opts?: { requestId?: string }) => reject(ctx, caller, proposalId, reason, opts),

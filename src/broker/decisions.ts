@@ -1,13 +1,14 @@
 // Decisions: facts in, policy verdict out, recorded with the determining policies, the
 // facts seen and the policy-set hash; the proposal moves by the outcome. A deny is a
 // result, not an exception.
-import { WritError, newId, nowIso, type JsonValue } from '../core/index.js';
+import { WritError, newId, nowIso, type JsonValue, type Principal } from '../core/index.js';
 import type { Db } from '../store/index.js';
 import type { BrokerContext, PolicyVerdict } from './context.js';
 import { readPrincipal } from './principals.js';
 import { BrokerErrors } from './errors.js';
 import { computeFacts } from './facts.js';
 import { moveProposal, type ProposalStatus } from './lifecycle.js';
+import { proposeIn } from './proposals.js';
 import { prep, readDecision, readProposal, type DecisionRecord, type ProposalRecord } from './records.js';
 
 /** Ids of the proposal's actor and on-behalf-of principal that are missing or disabled. */
@@ -135,6 +136,44 @@ export function decide(ctx: BrokerContext, proposalId: string, options: { reques
     }
     return decideIn(ctx, db, proposal, at, { requestId: options.requestId ?? null, actorId: options.actorId ?? null });
   });
+}
+
+/** What `proposeAndDecide` returns. */
+export interface ProposedAndDecided {
+  /** The proposal after its decision. */
+  readonly proposal: ProposalRecord;
+  /** Its latest decision (null only for an idempotent retry of a proposal never decided). */
+  readonly decision: DecisionRecord | null;
+  /** True when this call decided it; false for an idempotent retry of one already decided. */
+  readonly decidedNow: boolean;
+}
+
+/**
+ * Proposes and decides in one transaction: one commit instead of two, and the decision
+ * sees exactly the proposal just written. Same errors and records as `propose` then
+ * `decide`; an idempotent retry returns the proposal with its earlier decision.
+ *
+ * @example
+ * const { proposal, decision } = broker.proposeAndDecide(agent, { sessionId, action: 'refund.request', targetId: 'rf-1', params });
+ * decision?.outcome // 'allow' | 'deny' | 'needs_approval'
+ */
+export function proposeAndDecide(ctx: BrokerContext, caller: Principal, input: unknown, options: { requestId?: string } = {}): ProposedAndDecided {
+  const at = nowIso(ctx.clock);
+  const requestId = options.requestId ?? null;
+  const outcome = ctx.store.transaction((db): ProposedAndDecided | { error: WritError } => {
+    const proposed = proposeIn(ctx, db, caller, input, at, requestId);
+    if ('error' in proposed) return proposed;
+    const { proposal } = proposed;
+    if (proposal.status !== 'proposed') {
+      const decision = proposal.decisionId === null ? null : (readDecision(db, proposal.decisionId) ?? null);
+      return { proposal, decision, decidedNow: false };
+    }
+    const decision = decideIn(ctx, db, proposal, at, { requestId, actorId: caller.id });
+    // The proposal as decideIn left it (a test checks it equals a read-back).
+    return { proposal: { ...proposal, status: NEXT[decision.outcome], decisionId: decision.id, updatedAt: at }, decision, decidedNow: true };
+  });
+  if ('error' in outcome) throw outcome.error;
+  return outcome;
 }
 
 /** The decision with that id, or undefined. */

@@ -15,6 +15,7 @@ export { CreateSessionInputSchema, SessionChargeSchema, type CreateSessionInput,
 export { normalizeForTaint, compactForTaint, buildTaintCorpus, isTainted } from './taint.js';
 export { WarrantPayloadSchema, verifyWarrantOffline, decodeWarrantPayload, splitWarrant, type WarrantPayload } from './warrant.js';
 export type { IssuedWarrant } from './warrant-issue.js';
+export type { ProposedAndDecided } from './decisions.js';
 export { TransitionReportSchema, type TransitionReport, type TransitionResult } from './transitions.js';
 export type {
   ParamValue,

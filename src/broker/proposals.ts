@@ -98,30 +98,44 @@ function summarize(raw: unknown): JsonValue {
  */
 export function propose(ctx: BrokerContext, caller: Principal, input: unknown, options: { requestId?: string } = {}): ProposalRecord {
   const at = nowIso(ctx.clock);
-  const outcome = ctx.store.transaction((db): { proposal: ProposalRecord } | { error: WritError } => {
-    const actor = requireCaller(db, caller);
-    let checked: Checked;
-    try {
-      checked = checkProposal(ctx, db, actor, input, at);
-    } catch (err) {
-      if (!isWritError(err)) throw err;
-      // Validation wrote nothing, so recording the rejection here commits only the record.
-      ctx.ledger.append({
-        kind: 'proposal.rejected',
-        subjectId: newId('prp'),
-        tenant: actor.tenant,
-        actorId: actor.id,
-        requestId: options.requestId ?? null,
-        refs: [],
-        body: { code: err.code, message: err.message, issues: (err.details.issues ?? []) as JsonValue, input: summarize(input) },
-      });
-      return { error: err };
-    }
-    if (checked.existing !== undefined) return { proposal: checked.existing };
-    return { proposal: insertProposal(ctx, db, checked, at, options.requestId ?? null) };
-  });
+  const outcome = ctx.store.transaction((db) => proposeIn(ctx, db, caller, input, at, options.requestId ?? null));
   if ('error' in outcome) throw outcome.error;
   return outcome.proposal;
+}
+
+/**
+ * `propose` inside the caller's transaction. A refused proposal is returned as `error`
+ * (with its `proposal.rejected` record written), so the caller can commit the record and
+ * then throw.
+ */
+export function proposeIn(
+  ctx: BrokerContext,
+  db: Db,
+  caller: Principal,
+  input: unknown,
+  at: string,
+  requestId: string | null,
+): { proposal: ProposalRecord; existing: boolean } | { error: WritError } {
+  const actor = requireCaller(db, caller);
+  let checked: Checked;
+  try {
+    checked = checkProposal(ctx, db, actor, input, at);
+  } catch (err) {
+    if (!isWritError(err)) throw err;
+    // Validation wrote nothing, so recording the rejection here commits only the record.
+    ctx.ledger.append({
+      kind: 'proposal.rejected',
+      subjectId: newId('prp'),
+      tenant: actor.tenant,
+      actorId: actor.id,
+      requestId,
+      refs: [],
+      body: { code: err.code, message: err.message, issues: (err.details.issues ?? []) as JsonValue, input: summarize(input) },
+    });
+    return { error: err };
+  }
+  if (checked.existing !== undefined) return { proposal: checked.existing, existing: true };
+  return { proposal: insertProposal(ctx, db, checked, at, requestId), existing: false };
 }
 
 interface Checked {

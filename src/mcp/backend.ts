@@ -51,15 +51,9 @@ export function createLocalBackend(app: WritApp, key: string): McpBackend {
     async propose(input) {
       const p: ProposeToolInput = parseInput(ProposeToolInputSchema, input, 'proposal');
       const requestId = newId('req');
-      const proposal = app.broker.propose(principal, { ...p, sessionId: p.sessionId ?? session.id }, { requestId });
-      // An idempotent retry returns the proposal already decided: report that decision.
-      const decision =
-        proposal.status === 'proposed'
-          ? app.broker.decide(proposal.id, { requestId, actorId: principal.id })
-          : proposal.decisionId === null
-            ? null
-            : (app.broker.getDecision(proposal.decisionId) ?? null);
-      return { proposal: app.broker.getProposal(proposal.id) ?? proposal, decision };
+      // One transaction; an idempotent retry returns the proposal as decided before.
+      const { proposal, decision } = app.broker.proposeAndDecide(principal, { ...p, sessionId: p.sessionId ?? session.id }, { requestId });
+      return { proposal, decision };
     },
     async proposalStatus(input) {
       const { proposalId }: ProposalStatusToolInput = parseInput(ProposalStatusToolInputSchema, input, 'proposal status');

@@ -43,4 +43,29 @@ describe('broker write results', () => {
     assert.deepEqual(updated.proposal, broker.getProposal(approve.id));
     assert.deepEqual(updated.transition, readTransition(updated.transition.id));
   });
+  test('proposeAndDecide decides in the same transaction and returns what a read returns', () => {
+    const { broker, p } = h;
+    const session = broker.createSession(p['desk-agent']!, { ttlMs: 600_000 });
+    const before = h.ledger.head().seq;
+    const input = { sessionId: session.id, action: 'refund.request', targetId: 'rf-rec-2', params: refundParams(25_000), idempotencyKey: 'rec-2' };
+    const first = broker.proposeAndDecide(p['desk-agent']!, input, { requestId: 'req-pd' });
+    assert.equal(first.decidedNow, true);
+    assert.equal(first.decision?.outcome, 'needs_approval');
+    assert.equal(first.proposal.status, 'pending_approval');
+    assert.deepEqual(first.proposal, broker.getProposal(first.proposal.id));
+    assert.deepEqual(first.decision, broker.getDecision(first.decision!.id));
+    // Both records, in order, from one request.
+    const entries = h.ledger.entries({ afterSeq: before });
+    assert.deepEqual(entries.map((e) => e.kind), ['proposal.created', 'decision.made']);
+    assert.ok(entries.every((e) => e.requestId === 'req-pd'));
+    // An idempotent retry answers with the same proposal and decision and writes nothing.
+    const again = broker.proposeAndDecide(p['desk-agent']!, input);
+    assert.equal(again.decidedNow, false);
+    assert.deepEqual(again.proposal, first.proposal);
+    assert.deepEqual(again.decision, first.decision);
+    assert.equal(h.ledger.head().seq, before + 2);
+    // A refused proposal is recorded and thrown, as with propose.
+    assert.throws(() => broker.proposeAndDecide(p['desk-agent']!, { ...input, idempotencyKey: 'rec-3', params: {} }), /BROKER_PARAMS_INVALID|invalid params/);
+    assert.equal(h.ledger.entries({ afterSeq: before + 2 }).map((e) => e.kind).join(), 'proposal.rejected');
+  });
 });

@@ -83,10 +83,11 @@ export const proposeCommand: CommandSpec = {
       const home = await openLocalHome(ctx.env);
       try {
         const caller = home.principal(as);
-        const created = home.broker.propose(caller, { ...base, params: parseParams(pairs, action, home.catalog) });
-        // An idempotent replay of a decided proposal returns its decision as it stands.
-        decision = created.decisionId !== null && created.status !== 'proposed' ? (home.broker.getDecision(created.decisionId) as DecisionRecord) : home.broker.decide(created.id);
-        proposal = home.broker.getProposal(created.id) as ProposalRecord;
+        // One transaction; an idempotent replay of a decided proposal returns its decision as it stands.
+        const result = home.broker.proposeAndDecide(caller, { ...base, params: parseParams(pairs, action, home.catalog) });
+        // Never decided and no longer open (voided with its session): decide says why, typed.
+        decision = result.decision ?? home.broker.decide(result.proposal.id);
+        proposal = result.proposal;
       } finally {
         await home.close();
       }

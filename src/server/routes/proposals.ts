@@ -70,14 +70,9 @@ export const proposalRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       },
     },
     async (request, reply) => {
-      const proposal = app.broker.propose(request.principal, request.body, { requestId: rid(request) });
-      if (proposal.status !== 'proposed') {
-        // An idempotent retry of a proposal already decided: answer with what was decided.
-        const decision = proposal.decisionId === null ? null : (app.broker.getDecision(proposal.decisionId) ?? null);
-        return reply.status(200).send(render({ proposal, decision }));
-      }
-      const decision = app.broker.decide(proposal.id, { requestId: rid(request), actorId: request.principal.id });
-      return reply.status(201).send(render({ proposal: proposalOf(request.principal, proposal.id), decision }));
+      // One transaction; an idempotent retry of a proposal already decided answers 200 with what was decided.
+      const { proposal, decision, decidedNow } = app.broker.proposeAndDecide(request.principal, request.body, { requestId: rid(request) });
+      return reply.status(decidedNow ? 201 : 200).send(render({ proposal, decision }));
     },
   );
 
