@@ -1,6 +1,6 @@
 // The broker's stored records as callers see them, and the row mappers that read them.
 // Records are read-only snapshots; every write goes through the module that owns it.
-import type { Db } from '../store/index.js';
+import { statement, type Db } from '../store/index.js';
 import type { Facts } from './facts-schema.js';
 import type { ProposalStatus } from './lifecycle.js';
 
@@ -110,24 +110,9 @@ export interface TransitionRecord {
 }
 
 type Row = Record<string, unknown>;
-const prepareAny = (db: Db, sql: string) => db.prepare<unknown[]>(sql);
-type Prepared = ReturnType<typeof prepareAny>;
-const statementCache = new WeakMap<Db, Map<string, Prepared>>();
 
 /** A prepared statement, cached per connection: the hot path prepares each SQL once. */
-export function prep(db: Db, sql: string): Prepared {
-  let cache = statementCache.get(db);
-  if (cache === undefined) {
-    cache = new Map();
-    statementCache.set(db, cache);
-  }
-  let statement = cache.get(sql);
-  if (statement === undefined) {
-    statement = prepareAny(db, sql);
-    cache.set(sql, statement);
-  }
-  return statement;
-}
+export const prep = statement;
 const str = (v: unknown): string => v as string;
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
 

@@ -2,7 +2,7 @@
 // the ordered chunk references), stored with its ledger entry before the caller sees it;
 // read back by id, checked for freshness, and read as evidence by the broker.
 import { canonicalJson, sealOf, type JsonValue } from '../core/index.js';
-import type { Db, Store } from '../store/index.js';
+import { statement, type Db, type Store } from '../store/index.js';
 import type { Ledger } from '../ledger/types.js';
 import { WritError } from '../core/index.js';
 import { RetrievalErrors } from './errors.js';
@@ -48,10 +48,10 @@ export function storeBundle(store: Store, ledger: Ledger, bundle: ContextBundle,
   const seal = sealBundle(bundle);
   const record = canonicalJson(bundle as unknown as JsonValue);
   store.transaction((tx) => {
-    tx.prepare(
+    statement(tx,
       'INSERT INTO bundles (id, tenant, principal_id, session_id, query, bounds, truncated, created_at, seal, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ).run(bundle.id, bundle.tenant, bundle.principalId, bundle.sessionId, bundle.query, canonicalJson(bundle.bounds as unknown as JsonValue), bundle.truncated ? 1 : 0, bundle.createdAt, seal, record);
-    const ins = tx.prepare(
+    const ins = statement(tx,
       'INSERT INTO bundle_chunks (bundle_id, ordinal, chunk_id, document_id, document_version, content_hash, dense_score, lexical_score, fused_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     bundle.chunks.forEach((c, i) => ins.run(bundle.id, i, c.chunkId, c.documentId, c.documentVersion, c.contentHash, c.scores.dense, c.scores.lexical, c.scores.fused));
@@ -78,7 +78,7 @@ export function storeBundle(store: Store, ledger: Ledger, bundle: ContextBundle,
 
 /** Reads a stored bundle, or throws RETRIEVAL_BUNDLE_NOT_FOUND. */
 export function getBundle(db: Db, id: string): SealedBundle {
-  const row = db.prepare('SELECT record, seal FROM bundles WHERE id = ?').get(id) as { record: string; seal: string } | undefined;
+  const row = statement(db, 'SELECT record, seal FROM bundles WHERE id = ?').get(id) as { record: string; seal: string } | undefined;
   if (row === undefined) throw new WritError(RetrievalErrors.RETRIEVAL_BUNDLE_NOT_FOUND, `no bundle \`${id}\``, { details: { bundleId: id } });
   return { ...(JSON.parse(row.record) as ContextBundle), seal: row.seal };
 }
@@ -92,8 +92,8 @@ export interface StaleRef {
 
 /** Stale document versions among `refs` (revoked wins over superseded). */
 function staleVersions(db: Db, refs: ReadonlyArray<{ documentId: string; version: number }>): StaleRef[] {
-  const q = db.prepare('SELECT superseded_at, revoked_at FROM document_versions WHERE document_id = ? AND version = ?');
-  const doc = db.prepare('SELECT status, current_version FROM documents WHERE id = ?');
+  const q = statement(db, 'SELECT superseded_at, revoked_at FROM document_versions WHERE document_id = ? AND version = ?');
+  const doc = statement(db, 'SELECT status, current_version FROM documents WHERE id = ?');
   const out: StaleRef[] = [];
   const seen = new Set<string>();
   for (const r of refs) {
@@ -150,9 +150,9 @@ export function createBundleEvidenceReader(store: Store): { getEvidence(ids: rea
     getEvidence(ids) {
       const db = store.db;
       const out = new Map<string, BundleEvidence>();
-      const text = db.prepare('SELECT text FROM chunks WHERE id = ?');
+      const text = statement(db, 'SELECT text FROM chunks WHERE id = ?');
       for (const id of new Set(ids)) {
-        const row = db.prepare('SELECT record, seal FROM bundles WHERE id = ?').get(id) as { record: string; seal: string } | undefined;
+        const row = statement(db, 'SELECT record, seal FROM bundles WHERE id = ?').get(id) as { record: string; seal: string } | undefined;
         if (row === undefined) continue;
         const bundle = JSON.parse(row.record) as ContextBundle;
         const stale = staleVersions(db, bundle.chunks.map((c) => ({ documentId: c.documentId, version: c.documentVersion })));

@@ -2,7 +2,7 @@
 // (kept as BLOBs in SQLite) when the principal may read few chunks, otherwise the ANN index
 // (Chroma) filtered by tenant, over-fetched by the inverse selectivity and re-checked
 // against SQLite, escalating to the exact scan if the index cannot fill the list.
-import type { Db } from '../store/index.js';
+import { statement, type Db } from '../store/index.js';
 import type { SqlCondition } from './acl.js';
 import { blobToVector } from './ingest.js';
 import type { VectorIndexPort } from './types.js';
@@ -34,18 +34,18 @@ function topK(hits: DenseHit[], k: number): DenseHit[] {
 
 /** Readable active chunks under `cond`. */
 export function countReadableChunks(db: Db, cond: SqlCondition): number {
-  const row = db.prepare(`SELECT coalesce(sum(d.chunk_count), 0) AS n FROM ${cond.enumFrom} WHERE ${cond.enumSql}`).get(...cond.enumParams) as { n: number };
+  const row = statement(db, `SELECT coalesce(sum(d.chunk_count), 0) AS n FROM ${cond.enumFrom} WHERE ${cond.enumSql}`).get(...cond.enumParams) as { n: number };
   return row.n;
 }
 
 /** Active chunks of every tenant (what the vector index holds once synced). */
 export function countAllChunks(db: Db): number {
-  return (db.prepare("SELECT coalesce(sum(chunk_count), 0) AS n FROM documents WHERE status = 'active'").get() as { n: number }).n;
+  return (statement(db, "SELECT coalesce(sum(chunk_count), 0) AS n FROM documents WHERE status = 'active'").get() as { n: number }).n;
 }
 
 /** Active chunks of a tenant. */
 export function countTenantChunks(db: Db, tenant: string): number {
-  return (db.prepare("SELECT coalesce(sum(chunk_count), 0) AS n FROM documents WHERE tenant = ? AND status = 'active'").get(tenant) as { n: number }).n;
+  return (statement(db, "SELECT coalesce(sum(chunk_count), 0) AS n FROM documents WHERE tenant = ? AND status = 'active'").get(tenant) as { n: number }).n;
 }
 
 /**
@@ -65,7 +65,7 @@ export class VectorCache {
       else out.set(seq, v);
     }
     if (missing.length > 0) {
-      const stmt = db.prepare('SELECT v.seq, v.vector FROM json_each(?) j CROSS JOIN chunk_vectors v ON v.seq = j.value').raw();
+      const stmt = statement(db, 'SELECT v.seq, v.vector FROM json_each(?) j CROSS JOIN chunk_vectors v ON v.seq = j.value').raw();
       for (let i = 0; i < missing.length; i += 10_000) {
         for (const [seq, blob] of stmt.all(JSON.stringify(missing.slice(i, i + 10_000))) as Array<[number, Buffer]>) {
           const v = blobToVector(blob);
@@ -87,8 +87,7 @@ export class VectorCache {
 /** The active chunks readable under `cond`, enumerated from the reader index. */
 export function readableChunkSeqs(db: Db, cond: SqlCondition): number[] {
   return (
-    db
-      .prepare(`SELECT c.seq FROM ${cond.enumFrom} CROSS JOIN chunks c ON c.document_id = d.id AND c.active = 1 WHERE ${cond.enumSql}`)
+    statement(db, `SELECT c.seq FROM ${cond.enumFrom} CROSS JOIN chunks c ON c.document_id = d.id AND c.active = 1 WHERE ${cond.enumSql}`)
       .raw()
       .all(...cond.enumParams) as Array<[number]>
   ).map((r) => r[0]);
@@ -145,7 +144,7 @@ export async function denseSearch(
   // Too selective for the index to find k readable hits cheaply: scan the allowed set exactly.
   if (needed > maxFetch) return { hits: exactDenseSearch(db, cache, query, cond, opts.k), strategy: 'exact', readable };
   let fetch = needed;
-  const check = db.prepare(
+  const check = statement(db,
     `SELECT c.id AS id, c.seq AS seq FROM json_each(?) j CROSS JOIN chunks c ON c.id = j.value CROSS JOIN documents d ON d.id = c.document_id
      WHERE c.active = 1 AND ${cond.sql}`,
   );

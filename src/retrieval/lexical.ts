@@ -1,6 +1,6 @@
 // Lexical search: the query becomes an FTS5 OR-query of its distinct words (stop words
 // dropped), ranked by FTS5's BM25 inside the reader ACL join.
-import type { Db } from '../store/index.js';
+import { statement, type Db } from '../store/index.js';
 import type { SqlCondition } from './acl.js';
 
 // A short English stop-word list: these words match most chunks, add cost and carry no signal.
@@ -66,7 +66,7 @@ export function termStatsOf(db: Db, generation: number, rows: number): TermStats
 function dfOf(db: Db, stats: TermStats, term: string): number {
   let n = stats.df.get(term);
   if (n === undefined) {
-    n = db.prepare('SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?').pluck().get(ftsQueryOf([term])) as number;
+    n = statement(db, 'SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?').pluck().get(ftsQueryOf([term])) as number;
     if (stats.df.size > 50_000) stats.df.clear();
     stats.df.set(term, n);
   }
@@ -114,7 +114,7 @@ export function prunedTopK(
   let cut = withDf.length;
   while (cut > 1 && (withDf[cut - 1] as { df: number }).df > stats.rows * COMMON_TERM_SHARE) cut--;
   const restrict = restrictJson === undefined ? '' : ' AND +rowid IN (SELECT value FROM json_each(?))';
-  const firstStmt = db.prepare(`SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ?${restrict} ORDER BY score DESC`);
+  const firstStmt = statement(db, `SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ?${restrict} ORDER BY score DESC`);
   // Widen the essential set one term at a time (while it stays cheap) until the bound holds.
   for (; cut < withDf.length; cut++) {
     if (cut > 1 && (withDf[cut - 1] as { df: number }).df > stats.rows * WIDEN_MAX_SHARE) return null;
@@ -163,8 +163,7 @@ export function lexicalSearch(
 ): LexicalHit[] {
   if (match === '') return [];
   if (readableSeqs !== undefined && allReadableScores !== undefined) {
-    const all = db
-      .prepare(
+    const all = statement(db,
         `SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts
          WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?)) ORDER BY score DESC`,
       )
@@ -178,8 +177,7 @@ export function lexicalSearch(
     // Pruning pays only when the allowed set is large; for a few rows the IN filter is the cost.
     const pruned = prune && readableSeqs.length >= PRUNE_MIN_RESTRICTED ? prunedTopK(db, prune.terms, limit, weights, prune.stats, restrict) : null;
     if (pruned !== null) return pruned;
-    return db
-      .prepare(
+    return statement(db,
         `SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts
          WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?)) ORDER BY score DESC LIMIT ?`,
       )
@@ -189,13 +187,11 @@ export function lexicalSearch(
     const fetch = Math.ceil((limit / readableFraction) * 1.5) + 20;
     const top =
       (prune ? prunedTopK(db, prune.terms, fetch, weights, prune.stats) : null) ??
-      (db
-        .prepare('SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?')
+      (statement(db, 'SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?')
         .all(weights.title, weights.heading, weights.body, match, fetch) as LexicalHit[]);
     const ok = new Set(
       (
-        db
-          .prepare(
+        statement(db,
             `SELECT c.seq AS seq FROM json_each(?) j CROSS JOIN chunks c ON c.seq = j.value CROSS JOIN documents d ON d.id = c.document_id
              WHERE c.active = 1 AND ${cond.sql}`,
           )
@@ -209,7 +205,7 @@ export function lexicalSearch(
     FROM chunks_fts CROSS JOIN chunks c ON c.seq = chunks_fts.rowid CROSS JOIN documents d ON d.id = c.document_id
     WHERE chunks_fts MATCH ? AND c.active = 1 AND ${cond.sql}
     ORDER BY score DESC LIMIT ?`;
-  return db.prepare(sql).all(weights.title, weights.heading, weights.body, match, ...cond.params, limit) as LexicalHit[];
+  return statement(db, sql).all(weights.title, weights.heading, weights.body, match, ...cond.params, limit) as LexicalHit[];
 }
 
 /**
@@ -221,8 +217,7 @@ export function lexicalScoresOf(db: Db, match: string, seqs: readonly number[], 
   const want = new Set(seqs);
   // `+rowid` keeps the IN list out of FTS5 (which would run one query per row): the matches
   // stream once, the list filters them, and BM25 is computed only for the rows kept.
-  const rows = db
-    .prepare('SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))')
+  const rows = statement(db, 'SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))')
     .raw()
     .all(weights.title, weights.heading, weights.body, match, JSON.stringify([...want])) as Array<[number, number]>;
   for (const [seq, score] of rows) out.set(seq, score);

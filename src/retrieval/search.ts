@@ -1,6 +1,7 @@
 // Hybrid retrieval: lexical (FTS5 BM25) and dense (vectors) searches, both inside the
 // reader ACL, fused by a convex combination of normalized scores, re-checked against
 // SQLite, cut to the budget, sealed into a ContextBundle and stored before returning.
+import { statement } from '../store/index.js';
 import { newId, nowIso, parseInput, WritError, type JsonValue, type Principal } from '../core/index.js';
 import { isZeroVector } from './embedder-types.js';
 import { readableDocumentCondition, readerKeysOf, type SqlCondition } from './acl.js';
@@ -178,8 +179,7 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
 
   // INVARIANT: every candidate is re-checked against SQLite (tenant, readers, document and
   // chunk status) right before sealing; the index results are never trusted on their own.
-  const rows = db
-    .prepare(
+  const rows = statement(db,
       `SELECT c.seq, c.id, c.document_id, c.version, c.heading, c.text, c.content_hash, c.char_start, c.char_end, d.title, d.source_uri
        FROM json_each(?) j CROSS JOIN chunks c ON c.seq = j.value CROSS JOIN documents d ON d.id = c.document_id
        WHERE c.active = 1 AND d.current_version = c.version AND ${cond.sql}`,
@@ -260,7 +260,7 @@ const selectivityCache = new WeakMap<RetrievalContext, { generation: number; ent
 /** Changes whenever the indexed content may have changed. */
 function storeGeneration(ctx: RetrievalContext): number {
   // Ingest and revoke bump `ctx.generation`; `data_version` moves when another connection writes.
-  return ctx.generation * 1e6 + (ctx.store.db.pragma('data_version', { simple: true }) as number);
+  return ctx.generation * 1e6 + (statement(ctx.store.db, 'PRAGMA data_version').pluck().get() as number);
 }
 
 /** Readable and total active chunks for a condition, cached per store generation. */

@@ -1,3 +1,4 @@
 // Front door of the store: the only module that imports better-sqlite3.
 export { openStore, type Store, type StoreOptions, type Migration, type Db } from './database.js';
 export { StoreErrors } from './errors.js';
+export { statement } from './statements.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { openStore, type Migration } from '../../src/store/index.js';
+import { openStore, statement, type Migration } from '../../src/store/index.js';
 import { isWritError } from '../../src/core/index.js';
 
 const migrations: Migration[] = [
@@ -101,6 +101,24 @@ describe('store', () => {
     } finally {
       a.close();
       b.close();
+    }
+  });
+  test('statement() prepares each SQL text once per connection, and stays bounded', () => {
+    const store = openStore({ path: join(dir, 'stmt.db'), migrations });
+    const other = openStore({ path: join(dir, 'stmt.db'), migrations });
+    try {
+      const sql = 'SELECT count(*) FROM items WHERE name = ?';
+      const first = statement(store.db, sql);
+      assert.equal(statement(store.db, sql), first);
+      assert.notEqual(statement(other.db, sql), first, 'one cache per connection');
+      assert.equal(first.pluck().get('none'), 0);
+      // Built-per-call SQL cannot grow the cache without bound: the oldest entries go.
+      for (let i = 0; i < 600; i++) statement(store.db, `SELECT ${i} AS n`);
+      assert.notEqual(statement(store.db, sql), first);
+      assert.equal(statement(store.db, 'SELECT 599 AS n').pluck().get(), 599);
+    } finally {
+      store.close();
+      other.close();
     }
   });
 });
