@@ -17,7 +17,7 @@ import type { Store } from '../store/index.js';
 import { LedgerErrors } from './errors.js';
 import { checkpointPayload, entryHash, GENESIS_HASH } from './hash-chain.js';
 import { walkImpact, walkLineage } from './lineage.js';
-import { APPEND_ONLY_TRIGGERS } from './migrations.js';
+import { APPEND_ONLY_TRIGGERS, REF_KEY_SQL } from './migrations.js';
 import type { LedgerApi, LedgerAppend, LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerQuery, LedgerVerifyOptions } from './types.js';
 import { verifyChain } from './verify.js';
 
@@ -221,7 +221,8 @@ export function createLedger(options: LedgerOptions): LedgerApi {
   const selectEntry = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE seq = ?`);
   const selectAbout = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE subject_id = ? ORDER BY seq`);
   const selectReferencing = db.prepare(
-    `SELECT ${ENTRY_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')} FROM ledger_refs r JOIN ledger_entries e ON e.seq = r.seq WHERE r.ref = ? ORDER BY r.seq`,
+    `SELECT ${ENTRY_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')} FROM ledger_refs r JOIN ledger_entries e ON e.seq = r.seq
+     WHERE ${REF_KEY_SQL('r.ref')} = ${REF_KEY_SQL('@ref')} AND r.ref = @ref ORDER BY r.seq`,
   );
   const selectFirstAbout = db.prepare('SELECT min(seq) FROM ledger_entries WHERE subject_id = ?').pluck();
   const queryStatements = new Map<string, { all(...params: unknown[]): unknown[] }>();
@@ -402,7 +403,7 @@ export function createLedger(options: LedgerOptions): LedgerApi {
   };
   const entriesReferencing = (id: string): LedgerEntry[] => {
     if (!isId(id)) throw invalidQuery('id must be a non-empty string');
-    return (selectReferencing.all(id) as EntryRow[]).map(toEntry);
+    return (selectReferencing.all({ ref: id }) as EntryRow[]).map(toEntry);
   };
 
   const graph = {

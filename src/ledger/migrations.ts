@@ -16,6 +16,12 @@ CREATE TRIGGER IF NOT EXISTS ${t}_no_delete BEFORE DELETE ON ${t}
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;`,
 ).join('\n');
 
+/**
+ * The key of a ref in the refs index: the id after its first `_` (the whole id when it has
+ * none). Queries must use this very expression for SQLite to use the index.
+ */
+export const REF_KEY_SQL = (column: string): string => `substr(${column}, instr(${column}, '_') + 1)`;
+
 /** Migrations of the `ledger` area; pass them to `openStore`. */
 export const ledgerMigrations: Migration[] = [
   {
@@ -51,6 +57,19 @@ CREATE TABLE ledger_checkpoints (
   signature TEXT NOT NULL
 ) STRICT;
 ${APPEND_ONLY_TRIGGERS_SQL}
+`,
+  },
+  {
+    area: 'ledger',
+    version: 2,
+    // Writ's ids are a kind prefix and a ULID (\`prp_01J…\`, \`dec_01J…\`): indexed by the full
+    // id, the refs of one entry land at the right edge of one region per kind, a page each
+    // per commit. Keyed by the ULID part, every recent id sorts to one right edge, so an
+    // append touches one page of this index. Lookups match the same expression.
+    name: 'refs index keyed by the time-ordered part of each id',
+    up: `
+DROP INDEX ledger_refs_by_ref;
+CREATE INDEX ledger_refs_by_ref ON ledger_refs (${REF_KEY_SQL('ref')});
 `,
   },
 ];
