@@ -3,7 +3,10 @@
 // for a principal who may read everything and one who may read 0.1% of the tenant; RSS of
 // Writ and of the Chroma child. Writes bench/results/retrieval.json.
 //
-//   node --import tsx bench/retrieval.ts [--sizes 10000,100000] [--queries 300]
+// Also: the CPU seconds of the Chroma child per ingest, and the recall@10 of the Chroma index
+// against an exact scan of every stored vector (`--recall-queries`, at each size).
+//
+//   node --import tsx bench/retrieval.ts [--sizes 10000,100000] [--queries 300] [--recall-queries 200] [--ingest-only]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, cpus } from 'node:os';
@@ -11,9 +14,18 @@ import { parseArgs } from 'node:util';
 import { openRetrievalStack } from '../scripts/retrieval-stack.js';
 import { lexicalPruning } from '../src/retrieval/lexical.js';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, queries: { type: 'string', default: '300' } } });
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '10000,100000' },
+    queries: { type: 'string', default: '300' },
+    'recall-queries': { type: 'string', default: '200' },
+    /** Ingest (and recall) only, no latency rows: for iterating on ingest speed. */
+    'ingest-only': { type: 'boolean', default: false },
+  },
+});
 const sizes = values.sizes!.split(',').map(Number);
 const nQueries = Number(values.queries);
+const nRecallQueries = Number(values['recall-queries']);
 
 // A vocabulary with a realistic frequency curve: words of the SciFact corpus by frequency.
 const counts = new Map<string, number>();
@@ -24,7 +36,10 @@ for (const line of readFileSync('../shared/eval/scifact/corpus.jsonl', 'utf8').s
 }
 const vocab = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20_000).map(([w]) => w);
 let seed = 7;
-const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+// The LCG in exact 32-bit integer arithmetic. (It was `seed * 1103515245` in doubles, which
+// exceeds 2^53 and loses the low bits: the stream fell into a cycle of ~10,500 numbers, so the
+// "100k" corpus held at most ~10,500 distinct documents, each repeated ~10 times.)
+const rand = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 2 ** 31;
 // Zipf-like: index ~ vocab.length ^ u.
 const word = (): string => vocab[Math.min(vocab.length - 1, Math.floor(vocab.length ** rand()) - 1)] as string;
 const text = (n: number): string => Array.from({ length: n }, word).join(' ');
@@ -41,6 +56,66 @@ const chromaRss = (pid: number | null): number | null => {
   } catch {
     return null;
   }
+};
+
+/** CPU seconds (user + system) a process has used so far, from /proc; null when unreadable. */
+const cpuSecondsOf = (pid: number | null): number | null => {
+  if (pid === null) return null;
+  try {
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (clock ticks, 100/s on Linux).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Recall@10 of the Chroma index against an exact scan of every stored chunk vector
+ * (`chunk_vectors`, the vectors Chroma was given), over `n` embedded query texts.
+ */
+const denseRecallAt10 = async (n: number): Promise<{ queries: number; recallAt10: number; minRecall: number } | null> => {
+  if (n <= 0) return null;
+  const rows = stack.store.db.prepare('SELECT c.id, v.vector FROM chunks c JOIN chunk_vectors v ON v.seq = c.seq WHERE c.active = 1').all() as Array<{ id: string; vector: Buffer }>;
+  const dim = stack.embedder.dimension;
+  const all = new Float32Array(rows.length * dim);
+  const indexOf = new Map(rows.map((r, i) => [r.id, i]));
+  rows.forEach((r, i) => all.set(new Float32Array(r.vector.buffer.slice(r.vector.byteOffset, r.vector.byteOffset + r.vector.byteLength)), i * dim));
+  // Own random stream, so the corpus of the next size stays the same with or without this.
+  let s = 99;
+  const r01 = (): number => (s = (Math.imul(s, 1103515245) + 12345) & 0x7fffffff) / 2 ** 31;
+  const qText = (): string => Array.from({ length: 2 + Math.floor(r01() * 4) }, () => vocab[Math.min(vocab.length - 1, Math.floor(vocab.length ** r01()) - 1)] as string).join(' ');
+  const queries = (await stack.embedder.embed(Array.from({ length: n * 2 }, qText))).filter((q) => q.some((x) => x !== 0)).slice(0, n);
+  let sum = 0;
+  let min = 1;
+  for (const q of queries) {
+    // Exact top 10 by cosine (= dot: stored vectors are L2-normalized).
+    const top: Array<[number, number]> = [];
+    for (let i = 0; i < rows.length; i++) {
+      let d = 0;
+      const o = i * dim;
+      for (let j = 0; j < dim; j++) d += (all[o + j] as number) * (q[j] as number);
+      if (top.length < 10 || d > (top[top.length - 1] as [number, number])[1]) {
+        top.push([i, d]);
+        top.sort((a, b) => b[1] - a[1]);
+        if (top.length > 10) top.pop();
+      }
+    }
+    // A hit counts when its exact score reaches the 10th best (ties: equal vectors are equally right).
+    const kth = (top[top.length - 1] as [number, number])[1];
+    const hits = await stack.vectorIndex.query({ vector: q, k: 10 });
+    const r = hits.filter((h) => {
+      const i = indexOf.get(h.id);
+      if (i === undefined) return false;
+      let d = 0;
+      for (let j = 0; j < dim; j++) d += (all[i * dim + j] as number) * (q[j] as number);
+      return d >= kth - 1e-6;
+    }).length / top.length;
+    sum += r;
+    min = Math.min(min, r);
+  }
+  return { queries: queries.length, recallAt10: Number((sum / queries.length).toFixed(4)), minRecall: Number(min.toFixed(2)) };
 };
 
 const stack = await openRetrievalStack({ config: { ratePerSecond: 1e9, rateBurst: 1e9, maxK: 100 } });
@@ -68,6 +143,7 @@ try {
     writeFileSync(file, `${otherLines.join('\n')}\n`);
     writeFileSync(selFile, `${selLines.join('\n')}\n`);
     const cpu0 = process.cpuUsage();
+    const chromaCpu0 = cpuSecondsOf(stack.chroma.pid);
     const t0 = Date.now();
     const load0 = loadavg()[0] as number;
     // The last progress event of an ingest follows its last SQLite commit: from then on every
@@ -82,14 +158,22 @@ try {
     const b = await stack.retrieval.ingestPath([selFile], { tenant: 'bench', readers: ['group:all', 'sel'], fields: { idField: 'id' } });
     const ms = Date.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    const chromaCpu1 = cpuSecondsOf(stack.chroma.pid);
+    const cpuSecondsOfChroma = chromaCpu0 !== null && chromaCpu1 !== null ? Number((chromaCpu1 - chromaCpu0).toFixed(2)) : null;
     const chunks = a.chunks + b.chunks;
     ingests.push({
       from: have, to: size, chunks, seconds: ms / 1000, chunksPerSecond: Math.round((chunks * 1000) / ms),
       committedSeconds: committedMs / 1000, committedChunksPerSecond: Math.round((a.chunks * 1000) / committedMs),
-      cpuSecondsOfWrit: (cpu.user + cpu.system) / 1e6, loadavgBefore: Number(load0.toFixed(2)), loadavgAfter: Number((loadavg()[0] as number).toFixed(2)),
+      cpuSecondsOfWrit: (cpu.user + cpu.system) / 1e6, cpuSecondsOfChroma, loadavgBefore: Number(load0.toFixed(2)), loadavgAfter: Number((loadavg()[0] as number).toFixed(2)),
     });
-    console.error(`ingested ${chunks} chunks in ${(ms / 1000).toFixed(1)} s: ${Math.round((chunks * 1000) / ms)} chunks/s with vectors in Chroma; committed (SQLite, lexically searchable) after ${(committedMs / 1000).toFixed(1)} s: ${Math.round((a.chunks * 1000) / committedMs)} chunks/s`);
+    console.error(`ingested ${chunks} chunks in ${(ms / 1000).toFixed(1)} s: ${Math.round((chunks * 1000) / ms)} chunks/s with vectors in Chroma; committed (SQLite, lexically searchable) after ${(committedMs / 1000).toFixed(1)} s: ${Math.round((a.chunks * 1000) / committedMs)} chunks/s; CPU s: writ ${((cpu.user + cpu.system) / 1e6).toFixed(1)}, chroma ${cpuSecondsOfChroma ?? '?'}; load ${load0.toFixed(2)} → ${(loadavg()[0] as number).toFixed(2)}`);
     have = size;
+    const recall = await denseRecallAt10(nRecallQueries);
+    if (recall !== null) {
+      (ingests[ingests.length - 1] as Record<string, unknown>).denseRecall = recall;
+      console.error(`dense recall@10 of the Chroma index vs exact scan at ${size} chunks: ${JSON.stringify(recall)}`);
+    }
+    if (values['ingest-only']) continue;
 
     const principals = {
       broad: { id: 'reader', kind: 'user' as const, tenant: 'bench', groups: ['all'], roles: [], attributes: {} },
@@ -137,7 +221,7 @@ try {
     rssMb: { writ: Math.round(process.memoryUsage().rss / 2 ** 20), chroma: chromaRss(stack.chroma.pid) },
   };
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/retrieval.json', `${JSON.stringify(out, null, 2)}\n`);
+  writeFileSync(values['ingest-only'] ? 'bench/results/retrieval-ingest.json' : 'bench/results/retrieval.json', `${JSON.stringify(out, null, 2)}\n`);
   console.log(JSON.stringify(out, null, 2));
 } finally {
   await stack.close();

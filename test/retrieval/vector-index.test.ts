@@ -174,6 +174,40 @@ describe('vector index over chroma', () => {
     assert.equal(await index.count(), n);
   });
 
+  test('upsert stores the exact Float32 values and metadata (base64 request), from typed arrays, subarrays and number arrays', async () => {
+    const index = await open(4);
+    const backing = new Float32Array([9, 9, 0.1, -0.2, 0.3, 0.4]);
+    const sub = backing.subarray(2); // a view at a byte offset: only its own 4 values may be sent
+    await index.upsert([
+      { id: 'typed', vector: f32(0.5, -0.25, 1e-7, 0.123456789), metadata: { tenant: 't1', n: 2, ok: false } },
+      { id: 'sub', vector: sub },
+      { id: 'plain', vector: [0.1, 0.2, 0.3, 0.4], metadata: {} },
+    ]);
+    const raw = await new ChromaClient({ host: '127.0.0.1', port: Number(new URL(chroma.url).port) }).getCollection({ name: index.collection });
+    const got = await raw.get({ ids: ['typed', 'sub', 'plain'], include: ['embeddings', 'metadatas'] as never });
+    const byId = new Map(got.ids.map((id, i) => [id, { e: got.embeddings[i] as number[], m: got.metadatas[i] }]));
+    // Chroma's `get` prints floats with 7 significant digits, so compare within 1e-7 (a wrong
+    // byte order or offset would be off by far more).
+    const near = (actual: number[] | undefined, expected: Float32Array): void => {
+      assert.equal(actual?.length, expected.length);
+      expected.forEach((x, i) => assert.ok(Math.abs((actual?.[i] ?? NaN) - x) <= 1e-7 * Math.max(1, Math.abs(x)), `value ${i}: ${actual?.[i]} vs ${x}`));
+    };
+    near(byId.get('typed')?.e, f32(0.5, -0.25, 1e-7, 0.123456789));
+    assert.deepEqual(byId.get('typed')?.m, { tenant: 't1', n: 2, ok: false });
+    near(byId.get('sub')?.e, sub);
+    near(byId.get('plain')?.e, f32(0.1, 0.2, 0.3, 0.4));
+    assert.equal(byId.get('plain')?.m ?? null, null);
+    // Upserting again replaces the vector.
+    await index.upsert([{ id: 'typed', vector: f32(0, 0, 0, 1) }]);
+    assert.equal(await index.count(), 3);
+    const hits = await index.query({ vector: f32(0, 0, 0, 1), k: 1 });
+    assert.equal(hits[0]?.id, 'typed');
+    assert.ok(Math.abs((hits[0]?.score ?? 0) - 1) < 1e-6);
+    // A collection deleted behind the index's back: a typed error naming reindex.
+    await new ChromaClient({ host: '127.0.0.1', port: Number(new URL(chroma.url).port) }).deleteCollection({ name: index.collection });
+    await assert.rejects(index.upsert([{ id: 'x', vector: f32(1, 0, 0, 0) }]), (err: unknown) => isWritError(err, 'RETRIEVAL_VECTOR_INDEX_FAILED'));
+  });
+
   test('delete, deleteWhere, count and drop', async () => {
     const index = await open();
     await index.upsert([
