@@ -19,7 +19,8 @@ const WARMUP = Math.min(300, Math.floor(N / 10));
 const EXAMPLE = 'examples/support-desk';
 const dir = mkdtempSync(join(tmpdir(), 'writ-bench-broker-'));
 
-const store = openStore({ path: join(dir, 'writ.db'), migrations: [...ledgerMigrations, ...brokerMigrations] });
+// As the server opens it (createApp): WAL checkpoints run in a background worker thread.
+const store = openStore({ path: join(dir, 'writ.db'), migrations: [...ledgerMigrations, ...brokerMigrations], backgroundCheckpoint: process.env.WRIT_BENCH_INLINE_CHECKPOINT !== '1' });
 const ledger = createLedger({ store, keyring: openKeyring({ dir: join(dir, 'keys', 'ledger'), purpose: 'ledger' }) });
 const catalog = loadCatalogFile(join(EXAMPLE, 'catalog.yaml'));
 const policyEngine = createPolicyEngine({ catalog, policies: loadPolicyDir(join(EXAMPLE, 'policies'), { catalog }) });

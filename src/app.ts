@@ -123,7 +123,8 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const workspace = loadWorkspace(config.workspace);
     const catalog = loadCatalogFile(workspace.catalogPath);
     const policy = createPolicyEngine({ catalog, policies: loadPolicyDir(workspace.policiesDir, { catalog }) });
-    const authority = openAuthority(config, { workspace, catalog, policyEngine: policy });
+    // A long-running app checkpoints the WAL in the background: commits do not pay for it.
+    const authority = openAuthority(config, { workspace, catalog, policyEngine: policy, backgroundCheckpoint: true });
     cleanup.push(() => authority.close());
     const { store, ledger, broker, keys, warrantKeyring } = authority;
 
@@ -273,9 +274,13 @@ export interface Authority {
  * Opens the authority half of a home: the same files, migrations, keyrings and ledger
  * anchor that `createApp` uses, so the CLI's light commands and the server share one home.
  */
-export function openAuthority(config: Config, parts: { workspace: Workspace; catalog: Catalog; policyEngine: DecisionEngine }): Authority {
+export function openAuthority(
+  config: Config,
+  parts: { workspace: Workspace; catalog: Catalog; policyEngine: DecisionEngine; backgroundCheckpoint?: boolean },
+): Authority {
   const store = openStore({
     path: join(config.home, 'writ.db'),
+    backgroundCheckpoint: parts.backgroundCheckpoint ?? false,
     migrations: [...ledgerMigrations, ...retrievalMigrations, ...brokerMigrations, ...authMigrations],
   });
   let ledger: LedgerApi | undefined;

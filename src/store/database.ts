@@ -2,6 +2,7 @@
 // timeout, versioned migrations per area, and the one transaction helper.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { WritError } from '../core/index.js';
 import { StoreErrors } from './errors.js';
@@ -32,6 +33,12 @@ export interface StoreOptions {
   /** Milliseconds a writer waits on a lock before STORE_BUSY. */
   readonly busyTimeoutMs?: number;
   readonly readonly?: boolean;
+  /**
+   * Checkpoint the WAL from a background worker thread instead of inside commits, so no
+   * commit pays for a checkpoint's page copies and fsyncs. For long-running writers (the
+   * server); SQLite's own automatic checkpoint stays on as the fallback.
+   */
+  readonly backgroundCheckpoint?: boolean;
 }
 
 /** An open store. Close it once; closing twice is a no-op. */
@@ -40,6 +47,8 @@ export interface Store {
   readonly path: string;
   /** Runs `fn` in one IMMEDIATE transaction; nested calls join the outer one via savepoints. */
   transaction<T>(fn: (db: Db) => T): T;
+  /** Checkpoints the background checkpointer has completed (0 without `backgroundCheckpoint`). */
+  backgroundCheckpoints(): number;
   /** Applied migrations, oldest first. */
   appliedMigrations(): Array<{ area: string; version: number; name: string; appliedAt: string }>;
   readonly sqliteVersion: string;
@@ -94,12 +103,19 @@ export function openStore(options: StoreOptions): Store {
 
   if (!(options.readonly ?? false)) applyMigrations(db, options.migrations ?? []);
 
+  let checkpoints = 0;
+  const checkpointer =
+    options.backgroundCheckpoint === true && options.path !== ':memory:' && !(options.readonly ?? false)
+      ? startCheckpointer(options.path, () => void checkpoints++)
+      : undefined;
+
   let closed = false;
   return {
     db,
     path: options.path,
     sqliteVersion: (db.prepare('select sqlite_version() as v').get() as { v: string }).v,
     transaction: runTransaction,
+    backgroundCheckpoints: () => checkpoints,
     appliedMigrations: () =>
       db.prepare('SELECT area, version, name, applied_at AS appliedAt FROM schema_migrations ORDER BY applied_at, area, version').all() as Array<{
         area: string;
@@ -110,9 +126,30 @@ export function openStore(options: StoreOptions): Store {
     close: () => {
       if (closed) return;
       closed = true;
+      checkpointer?.postMessage('stop');
       db.close();
     },
   };
+}
+
+// The worker checkpoints once the WAL holds ~1000 pages (SQLite's own default threshold),
+// looking every 50 ms, well before the commits' fallback at 8000 pages.
+const CHECKPOINT_INTERVAL_MS = 50;
+const CHECKPOINT_MIN_WAL_BYTES = 4 * 1024 * 1024;
+const CHECKPOINT_ATTEMPTS = 50;
+
+function startCheckpointer(path: string, onCheckpoint: () => void): Worker {
+  const worker = new Worker(new URL('./checkpointer.mjs', import.meta.url), {
+    workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS, minWalBytes: CHECKPOINT_MIN_WAL_BYTES, attempts: CHECKPOINT_ATTEMPTS },
+  });
+  // A failed worker only means commits checkpoint inline again (SQLite's automatic
+  // checkpoint is still on), so its errors are not the caller's.
+  worker.on('error', () => undefined);
+  worker.on('message', (m: { kind?: string; log?: number; checkpointed?: number }) => {
+    if (m?.kind === 'checkpoint' && m.log !== -1) onCheckpoint();
+  });
+  worker.unref();
+  return worker;
 }
 
 function applyMigrations(db: Db, migrations: readonly Migration[]): void {

@@ -121,4 +121,24 @@ describe('store', () => {
       other.close();
     }
   });
+  test('a background checkpointer copies the WAL back while a writer keeps committing', async () => {
+    const path = join(dir, 'bg.db');
+    const store = openStore({ path, migrations, backgroundCheckpoint: true });
+    try {
+      const insert = store.db.prepare('INSERT INTO items (name) VALUES (?)');
+      const filler = 'x'.repeat(3000);
+      // ~8 MiB of commits, past the worker's 4 MiB threshold, with pauses for its ticks.
+      for (let round = 0; round < 4; round++) {
+        for (let i = 0; i < 700; i++) store.transaction(() => insert.run(`${round}-${i}-${filler}`));
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      assert.ok(store.backgroundCheckpoints() > 0, 'the worker completed checkpoints');
+      assert.equal((store.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 2800);
+    } finally {
+      store.close();
+    }
+    const plain = openStore({ path: join(dir, 'plain.db'), migrations });
+    assert.equal(plain.backgroundCheckpoints(), 0);
+    plain.close();
+  });
 });
