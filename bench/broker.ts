@@ -132,6 +132,7 @@ const results = {
   warmup: WARMUP,
   ledgerEntriesPerRoundTrip: 4,
   roundTripsPerFlow: N,
+  inlineCheckpoint: process.env.WRIT_BENCH_INLINE_CHECKPOINT === '1',
   ledgerEntries,
   goalP99Ms: 2,
   calibration: { before: calibrationBefore, after: calibrationAfter },
@@ -149,7 +150,7 @@ const label = (k: Step) => (k === 'totalCpu' ? 'total, CPU time of this process'
 const section = [
   '## Broker round trip',
   '',
-  `In-process propose → decide → issue warrant → execute of a small refund request (sample support-desk catalog and policies, Cedar policy memo on, varied params), on a real SQLite file (WAL, synchronous=NORMAL) with the real ledger: 4 ledger appends per round trip. ${results.cores} cores (${results.cpu}), Node ${results.node}, SQLite ${results.sqlite}, load ${results.loadAverage1m}. Goal: p99 ≤ 2 ms. Two flows, alternating round trip by round trip so both see the same machine:`,
+  `In-process propose → decide → issue warrant → execute of a small refund request (sample support-desk catalog and policies, Cedar policy memo on, varied params), on a real SQLite file (WAL, synchronous=NORMAL) with the real ledger: 4 ledger appends per round trip; the store opened as the server opens it, WAL checkpoints in a background worker thread (\`WRIT_BENCH_INLINE_CHECKPOINT=1\` checkpoints inside commits instead: ${results.inlineCheckpoint ? 'this run' : 'not this run'}). ${results.cores} cores (${results.cpu}), Node ${results.node}, SQLite ${results.sqlite}, load ${results.loadAverage1m}. Goal: p99 ≤ 2 ms. Two flows, alternating round trip by round trip so both see the same machine:`,
   '',
   '**Four calls**, each its own transaction (`propose`, `decide`, `issueWarrant`, `execute`):',
   '',
@@ -163,7 +164,7 @@ const section = [
   '|---|---|---|---|---|---|',
   ...(Object.keys(combined) as Step[]).filter((k) => k !== 'propose').map((k) => row(k === 'decide' ? 'proposeAndDecide' : label(k), results.proposeAndDecideMs[k] as ReturnType<typeof stats>)),
   '',
-  'Steps are wall-clock time; the CPU-time row is the process\'s own user+system time per round trip. ' +
+  'Steps are wall-clock time; the CPU-time row is the user+system time of the whole process per round trip (every thread: V8\'s GC helpers and the checkpoint worker count too). ' +
     `Machine calibration at the time (p50, before/after): an empty store transaction ${calibrationBefore.emptyTransactionUs}/${calibrationAfter.emptyTransactionUs} µs, ` +
     `200 SHA-256 of 1 KiB ${calibrationBefore.sha256x200Us}/${calibrationAfter.sha256x200Us} µs — compare these with a quiet machine before comparing the figures.`,
   '',
