@@ -19,8 +19,7 @@ const WARMUP = Math.min(300, Math.floor(N / 10));
 const EXAMPLE = 'examples/support-desk';
 const dir = mkdtempSync(join(tmpdir(), 'writ-bench-broker-'));
 
-// As the server opens it (createApp): WAL checkpoints run in a background worker thread.
-const store = openStore({ path: join(dir, 'writ.db'), migrations: [...ledgerMigrations, ...brokerMigrations], backgroundCheckpoint: process.env.WRIT_BENCH_INLINE_CHECKPOINT !== '1' });
+const store = openStore({ path: join(dir, 'writ.db'), migrations: [...ledgerMigrations, ...brokerMigrations] });
 const ledger = createLedger({ store, keyring: openKeyring({ dir: join(dir, 'keys', 'ledger'), purpose: 'ledger' }) });
 const catalog = loadCatalogFile(join(EXAMPLE, 'catalog.yaml'));
 const policyEngine = createPolicyEngine({ catalog, policies: loadPolicyDir(join(EXAMPLE, 'policies'), { catalog }) });
@@ -132,7 +131,6 @@ const results = {
   warmup: WARMUP,
   ledgerEntriesPerRoundTrip: 4,
   roundTripsPerFlow: N,
-  inlineCheckpoint: process.env.WRIT_BENCH_INLINE_CHECKPOINT === '1',
   ledgerEntries,
   goalP99Ms: 2,
   calibration: { before: calibrationBefore, after: calibrationAfter },
@@ -150,7 +148,7 @@ const label = (k: Step) => (k === 'totalCpu' ? 'total, CPU time of this process'
 const section = [
   '## Broker round trip',
   '',
-  `In-process propose → decide → issue warrant → execute of a small refund request (sample support-desk catalog and policies, Cedar policy memo on, varied params), on a real SQLite file (WAL, synchronous=NORMAL) with the real ledger: 4 ledger appends per round trip; the store opened as the server opens it, WAL checkpoints in a background worker thread (\`WRIT_BENCH_INLINE_CHECKPOINT=1\` checkpoints inside commits instead: ${results.inlineCheckpoint ? 'this run' : 'not this run'}). ${results.cores} cores (${results.cpu}), Node ${results.node}, SQLite ${results.sqlite}, load ${results.loadAverage1m}. Goal: p99 ≤ 2 ms. Two flows, alternating round trip by round trip so both see the same machine:`,
+  `In-process propose → decide → issue warrant → execute of a small refund request (sample support-desk catalog and policies, Cedar policy memo on, varied params), on a real SQLite file (WAL, synchronous=NORMAL) with the real ledger: 4 ledger appends per round trip, the store opened with \`openStore\`'s defaults (SQLite checkpoints the WAL inside a commit every 8000 pages; the server checkpoints from a background thread instead, which a tight loop on two cores does not gain from). ${results.cores} cores (${results.cpu}), Node ${results.node}, SQLite ${results.sqlite}, load ${results.loadAverage1m}. Goal: p99 ≤ 2 ms. Two flows, alternating round trip by round trip so both see the same machine:`,
   '',
   '**Four calls**, each its own transaction (`propose`, `decide`, `issueWarrant`, `execute`):',
   '',
@@ -164,7 +162,7 @@ const section = [
   '|---|---|---|---|---|---|',
   ...(Object.keys(combined) as Step[]).filter((k) => k !== 'propose').map((k) => row(k === 'decide' ? 'proposeAndDecide' : label(k), results.proposeAndDecideMs[k] as ReturnType<typeof stats>)),
   '',
-  'Steps are wall-clock time; the CPU-time row is the user+system time of the whole process per round trip (every thread: V8\'s GC helpers and the checkpoint worker count too). ' +
+  'Steps are wall-clock time; the CPU-time row is the user+system time of the whole process per round trip (every thread: V8\'s GC helpers count too). ' +
     `Machine calibration at the time (p50, before/after): an empty store transaction ${calibrationBefore.emptyTransactionUs}/${calibrationAfter.emptyTransactionUs} µs, ` +
     `200 SHA-256 of 1 KiB ${calibrationBefore.sha256x200Us}/${calibrationAfter.sha256x200Us} µs — compare these with a quiet machine before comparing the figures.`,
   '',

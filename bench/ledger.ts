@@ -47,8 +47,8 @@ function measure(count: number, fn: () => void): Measured {
   return { perSec: Math.round((count / wallMs) * 1000), perCpuSec: Math.round((count / cpuMs) * 1000) };
 }
 
-function fresh(name: string, options: { backgroundCheckpoint?: boolean } = {}) {
-  const opened = openStore({ path: join(dir, `${name}.db`), migrations: ledgerMigrations, backgroundCheckpoint: options.backgroundCheckpoint ?? false });
+function fresh(name: string) {
+  const opened = openStore({ path: join(dir, `${name}.db`), migrations: ledgerMigrations });
   const store = opened;
   const keyring = openKeyring({ dir: join(dir, 'keys', name), purpose: 'ledger' });
   const ledger = createLedger({ store, keyring, checkpointEvery: 1000 });
@@ -64,12 +64,6 @@ try {
   {
     const { opened, ledger } = fresh('single');
     results.appendOnePerTransaction = { entries: N, ...measure(N, () => { for (let i = 0; i < N; i++) ledger.append(entryFor(i)); }) };
-    opened.close();
-  }
-  {
-    // As the server opens its store: WAL checkpoints in a background worker thread.
-    const { opened, ledger } = fresh('single-bg', { backgroundCheckpoint: true });
-    results.appendOnePerTransactionBackgroundCheckpoint = { entries: N, ...measure(N, () => { for (let i = 0; i < N; i++) ledger.append(entryFor(i)); }) };
     opened.close();
   }
   {
@@ -126,7 +120,6 @@ const section = `## Ledger
 | operation | entries | entries/s (wall) | entries per CPU s | goal |
 |---|---|---|---|---|
 ${row('append, one entry per transaction', r.appendOnePerTransaction as never, 20_000)}
-${row('append, one per transaction, WAL checkpoints in a background worker (as the server opens its store)', r.appendOnePerTransactionBackgroundCheckpoint as never, 20_000)}
 ${row('append, 1000 per outer transaction', r.appendInOuterTransaction as never, 20_000)}
 ${row('appendMany, batches of 1000', r.appendMany as never, 20_000)}
 ${row('verify (hash chain, refs index, checkpoint signatures)', r.verify as never, 100_000)}

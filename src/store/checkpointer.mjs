@@ -13,6 +13,7 @@ const db = new Database(path, { fileMustExist: true });
 db.pragma('wal_autocheckpoint = 0');
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const walPath = `${path}-wal`;
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 function walBytes() {
   try {
@@ -33,6 +34,8 @@ function tick() {
       for (let i = 0; i < attempts; i++) {
         result = checkpoint.get();
         if (result.log !== -1) break;
+        // Sleep a millisecond rather than spin: the writer needs the CPU to finish.
+        Atomics.wait(pause, 0, 0, 1);
       }
       parentPort.postMessage({ kind: 'checkpoint', ...result });
     }

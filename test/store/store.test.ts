@@ -127,13 +127,13 @@ describe('store', () => {
     try {
       const insert = store.db.prepare('INSERT INTO items (name) VALUES (?)');
       const filler = 'x'.repeat(3000);
-      // ~8 MiB of commits, past the worker's 4 MiB threshold, with pauses for its ticks.
-      for (let round = 0; round < 4; round++) {
+      // ~25 MiB of commits, past the worker's 16 MiB threshold, with pauses for its ticks.
+      for (let round = 0; round < 12; round++) {
         for (let i = 0; i < 700; i++) store.transaction(() => insert.run(`${round}-${i}-${filler}`));
         await new Promise((resolve) => setTimeout(resolve, 150));
       }
       assert.ok(store.backgroundCheckpoints() > 0, 'the worker completed checkpoints');
-      assert.equal((store.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 2800);
+      assert.equal((store.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 8400);
     } finally {
       store.close();
     }
