@@ -35,11 +35,14 @@ function notIssued(payload: WarrantPayload): WritError {
   return new WritError(BrokerErrors.BROKER_WARRANT_NOT_ISSUED, `warrant \`${payload.wid}\` was not issued by this broker`, { details: { wid: payload.wid } });
 }
 
-/** The warrant id a token claims, read before anything in it is trusted (only to find its record). */
-function claimedWid(payloadB64: string): string | undefined {
+/**
+ * A token's payload as it claims to be, read before anything in it is trusted: only its
+ * `wid` is used, to find the record; the rest is used only once the token is the recorded one.
+ */
+function claimedPayload(payloadB64: string): Partial<WarrantPayload> | undefined {
   try {
-    const wid = (JSON.parse(Buffer.from(payloadB64, 'base64url').toString('utf8')) as { wid?: unknown }).wid;
-    return typeof wid === 'string' ? wid : undefined;
+    const parsed: unknown = JSON.parse(Buffer.from(payloadB64, 'base64url').toString('utf8'));
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Partial<WarrantPayload>) : undefined;
   } catch {
     return undefined;
   }
@@ -62,10 +65,10 @@ function loadWarrant(ctx: BrokerContext, db: Db, token: string, checkExpiry: boo
   const keyring = ctx.keyring;
   const { payloadB64, kid } = splitWarrant(token);
   const selectRow = prep(db, 'SELECT id, nonce, proposal_id, decision_id, token_hash, status FROM warrants WHERE id = ?');
-  const wid = claimedWid(payloadB64);
-  const recorded = wid === undefined ? undefined : (selectRow.get(wid) as WarrantRow | undefined);
+  const claimed = claimedPayload(payloadB64);
+  const recorded = typeof claimed?.wid === 'string' ? (selectRow.get(claimed.wid) as WarrantRow | undefined) : undefined;
   if (recorded !== undefined && recorded.token_hash === sha256Hex(token) && keyring.kids.includes(kid)) {
-    const payload = JSON.parse(Buffer.from(payloadB64, 'base64url').toString('utf8')) as WarrantPayload;
+    const payload = claimed as WarrantPayload;
     // INVARIANT: an expired warrant authorizes nothing.
     if (checkExpiry && !(Date.parse(payload.exp) > ctx.clock.now().getTime())) throw expired(payload);
     return { payload, row: recorded };
