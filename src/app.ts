@@ -167,10 +167,10 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       firstStartKeys,
       authenticate(key) {
         const { principalId } = keys.authenticate(key);
-        const principal = broker.getPrincipal(principalId);
+        const record = broker.getPrincipalRecord(principalId);
         // INVARIANT: the principal of a request comes from its key, and must still exist and be enabled.
-        if (principal === undefined || !broker.isPrincipalEnabled(principal.id)) throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key');
-        return principal;
+        if (record === undefined || record.disabled) throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key');
+        return record.principal;
       },
       async retrieve(principal, input) {
         if (input.sessionId === undefined) return retrieval.retrieve({ ...input, principal });

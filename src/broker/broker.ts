@@ -92,6 +92,8 @@ export function createBroker(options: BrokerOptions) {
     getPrincipal: (id: string) => getPrincipal(ctx, id),
     /** True when the principal is registered and not disabled. */
     isPrincipalEnabled: (id: string) => readPrincipal(ctx.store.db, id)?.disabled === false,
+    /** The principal with its `disabled` flag, in one read, or undefined. */
+    getPrincipalRecord: (id: string) => readPrincipal(ctx.store.db, id),
     createSession: (actor: Principal, input: CreateSessionInput, opts?: { requestId?: string }) => createSession(ctx, actor, input, opts),
     getSession: (id: string) => readSession(ctx.store.db, id),
     endSession: (caller: Principal, sessionId: string, opts?: { reason?: string; requestId?: string }) => endSession(ctx, caller, sessionId, opts),
