@@ -1,7 +1,8 @@
 // Dense search with permissions inside: an exact scan of the readable chunks' vectors
 // (kept as BLOBs in SQLite) when the principal may read few chunks, otherwise the ANN index
 // (Chroma) filtered by tenant, over-fetched by the inverse selectivity and re-checked
-// against SQLite, escalating to the exact scan if the index cannot fill the list.
+// against SQLite, escalating to the exact scan if the index cannot fill the list. Chunks
+// committed but not yet synced to the index are always scanned exactly beside it.
 import { statement, type Db } from '../store/index.js';
 import type { SqlCondition } from './acl.js';
 import { blobToVector } from './ingest.js';
@@ -93,6 +94,18 @@ export function readableChunkSeqs(db: Db, cond: SqlCondition): number[] {
   ).map((r) => r[0]);
 }
 
+/**
+ * Readable active chunks not yet in the vector index. Reads the partial index of pending
+ * rows (`chunks_vector_pending`), so it costs an index probe when the index is in sync.
+ */
+export function readablePendingSeqs(db: Db, cond: SqlCondition): number[] {
+  return (
+    statement(db, `SELECT c.seq FROM chunks c CROSS JOIN documents d ON d.id = c.document_id WHERE c.active <> c.in_vector_index AND c.active = 1 AND ${cond.sql}`)
+      .raw()
+      .all(...cond.params) as Array<[number]>
+  ).map((r) => r[0]);
+}
+
 export function exactDenseSearch(db: Db, cache: VectorCache, query: Float32Array, cond: SqlCondition, k: number, readable?: readonly number[]): DenseHit[] {
   const seqs = readable ?? readableChunkSeqs(db, cond);
   const hits: DenseHit[] = [];
@@ -132,7 +145,6 @@ export async function denseSearch(
 ): Promise<DenseOutcome> {
   const { readable, tenantTotal } = opts;
   if (readable === 0) return { hits: [], strategy: 'none', readable };
-  const want = Math.min(opts.k, readable);
   if (readable <= opts.exactScanMaxChunks) return { hits: exactDenseSearch(db, cache, query, cond, opts.k, opts.readableSeqs), strategy: 'exact', readable };
   const maxFetch = opts.maxIndexFetch ?? 4000;
   // Chroma's metadata `where` pre-filters by scanning (measured: ~150 ms at 100k rows, vs ~10 ms
@@ -143,6 +155,20 @@ export async function denseSearch(
   const needed = Math.ceil(opts.k * Math.max(1, pool / readable) * 1.3) + 10;
   // Too selective for the index to find k readable hits cheaply: scan the allowed set exactly.
   if (needed > maxFetch) return { hits: exactDenseSearch(db, cache, query, cond, opts.k), strategy: 'exact', readable };
+  // Chunks committed but not yet in the index (the vector sync runs behind ingest, or the
+  // index is down) are scanned exactly and merged, so a chunk is densely searchable from the
+  // moment its ingest commits: a lagging index costs speed, never results.
+  const pending = readablePendingSeqs(db, cond);
+  const pendingHits: DenseHit[] = [];
+  if (pending.length > 0) for (const [seq, v] of cache.get(db, pending)) pendingHits.push({ seq, score: dot(query, v) });
+  const wantIndexed = Math.min(opts.k, readable - pending.length);
+  if (wantIndexed <= 0) return { hits: topK(pendingHits, opts.k), strategy: 'exact', readable };
+  const merged = (indexHits: DenseHit[]): DenseHit[] => {
+    if (pendingHits.length === 0) return topK(indexHits, opts.k);
+    // A chunk synced after `pending` was read can come from both: keep one hit per chunk.
+    const seen = new Set(pendingHits.map((h) => h.seq));
+    return topK([...pendingHits, ...indexHits.filter((h) => !seen.has(h.seq))], opts.k);
+  };
   let fetch = needed;
   const check = statement(db,
     `SELECT c.id AS id, c.seq AS seq FROM json_each(?) j CROSS JOIN chunks c ON c.id = j.value CROSS JOIN documents d ON d.id = c.document_id
@@ -158,7 +184,7 @@ export async function denseSearch(
       const seq = ok.get(f.id);
       if (seq !== undefined) hits.push({ seq, score: f.score });
     }
-    if (hits.length >= want) return { hits: topK(hits, opts.k), strategy: 'index', readable };
+    if (hits.length >= wantIndexed) return { hits: merged(hits), strategy: 'index', readable };
     if (found.length < fetch || fetch >= maxFetch) break;
     fetch = Math.min(maxFetch, fetch * 4);
   }

@@ -122,6 +122,40 @@ describe('ingest and retrieve', () => {
     assert.ok(ledgerKinds(s).includes('document.revoked'));
   });
 
+  test('a chunk is densely searchable once its ingest commits, before the vector index has it', async () => {
+    const s = await stack();
+    await s.retrieval.ingest([doc('kb://tours', 'Harbour tours leave at noon from pier four.'), doc('kb://menu', 'The canteen serves soup on Fridays.')]);
+    // The vector index is down while a third document is ingested: SQLite commits it (the
+    // system of record), the sync fails and leaves its vector pending.
+    const down = { ...s.vectorIndex, upsert: async () => { throw new Error('chroma down'); } };
+    const writer = createRetrieval({ store: s.store, ledger: s.ledger, embedder, vectorIndex: down });
+    await assert.rejects(writer.ingest([doc('kb://pelican', 'Pelicans nest on the lighthouse rocks in spring.')]), (e: unknown) =>
+      isWritError(e, 'RETRIEVAL_VECTOR_INDEX_FAILED'),
+    );
+    assert.equal(await s.vectorIndex.count(), 2, 'chroma does not have the new chunk');
+    const pending = s.store.db.prepare('SELECT count(*) AS n FROM chunks WHERE active = 1 AND in_vector_index = 0').get() as { n: number };
+    assert.equal(pending.n, 1);
+    // exactScanMaxChunks = 1 puts this principal (3 readable chunks) on the index path.
+    const indexed = s.withConfig({ ratePerSecond: 1000, rateBurst: 1000, exactScanMaxChunks: 1 });
+    // One candidate per requested result: the index alone could fill the list, with the wrong chunk.
+    const narrow = s.withConfig({ ratePerSecond: 1000, rateBurst: 1000, exactScanMaxChunks: 1, tuning: { candidateFactor: 1, candidateFloor: 1 } });
+    const one = await narrow.retrieve({ principal: alice, query: 'pelicans nest on lighthouse rocks', k: 1, mode: 'dense' });
+    assert.equal(one.results[0]?.sourceUri, 'kb://pelican');
+    const r = await indexed.retrieve({ principal: alice, query: 'pelicans nest on lighthouse rocks', k: 3, mode: 'dense' });
+    assert.equal(r.denseStrategy, 'index');
+    assert.equal(r.results[0]?.sourceUri, 'kb://pelican');
+    assert.equal(r.results.length, 3, 'indexed and pending chunks are ranked together');
+    assert.deepEqual(new Set(r.results.map((x) => x.sourceUri)), new Set(['kb://pelican', 'kb://tours', 'kb://menu']));
+    // Pending chunks stay permission-checked: bob reads none of them.
+    const none = await indexed.retrieve({ principal: bob, query: 'pelicans nest on lighthouse rocks', k: 3, mode: 'dense' });
+    assert.equal(none.results.length, 0);
+    // Once the sync catches up, the same query is answered from the index alone.
+    await s.retrieval.syncVectors();
+    assert.equal(await s.vectorIndex.count(), 3);
+    const after = await indexed.retrieve({ principal: alice, query: 'pelicans nest on lighthouse rocks', k: 3, mode: 'dense' });
+    assert.equal(after.results[0]?.sourceUri, 'kb://pelican');
+  });
+
   test('readers and tenant decide what a principal sees', async () => {
     const s = await stack();
     await s.retrieval.ingest([
