@@ -147,7 +147,8 @@ try {
     const t0 = Date.now();
     const load0 = loadavg()[0] as number;
     // The last progress event of an ingest follows its last SQLite commit: from then on every
-    // chunk is searchable lexically (and densely by exact scan); Chroma may still be catching up.
+    // chunk is searchable, lexically and densely (chunks Chroma does not hold yet are scanned
+    // exactly beside it, src/retrieval/dense.ts); Chroma may still be catching up.
     // Measured on the main file (99.9% of the chunks): its last commit, before its final wait for Chroma.
     let committedAt = t0;
     const onProgress = (): void => {
@@ -166,7 +167,7 @@ try {
       committedSeconds: committedMs / 1000, committedChunksPerSecond: Math.round((a.chunks * 1000) / committedMs),
       cpuSecondsOfWrit: (cpu.user + cpu.system) / 1e6, cpuSecondsOfChroma, loadavgBefore: Number(load0.toFixed(2)), loadavgAfter: Number((loadavg()[0] as number).toFixed(2)),
     });
-    console.error(`ingested ${chunks} chunks in ${(ms / 1000).toFixed(1)} s: ${Math.round((chunks * 1000) / ms)} chunks/s with vectors in Chroma; committed (SQLite, lexically searchable) after ${(committedMs / 1000).toFixed(1)} s: ${Math.round((a.chunks * 1000) / committedMs)} chunks/s; CPU s: writ ${((cpu.user + cpu.system) / 1e6).toFixed(1)}, chroma ${cpuSecondsOfChroma ?? '?'}; load ${load0.toFixed(2)} → ${(loadavg()[0] as number).toFixed(2)}`);
+    console.error(`ingested ${chunks} chunks in ${(ms / 1000).toFixed(1)} s: ${Math.round((chunks * 1000) / ms)} chunks/s with vectors in Chroma; committed in SQLite (searchable) after ${(committedMs / 1000).toFixed(1)} s: ${Math.round((a.chunks * 1000) / committedMs)} chunks/s; CPU s: writ ${((cpu.user + cpu.system) / 1e6).toFixed(1)}, chroma ${cpuSecondsOfChroma ?? '?'}; load ${load0.toFixed(2)} → ${(loadavg()[0] as number).toFixed(2)}`);
     have = size;
     const recall = await denseRecallAt10(nRecallQueries);
     if (recall !== null) {

@@ -16,6 +16,7 @@ export type {
   LedgerProblem,
   LedgerVerification,
   LedgerVerifyOptions,
+  LedgerParallelVerifyOptions,
   LedgerQuery,
   LedgerGraph,
   LedgerGraphOptions,

@@ -11,6 +11,7 @@ import {
   nowIso,
   systemClock,
   type InputIssue,
+  type SignatureVerifier,
   WritError,
 } from '../core/index.js';
 import type { Store } from '../store/index.js';
@@ -18,8 +19,19 @@ import { LedgerErrors } from './errors.js';
 import { checkpointPayload, entryHash, GENESIS_HASH } from './hash-chain.js';
 import { walkImpact, walkLineage } from './lineage.js';
 import { APPEND_ONLY_TRIGGERS, REF_KEY_SQL } from './migrations.js';
-import type { LedgerApi, LedgerAppend, LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerQuery, LedgerVerifyOptions } from './types.js';
-import { verifyChain } from './verify.js';
+import type {
+  LedgerApi,
+  LedgerAppend,
+  LedgerCheckpoint,
+  LedgerEntry,
+  LedgerHead,
+  LedgerParallelVerifyOptions,
+  LedgerQuery,
+  LedgerVerification,
+  LedgerVerifyOptions,
+} from './types.js';
+import { verifyChain, type VerifyChainOptions } from './verify.js';
+import { verifyChainParallel } from './verify-parallel.js';
 
 export interface LedgerOptions {
   /** An open store whose migrations include `ledgerMigrations`. */
@@ -177,6 +189,7 @@ function invalidQuery(message: string, details: Record<string, unknown> = {}): W
  *   ledger.append({ kind: 'decision.made', subjectId: decisionId, refs: [proposalId], body: { outcome: 'allow' } });
  * });
  * ledger.verify().ok // true
+ * (await ledger.verifyAsync()).ok // true, walked on worker threads when the chain is long
  */
 export function createLedger(options: LedgerOptions): LedgerApi {
   const { store, keyring } = options;
@@ -412,6 +425,21 @@ export function createLedger(options: LedgerOptions): LedgerApi {
     firstSeqAbout: (subjectId: string) => (selectFirstAbout.get(subjectId) as number | null) ?? undefined,
   };
 
+  /** What `verify` and `verifyAsync` walk with: the verifier and chain options, or the result when the anchor file is unreadable. */
+  function verifyInputs(verifyOptions: LedgerVerifyOptions): { verifier: SignatureVerifier; chain: VerifyChainOptions } | { result: LedgerVerification } {
+    const fromSeq = verifyOptions.fromSeq ?? 1;
+    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw invalidQuery('`fromSeq` must be a positive integer', { fromSeq });
+    const verifier = verifyOptions.jwks === undefined ? keyring : loadPublicKeys(verifyOptions.jwks);
+    let anchor = verifyOptions.anchor;
+    try {
+      anchor ??= readAnchor();
+    } catch (err) {
+      if (!isWritError(err, LedgerErrors.LEDGER_CHAIN_BROKEN)) throw err;
+      return { result: { ok: false, checked: 0, checkpoints: 0, head: readHead(), firstBad: { seq: 0, problem: 'checkpoint_signature', message: err.message } } };
+    }
+    return { verifier, chain: anchor === undefined ? { fromSeq } : { fromSeq, anchor } };
+  }
+
   const ledger: LedgerApi = {
     append(entry) {
       const prepared = prepareEntry(entry);
@@ -471,17 +499,22 @@ export function createLedger(options: LedgerOptions): LedgerApi {
     lineage: (id, graphOptions) => walkLineage(graph, id, graphOptions),
     impact: (id, graphOptions) => walkImpact(graph, id, graphOptions),
     verify(verifyOptions: LedgerVerifyOptions = {}) {
-      const fromSeq = verifyOptions.fromSeq ?? 1;
-      if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw invalidQuery('`fromSeq` must be a positive integer', { fromSeq });
-      const verifier = verifyOptions.jwks === undefined ? keyring : loadPublicKeys(verifyOptions.jwks);
-      let anchor = verifyOptions.anchor;
-      try {
-        anchor ??= readAnchor();
-      } catch (err) {
-        if (!isWritError(err, LedgerErrors.LEDGER_CHAIN_BROKEN)) throw err;
-        return { ok: false, checked: 0, checkpoints: 0, head: readHead(), firstBad: { seq: 0, problem: 'checkpoint_signature', message: err.message } };
+      const inputs = verifyInputs(verifyOptions);
+      return 'result' in inputs ? inputs.result : verifyChain(db, inputs.verifier, inputs.chain);
+    },
+    async verifyAsync(verifyOptions: LedgerParallelVerifyOptions = {}) {
+      const { threads, minEntriesForThreads, entriesPerRange, keepCallingThreadFree } = verifyOptions;
+      for (const [name, value, min] of [['threads', threads, 1], ['minEntriesForThreads', minEntriesForThreads, 0], ['entriesPerRange', entriesPerRange, 1]] as const) {
+        if (value !== undefined && (!Number.isSafeInteger(value) || value < min)) {
+          throw invalidQuery(`\`${name}\` must be an integer of at least ${min}`, { [name]: value });
+        }
       }
-      return verifyChain(db, verifier, anchor === undefined ? { fromSeq } : { fromSeq, anchor });
+      if (keepCallingThreadFree !== undefined && typeof keepCallingThreadFree !== 'boolean') {
+        throw invalidQuery('`keepCallingThreadFree` must be a boolean', { keepCallingThreadFree });
+      }
+      const inputs = verifyInputs(verifyOptions);
+      if ('result' in inputs) return inputs.result;
+      return verifyChainParallel(db, inputs.verifier, { ...inputs.chain, threads, minEntriesForThreads, entriesPerRange, keepCallingThreadFree });
     },
     close() {
       if (closed) return;

@@ -67,7 +67,7 @@ export const auditCommand: CommandSpec = {
     } else {
       const home = await openLocalHome(ctx.env);
       try {
-        if (sub === 'verify') verification = home.ledger.verify();
+        if (sub === 'verify') verification = await home.ledger.verifyAsync();
         else graph = sub === 'lineage' ? home.ledger.lineage(id) : home.ledger.impact(id);
       } finally {
         await home.close();

@@ -44,8 +44,11 @@ export const auditRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server, 
         security: [{ bearer: [] }],
         response: { 200: VerificationSchema, ...AUTH_ERRORS },
       },
+      // The walk takes as long as the chain is long; a time limit would only throw its result away.
+      config: { timeoutMs: 0 },
     },
-    async () => render(app.ledger.verify()),
+    // Worker threads walk the chain, so this thread keeps serving requests meanwhile.
+    async () => render(await app.ledger.verifyAsync({ keepCallingThreadFree: true })),
   );
 
   for (const walk of ['lineage', 'impact'] as const) {

@@ -1,0 +1,26 @@
+// A worker thread of parallel verify (verify-parallel.ts): claims ranges of the chain in
+// turn and walks each with the shared checks of verify-range.mjs on its own read-only
+// connection, posting one outcome per range. Plain JS: a worker does not inherit the
+// TypeScript loader in every setup. It cannot borrow the store's connection, so it opens its
+// own read-only one through src/store.
+import { parentPort, workerData } from 'node:worker_threads';
+import { openReadConnection } from '../store/read-connection.mjs';
+import { claimRange, FAST_CHECKS, isWholeRange, rangeWalker, stopClaimsFrom } from './verify-range.mjs';
+
+const { path, ranges, claims } = workerData;
+const db = openReadConnection(path);
+try {
+  const walk = rangeWalker(db);
+  // One read transaction: the ranges lie at or below the head the caller read, and those
+  // entries never change, so any snapshot at least that new sees the same rows.
+  db.transaction(() => {
+    for (let index = claimRange(claims); index !== -1; index = claimRange(claims)) {
+      const outcome = walk(ranges[index], FAST_CHECKS);
+      // Ranges after one with a problem need no walk: the caller re-walks from there.
+      if (!isWholeRange(outcome, ranges[index])) stopClaimsFrom(claims, index + 1);
+      parentPort.postMessage({ index, outcome });
+    }
+  }).deferred();
+} finally {
+  db.close();
+}
