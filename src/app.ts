@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { WRIT_VERSION, WritError, canonicalJson, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
-import { openStore, type Store } from './store/index.js';
+import { createCommitGroup, openStore, type CommitGroup, type Store } from './store/index.js';
 import { createLedger, ledgerMigrations, type LedgerApi } from './ledger/index.js';
 import {
   connectChroma,
@@ -68,6 +68,8 @@ export interface WritApp {
   readonly config: Config;
   readonly logger: Logger;
   readonly store: Store;
+  /** Groups the commits of concurrent hot writes (retrieval bundles, proposals): one commit per event-loop turn. */
+  readonly commits: CommitGroup;
   readonly ledger: LedgerApi;
   readonly chroma: ChromaServer;
   readonly embedder: Embedder;
@@ -138,8 +140,10 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     cleanup.push(() => embedder.close());
 
     const openIndex = () => openVectorIndex({ server: chroma, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension });
+    const commits = createCommitGroup(store);
     const retrieval = createRetrieval({
       store,
+      commits,
       ledger,
       embedder,
       vectorIndex: await openIndex(),
@@ -154,6 +158,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       config,
       logger,
       store,
+      commits,
       ledger,
       chroma,
       embedder,

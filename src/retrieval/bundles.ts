@@ -1,7 +1,7 @@
 // ContextBundle: the sealed record of one retrieval (who asked, the query, the bounds and
 // the ordered chunk references), stored with its ledger entry before the caller sees it;
 // read back by id, checked for freshness, and read as evidence by the broker.
-import { canonicalJson, sealOf, type JsonValue } from '../core/index.js';
+import { canonicalJson, sealOf, sha256Hex, type JsonValue } from '../core/index.js';
 import { statement, type Db, type Store } from '../store/index.js';
 import type { Ledger } from '../ledger/types.js';
 import { WritError } from '../core/index.js';
@@ -45,8 +45,10 @@ export function sealBundle(bundle: ContextBundle): string {
  * Seals and stores a bundle with its `bundle.sealed` ledger entry in one transaction.
  */
 export function storeBundle(store: Store, ledger: Ledger, bundle: ContextBundle, requestId?: string | null): SealedBundle {
-  const seal = sealBundle(bundle);
+  // The seal is the hash of the very text stored as the record (what `sealBundle` computes),
+  // so the bundle is serialized once.
   const record = canonicalJson(bundle as unknown as JsonValue);
+  const seal = `sha256:${sha256Hex(record)}`;
   store.transaction((tx) => {
     statement(tx,
       'INSERT INTO bundles (id, tenant, principal_id, session_id, query, bounds, truncated, created_at, seal, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',

@@ -3,7 +3,7 @@
 // index (Chroma) is brought in step. Re-ingesting unchanged content does nothing; changed
 // content becomes a new version whose old chunks leave both indexes.
 import { canonicalJson, newId, nowIso, parseInput, sha256Hex, type Clock, type JsonValue } from '../core/index.js';
-import type { Store } from '../store/index.js';
+import type { CommitGroup, Store } from '../store/index.js';
 import type { Ledger, LedgerAppend } from '../ledger/types.js';
 import type { Embedder } from './embedder-types.js';
 import { isZeroVector } from './embedder-types.js';
@@ -28,6 +28,8 @@ export interface RetrievalContext {
   readonly vectorCache: VectorCache;
   /** Bumped by every write that changes documents or readers (invalidates cached selectivity). */
   generation: number;
+  /** Stores the bundles of concurrent retrievals with one commit per turn of the event loop. */
+  readonly commits: CommitGroup;
 }
 
 /** Who caused an ingest (recorded in the ledger). */

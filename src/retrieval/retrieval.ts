@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { watch as chokidarWatch } from 'chokidar';
 import { systemClock, type Clock, type Principal } from '../core/index.js';
-import type { Store } from '../store/index.js';
+import { createCommitGroup, type CommitGroup, type Store } from '../store/index.js';
 import type { Ledger } from '../ledger/types.js';
 import type { Embedder } from './embedder-types.js';
 import { DEFAULT_CHUNKING } from './chunking.js';
@@ -47,6 +47,8 @@ export interface RetrievalDeps {
   readonly reopenVectorIndex?: () => Promise<VectorIndexPort>;
   readonly config?: RetrievalConfig;
   readonly clock?: Clock;
+  /** Group committer for bundles; share one per store so all its writers group together. Default: a new one. */
+  readonly commits?: CommitGroup;
 }
 
 /** A folder watcher started by `watch`. */
@@ -100,6 +102,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     syncChain: Promise.resolve(),
     generation: 0,
     vectorCache: new VectorCache(),
+    commits: deps.commits ?? createCommitGroup(deps.store),
   };
   const settings: SearchSettings = {
     maxK: cfg.maxK ?? 50,

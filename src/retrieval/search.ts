@@ -5,7 +5,7 @@ import { statement } from '../store/index.js';
 import { newId, nowIso, parseInput, WritError, type JsonValue, type Principal } from '../core/index.js';
 import { isZeroVector } from './embedder-types.js';
 import { readableDocumentCondition, readerKeysOf, type SqlCondition } from './acl.js';
-import { storeBundle } from './bundles.js';
+import { storeBundle, type ContextBundle } from './bundles.js';
 import { countAllChunks, countReadableChunks, countTenantChunks, readableChunkSeqs, denseScoresOf, denseSearch, dot } from './dense.js';
 import { RetrievalErrors } from './errors.js';
 import type { RetrievalContext } from './ingest.js';
@@ -220,29 +220,26 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   const bounds = { k, maxChars, timeoutMs };
   if (Date.now() > deadline) throw timeoutError(timeoutMs);
 
-  const sealed = storeBundle(
-    ctx.store,
-    ctx.ledger,
-    {
-      id: newId('bnd'),
-      tenant: principal.tenant,
-      principalId: principal.id,
-      sessionId: req.sessionId ?? null,
-      query: req.query,
-      filters: (req.filters ?? {}) as JsonValue,
-      bounds,
-      truncated,
-      chunks: results.map((r) => ({
-        chunkId: r.chunkId,
-        documentId: r.documentId,
-        documentVersion: r.documentVersion,
-        contentHash: r.contentHash,
-        scores: { dense: r.scores.dense, lexical: r.scores.lexical, fused: r.scores.fused },
-      })),
-      createdAt: nowIso(ctx.clock),
-    },
-    req.requestId,
-  );
+  const bundle: ContextBundle = {
+    id: newId('bnd'),
+    tenant: principal.tenant,
+    principalId: principal.id,
+    sessionId: req.sessionId ?? null,
+    query: req.query,
+    filters: (req.filters ?? {}) as JsonValue,
+    bounds,
+    truncated,
+    chunks: results.map((r) => ({
+      chunkId: r.chunkId,
+      documentId: r.documentId,
+      documentVersion: r.documentVersion,
+      contentHash: r.contentHash,
+      scores: { dense: r.scores.dense, lexical: r.scores.lexical, fused: r.scores.fused },
+    })),
+    createdAt: nowIso(ctx.clock),
+  };
+  // Grouped with the other retrievals in flight; committed before this returns.
+  const sealed = await ctx.commits.run(() => storeBundle(ctx.store, ctx.ledger, bundle, req.requestId));
   return {
     bundleId: sealed.id,
     seal: sealed.seal,

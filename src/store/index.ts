@@ -2,3 +2,4 @@
 export { openStore, type Store, type StoreOptions, type Migration, type Db } from './database.js';
 export { StoreErrors } from './errors.js';
 export { statement } from './statements.js';
+export { createCommitGroup, type CommitGroup, type CommitGroupOptions, type CommitJobOptions } from './commit-group.js';

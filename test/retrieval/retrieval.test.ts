@@ -10,6 +10,7 @@ import { isWritError, sealOf } from '../../src/core/index.js';
 import { startChroma, type ChromaServer } from '../../src/retrieval/chroma-server.js';
 import { createEmbedder } from '../../src/retrieval/embedder.js';
 import type { Embedder } from '../../src/retrieval/embedder-types.js';
+import type { LedgerApi } from '../../src/ledger/index.js';
 import { createBundleEvidenceReader, createRetrieval, type Retrieval } from '../../src/retrieval/index.js';
 import { openRetrievalStack, type RetrievalStack } from '../../scripts/retrieval-stack.js';
 
@@ -317,6 +318,25 @@ describe('bounds', () => {
 });
 
 describe('context bundles', () => {
+  test('concurrent retrievals share commits, and each gets its own stored, sealed bundle', async () => {
+    const s = await stack();
+    await s.retrieval.ingest([doc('kb://refunds', 'Refunds are paid back to the original card within five business days.')]);
+    const sealedBefore = ledgerKinds(s).filter((k) => k === 'bundle.sealed').length;
+    const queries = ['refunds', 'card', 'business days', 'paid back', 'original card'];
+    const results = await Promise.all(queries.map((query) => s.retrieval.retrieve({ principal: alice, query, k: 1 })));
+    assert.equal(new Set(results.map((r) => r.bundleId)).size, queries.length);
+    results.forEach((r, i) => {
+      const stored = s.retrieval.getBundle(r.bundleId);
+      assert.equal(stored.seal, r.seal);
+      assert.equal(stored.query, queries[i]);
+      const { seal, ...body } = stored;
+      assert.equal(sealOf(body), seal);
+    });
+    assert.equal(ledgerKinds(s).filter((k) => k === 'bundle.sealed').length - sealedBefore, queries.length);
+    // The stack's ledger is the real one (`createLedger`): its chain is intact after the grouped appends.
+    assert.equal((s.ledger as unknown as LedgerApi).verify().ok, true);
+  });
+
   test('a bundle is sealed and stored before it is returned, and its seal recomputes', async () => {
     const s = await stack();
     await s.retrieval.ingest([doc('kb://1', 'Warranty lasts two years.'), doc('kb://2', 'Warranty claims need a receipt.')]);

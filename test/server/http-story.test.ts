@@ -174,6 +174,31 @@ describe('HTTP API: the refund desk story', () => {
     assert.match(bundleEntry.requestId, /^req_/, 'the retrieval recorded its own request id');
   });
 
+  test('proposals in flight together are each decided and recorded; a refused one answers its error and its record is kept', async () => {
+    const context = await retrieve('teapot refund');
+    const good = (i: number) => ({
+      sessionId,
+      action: 'refund.request',
+      targetId: `rf-group-${i}`,
+      params: { amountCents: 300 + i, orderId: 'ord-1001', recipientAccount: ACCOUNT_ON_FILE },
+      basis: [context.bundleId],
+    });
+    const bad = { sessionId, action: 'refund.request', targetId: 'rf-group-bad', params: { amountCents: 'lots', orderId: 'ord-1001' }, basis: [] };
+    // Sent at once, so the server groups their commits.
+    const responses = await Promise.all([good(1), bad, good(2), good(3)].map((body) => fx.call('desk-agent', 'POST', '/v1/proposals', body)));
+    assert.deepEqual(responses.map((r) => r.statusCode), [201, 400, 201, 201]);
+    assert.equal(responses[1]!.json().code, 'BROKER_PARAMS_INVALID');
+    const ids = [0, 2, 3].map((i) => responses[i]!.json().proposal.id as string);
+    for (const id of ids) assert.equal((await fx.call('desk-agent', 'GET', `/v1/proposals/${id}`)).statusCode, 200);
+    const rejectedRequestId = responses[1]!.headers['x-request-id'];
+    const rejected = (await fx.call('fatima', 'GET', '/v1/audit/entries?kinds=proposal.rejected&limit=10000'))
+      .json()
+      .entries.filter((e: { requestId: string | null }) => e.requestId === rejectedRequestId);
+    assert.equal(rejected.length, 1, 'the refusal is recorded in the ledger');
+    assert.equal(rejected[0].body.code, 'BROKER_PARAMS_INVALID');
+    assert.equal((await fx.call('fatima', 'GET', '/v1/audit/verify')).json().ok, true);
+  });
+
   test('an idempotent retry returns the same proposal and decision without deciding again', async () => {
     const context = await retrieve('teapot refund');
     const body = {

@@ -16,7 +16,7 @@ import { createEventVisibility, eventScopeOf } from '../event-visibility.js';
 
 export interface EventRoutesOptions {
   readonly app: WritApp;
-  /** Poll for other processes' appends every this many ms. Default 250. */
+  /** Poll for other processes' appends every this many ms. Default 50. */
   readonly pollMs?: number;
   /** SSE comment / WebSocket ping interval. Default 15,000 ms. */
   readonly heartbeatMs?: number;
@@ -169,7 +169,9 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
     };
   };
   const feed: LedgerFeed = createLedgerFeed(app.ledger, {
-    pollMs: options.pollMs ?? 250,
+    // Other processes' appends (the CLI on the same home) are found by this poll; one
+    // `ledger.head()` read per tick, and only while someone is subscribed.
+    pollMs: options.pollMs ?? 50,
     ...(options.maxLagEntries === undefined ? {} : { maxLagEntries: options.maxLagEntries }),
     onError: (err) => server.log.warn({ err }, 'live feed read failed'),
   });

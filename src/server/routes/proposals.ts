@@ -70,8 +70,13 @@ export const proposalRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       },
     },
     async (request, reply) => {
-      // One transaction; an idempotent retry of a proposal already decided answers 200 with what was decided.
-      const { proposal, decision, decidedNow } = app.broker.proposeAndDecide(request.principal, request.body, { requestId: rid(request) });
+      // One transaction, grouped with the other writes in flight (one commit per turn). An
+      // idempotent retry of a proposal already decided answers 200 with what was decided. A
+      // refused proposal's record is committed by the broker before it throws: keep it.
+      const { proposal, decision, decidedNow } = await app.commits.run(
+        () => app.broker.proposeAndDecide(request.principal, request.body, { requestId: rid(request) }),
+        { onThrow: 'keep' },
+      );
       return reply.status(decidedNow ? 201 : 200).send(render({ proposal, decision }));
     },
   );
