@@ -12,7 +12,7 @@ import { BrokerErrors } from './errors.js';
 import type { EvidenceReader } from './evidence.js';
 import { expireStale } from './expiry.js';
 import { computeFacts } from './facts.js';
-import { getPrincipal, readPrincipal, upsertPrincipal } from './principals.js';
+import { getPrincipal, readParties, readPrincipal, upsertPrincipal } from './principals.js';
 import { getProposal, listProposals, propose, type ProposeInput } from './proposals.js';
 import { readProposal, readSession } from './records.js';
 import { chargeSession, createSession, endSession, revokeSession, type CreateSessionInput, type SessionCharge } from './sessions.js';
@@ -105,7 +105,7 @@ export function createBroker(options: BrokerOptions) {
     /** The facts policy would see for a proposal now (read-only). */
     computeFacts: (proposalId: string) => {
       const p = readProposal(ctx.store.db, proposalId);
-      return p === undefined ? undefined : computeFacts(ctx, ctx.store.db, p, ctx.clock.now().toISOString());
+      return p === undefined ? undefined : computeFacts(ctx, ctx.store.db, p, ctx.clock.now().toISOString(), readParties(ctx.store.db, p));
     },
     decide: (proposalId: string, opts?: { requestId?: string; actorId?: string }) => decide(ctx, proposalId, opts),
     /** `propose` then `decide` in one transaction (what `POST /v1/proposals` does). */

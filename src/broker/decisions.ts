@@ -4,18 +4,12 @@
 import { WritError, newId, nowIso, type JsonValue, type Principal } from '../core/index.js';
 import type { Db } from '../store/index.js';
 import type { BrokerContext, PolicyVerdict } from './context.js';
-import { readPrincipal } from './principals.js';
+import { disabledParties, readParties, requireCallerRecord, type PrincipalRecord } from './principals.js';
 import { BrokerErrors } from './errors.js';
 import { computeFacts } from './facts.js';
 import { moveProposal, type ProposalStatus } from './lifecycle.js';
 import { proposeIn } from './proposals.js';
 import { prep, readDecision, readProposal, type DecisionRecord, type ProposalRecord } from './records.js';
-
-/** Ids of the proposal's actor and on-behalf-of principal that are missing or disabled. */
-export function disabledParties(db: Db, proposal: ProposalRecord): string[] {
-  const ids = proposal.onBehalfOf === null ? [proposal.actorId] : [proposal.actorId, proposal.onBehalfOf];
-  return ids.filter((id) => readPrincipal(db, id)?.disabled !== false);
-}
 
 const NEXT: Record<DecisionRecord['outcome'], ProposalStatus> = {
   allow: 'authorized',
@@ -26,16 +20,24 @@ const NEXT: Record<DecisionRecord['outcome'], ProposalStatus> = {
 /**
  * Decides `proposal` inside the caller's transaction: computes facts, asks policy,
  * stores the decision, moves the proposal (staying `pending_approval` is no move) and
- * appends `decision.made`.
+ * appends `decision.made`. `known` is a principal this transaction has already read.
  */
-export function decideIn(ctx: BrokerContext, db: Db, proposal: ProposalRecord, at: string, meta: { requestId: string | null; actorId: string | null }): DecisionRecord {
+export function decideIn(
+  ctx: BrokerContext,
+  db: Db,
+  proposal: ProposalRecord,
+  at: string,
+  meta: { requestId: string | null; actorId: string | null },
+  known?: PrincipalRecord,
+): DecisionRecord {
   if (proposal.status !== 'proposed' && proposal.status !== 'pending_approval') {
     throw new WritError(BrokerErrors.BROKER_PROPOSAL_WRONG_STATUS, `proposal \`${proposal.id}\` is \`${proposal.status}\`; only a proposed or pending proposal is decided`, {
       details: { proposalId: proposal.id, status: proposal.status },
     });
   }
-  const facts = computeFacts(ctx, db, proposal, at);
-  const disabled = disabledParties(db, proposal);
+  const parties = readParties(db, proposal, known);
+  const facts = computeFacts(ctx, db, proposal, at, parties);
+  const disabled = disabledParties(proposal, parties);
   // INVARIANT: a disabled actor or on-behalf-of principal is denied before policy is asked.
   const verdict: PolicyVerdict =
     disabled.length > 0
@@ -161,14 +163,15 @@ export function proposeAndDecide(ctx: BrokerContext, caller: Principal, input: u
   const at = nowIso(ctx.clock);
   const requestId = options.requestId ?? null;
   const outcome = ctx.store.transaction((db): ProposedAndDecided | { error: WritError } => {
-    const proposed = proposeIn(ctx, db, caller, input, at, requestId);
+    const actor = requireCallerRecord(db, caller);
+    const proposed = proposeIn(ctx, db, actor.principal, input, at, requestId);
     if ('error' in proposed) return proposed;
     const { proposal } = proposed;
     if (proposal.status !== 'proposed') {
       const decision = proposal.decisionId === null ? null : (readDecision(db, proposal.decisionId) ?? null);
       return { proposal, decision, decidedNow: false };
     }
-    const decision = decideIn(ctx, db, proposal, at, { requestId, actorId: caller.id });
+    const decision = decideIn(ctx, db, proposal, at, { requestId, actorId: caller.id }, actor);
     // The proposal as decideIn left it (a test checks it equals a read-back).
     return { proposal: { ...proposal, status: NEXT[decision.outcome], decisionId: decision.id, updatedAt: at }, decision, decidedNow: true };
   });

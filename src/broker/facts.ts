@@ -5,7 +5,7 @@ import type { Principal } from '../core/index.js';
 import type { Db } from '../store/index.js';
 import type { BrokerContext } from './context.js';
 import type { BasisItemFacts, Facts } from './facts-schema.js';
-import { readPrincipal } from './principals.js';
+import { readPrincipal, type Parties } from './principals.js';
 import { prep, readLock, readResource, toApproval, type ProposalRecord } from './records.js';
 import { buildTaintCorpus, isTainted } from './taint.js';
 
@@ -43,12 +43,15 @@ export function validApprovals(db: Db, proposal: ProposalRecord, at: string): { 
   return { approverIds, roles };
 }
 
-/** Computes the facts for `proposal`, reading the store and the evidence reader. */
-export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecord, at: string): Facts {
+/**
+ * Computes the facts for `proposal`, reading the store and the evidence reader. `parties`
+ * are the proposal's actor and on-behalf-of principal as read in the same transaction.
+ */
+export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecord, at: string, parties: Parties): Facts {
   const action = ctx.catalog.actions[proposal.action];
   if (action === undefined) throw new Error(`catalog has no action \`${proposal.action}\``);
-  const actor = readPrincipal(db, proposal.actorId)?.principal as Principal;
-  const onBehalfOf = proposal.onBehalfOf === null ? null : (readPrincipal(db, proposal.onBehalfOf)?.principal ?? null);
+  const actor = parties.actor?.principal as Principal;
+  const onBehalfOf = parties.onBehalfOf?.principal ?? null;
 
   const resource = readResource(db, proposal.resourceType, proposal.targetId);
   // A resource of another tenant is reported as missing (as at propose time).
@@ -57,7 +60,9 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
   const locked = readLock(db, proposal.resourceType, proposal.targetId) !== null;
   const legal = !locked && (action.create ? !exists : target !== undefined && action.from.includes(target.state));
 
-  const approvals = validApprovals(db, proposal, at);
+  // Only a proposal pending approval is approved, and only a decision moves it there: one
+  // never decided (no decision id yet) has no approvals to look up.
+  const approvals = proposal.decisionId === null ? { approverIds: [], roles: [] } : validApprovals(db, proposal, at);
 
   const evidence = ctx.evidence.getEvidence(proposal.basis);
   const items: BasisItemFacts[] = [];
@@ -86,14 +91,17 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
     for (const chunk of bundle.chunks) texts.push(chunk.text);
   }
 
-  const corpus = buildTaintCorpus(texts);
   const tainted: string[] = [];
   const trustedTainted: string[] = [];
-  for (const [name, value] of Object.entries(proposal.params)) {
-    const trusted = action.params[name]?.trusted ?? false;
-    if (texts.length > 0 && isTainted(value, corpus, { trusted, minLength: ctx.config.taintMinLength })) {
-      tainted.push(name);
-      if (trusted) trustedTainted.push(name);
+  // Without basis text nothing is tainted, so the corpus is built only when there is some.
+  if (texts.length > 0) {
+    const corpus = buildTaintCorpus(texts);
+    for (const [name, value] of Object.entries(proposal.params)) {
+      const trusted = action.params[name]?.trusted ?? false;
+      if (isTainted(value, corpus, { trusted, minLength: ctx.config.taintMinLength })) {
+        tainted.push(name);
+        if (trusted) trustedTainted.push(name);
+      }
     }
   }
 

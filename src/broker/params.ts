@@ -20,37 +20,52 @@ export function canonicalDecimal(text: string): string {
   return negative && body !== '0' ? `-${body}` : body;
 }
 
+/** Records an issue with param `name`; returns undefined, for `return issue(…)` when the value is unusable. */
+function issue(issues: InputIssue[], name: string, code: string, message: string): undefined {
+  issues.push({ path: `params.${name}`, code, message });
+  return undefined;
+}
+
+/** Compiled once per spec: `defineCatalog` freezes specs, so a pattern never changes under its spec. */
+const patterns = new WeakMap<ParamSpec, RegExp>();
+function patternOf(spec: ParamSpec & { pattern: string }): RegExp {
+  let re = patterns.get(spec);
+  if (re === undefined) {
+    re = new RegExp(spec.pattern, 'u');
+    patterns.set(spec, re);
+  }
+  return re;
+}
+
 function checkOne(name: string, spec: ParamSpec, value: unknown, issues: InputIssue[]): ParamValue | undefined {
-  const path = `params.${name}`;
-  const add = (code: string, message: string) => issues.push({ path, code, message });
   switch (spec.type) {
     case 'boolean':
-      if (typeof value !== 'boolean') return add('invalid_type', 'expected a boolean'), undefined;
+      if (typeof value !== 'boolean') return issue(issues, name, 'invalid_type', 'expected a boolean');
       return value;
     case 'integer': {
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return add('invalid_type', 'expected an integer'), undefined;
-      if (spec.min !== undefined && value < spec.min) add('too_small', `must be at least ${spec.min}`);
-      if (spec.max !== undefined && value > spec.max) add('too_big', `must be at most ${spec.max}`);
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return issue(issues, name, 'invalid_type', 'expected an integer');
+      if (spec.min !== undefined && value < spec.min) issue(issues, name, 'too_small', `must be at least ${spec.min}`);
+      if (spec.max !== undefined && value > spec.max) issue(issues, name, 'too_big', `must be at most ${spec.max}`);
       return value;
     }
     case 'decimal': {
       let text: string;
       if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
       else if (typeof value === 'string') text = value.trim();
-      else return add('invalid_type', 'expected a decimal such as `12.50`'), undefined;
-      if (!DECIMAL.test(text) || text.length > 40) return add('invalid_format', 'expected a decimal such as `12.50`'), undefined;
+      else return issue(issues, name, 'invalid_type', 'expected a decimal such as `12.50`');
+      if (!DECIMAL.test(text) || text.length > 40) return issue(issues, name, 'invalid_format', 'expected a decimal such as `12.50`');
       const canonical = canonicalDecimal(text);
       const n = Number(canonical);
-      if (spec.min !== undefined && n < spec.min) add('too_small', `must be at least ${spec.min}`);
-      if (spec.max !== undefined && n > spec.max) add('too_big', `must be at most ${spec.max}`);
+      if (spec.min !== undefined && n < spec.min) issue(issues, name, 'too_small', `must be at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) issue(issues, name, 'too_big', `must be at most ${spec.max}`);
       return canonical;
     }
     case 'string': {
-      if (typeof value !== 'string') return add('invalid_type', 'expected a string'), undefined;
+      if (typeof value !== 'string') return issue(issues, name, 'invalid_type', 'expected a string');
       const text = value.normalize('NFC');
-      if (text.length > spec.maxLength) add('too_big', `must be at most ${spec.maxLength} characters`);
-      if (spec.pattern !== undefined && !new RegExp(spec.pattern, 'u').test(text)) add('invalid_format', `must match \`${spec.pattern}\``);
-      if (spec.enum !== undefined && !spec.enum.includes(text)) add('invalid_value', `must be one of ${spec.enum.map((e) => `\`${e}\``).join(', ')}`);
+      if (text.length > spec.maxLength) issue(issues, name, 'too_big', `must be at most ${spec.maxLength} characters`);
+      if (spec.pattern !== undefined && !patternOf(spec as ParamSpec & { pattern: string }).test(text)) issue(issues, name, 'invalid_format', `must match \`${spec.pattern}\``);
+      if (spec.enum !== undefined && !spec.enum.includes(text)) issue(issues, name, 'invalid_value', `must be one of ${spec.enum.map((e) => `\`${e}\``).join(', ')}`);
       return text;
     }
   }

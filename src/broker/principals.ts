@@ -91,6 +91,11 @@ export function getPrincipal(ctx: BrokerContext, id: string): Principal | undefi
  * enabled, and match the caller's tenant and kind. Roles and groups come from the store.
  */
 export function requireCaller(db: Db, caller: Principal): Principal {
+  return requireCallerRecord(db, caller).principal;
+}
+
+/** `requireCaller`, returning the stored record, so later checks in the transaction need not read it again. */
+export function requireCallerRecord(db: Db, caller: Principal): PrincipalRecord {
   const stored = readPrincipal(db, caller?.id);
   if (stored === undefined) {
     throw new WritError(BrokerErrors.BROKER_PRINCIPAL_NOT_FOUND, `principal \`${String(caller?.id)}\` is not registered`, {
@@ -106,5 +111,35 @@ export function requireCaller(db: Db, caller: Principal): Principal {
   if (stored.disabled) {
     throw new WritError(BrokerErrors.BROKER_PRINCIPAL_DISABLED, `principal \`${caller.id}\` is disabled`, { details: { principalId: caller.id } });
   }
-  return stored.principal;
+  return stored;
+}
+
+/** A proposal's actor and the principal it acts for, as stored (undefined when not registered). */
+export interface Parties {
+  readonly actor: PrincipalRecord | undefined;
+  /** Null when the proposal acts for no one. */
+  readonly onBehalfOf: PrincipalRecord | undefined | null;
+}
+
+/**
+ * Reads a proposal's parties once per operation. `known` is a principal this transaction
+ * has already read (the caller): it is used as is rather than read again.
+ */
+export function readParties(db: Db, proposal: { readonly actorId: string; readonly onBehalfOf: string | null }, known?: PrincipalRecord): Parties {
+  return {
+    actor: readUnlessKnown(db, proposal.actorId, known),
+    onBehalfOf: proposal.onBehalfOf === null ? null : readUnlessKnown(db, proposal.onBehalfOf, known),
+  };
+}
+
+function readUnlessKnown(db: Db, id: string, known: PrincipalRecord | undefined): PrincipalRecord | undefined {
+  return known !== undefined && known.principal.id === id ? known : readPrincipal(db, id);
+}
+
+/** Ids of the proposal's actor and on-behalf-of principal that are missing or disabled. */
+export function disabledParties(proposal: { readonly actorId: string; readonly onBehalfOf: string | null }, parties: Parties): string[] {
+  const disabled: string[] = [];
+  if (parties.actor?.disabled !== false) disabled.push(proposal.actorId);
+  if (proposal.onBehalfOf !== null && parties.onBehalfOf?.disabled !== false) disabled.push(proposal.onBehalfOf);
+  return disabled;
 }

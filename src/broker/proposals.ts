@@ -9,8 +9,8 @@ import { BrokerErrors } from './errors.js';
 import { ProposalStatusSchema, type ProposalStatus } from './lifecycle.js';
 import { checkParams } from './params.js';
 import { requireCaller } from './principals.js';
-import { prep, readProposal, readResource, readSession, toProposal, type ParamValue, type ProposalRecord } from './records.js';
-import { chargeSessionIn, requireLiveSession } from './sessions.js';
+import { prep, readProposal, readResource, readSession, toProposal, type ParamValue, type ProposalRecord, type SessionRecord } from './records.js';
+import { chargeLiveSession, requireLiveSession } from './sessions.js';
 
 const IdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'use letters, digits and . _ : @ - (at most 128)');
 
@@ -98,25 +98,24 @@ function summarize(raw: unknown): JsonValue {
  */
 export function propose(ctx: BrokerContext, caller: Principal, input: unknown, options: { requestId?: string } = {}): ProposalRecord {
   const at = nowIso(ctx.clock);
-  const outcome = ctx.store.transaction((db) => proposeIn(ctx, db, caller, input, at, options.requestId ?? null));
+  const outcome = ctx.store.transaction((db) => proposeIn(ctx, db, requireCaller(db, caller), input, at, options.requestId ?? null));
   if ('error' in outcome) throw outcome.error;
   return outcome.proposal;
 }
 
 /**
- * `propose` inside the caller's transaction. A refused proposal is returned as `error`
- * (with its `proposal.rejected` record written), so the caller can commit the record and
- * then throw.
+ * `propose` inside the caller's transaction, for `actor`, the caller as `requireCaller`
+ * resolved it in this transaction. A refused proposal is returned as `error` (with its
+ * `proposal.rejected` record written), so the caller can commit the record and then throw.
  */
 export function proposeIn(
   ctx: BrokerContext,
   db: Db,
-  caller: Principal,
+  actor: Principal,
   input: unknown,
   at: string,
   requestId: string | null,
 ): { proposal: ProposalRecord; existing: boolean } | { error: WritError } {
-  const actor = requireCaller(db, caller);
   let checked: Checked;
   try {
     checked = checkProposal(ctx, db, actor, input, at);
@@ -143,6 +142,8 @@ interface Checked {
   readonly content: ProposalContent;
   readonly hash: string;
   readonly idempotencyKey: string | null;
+  /** The session proposed in, as read (once) in this transaction and found live. */
+  readonly session?: SessionRecord;
 }
 
 function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unknown, at: string): Checked {
@@ -174,9 +175,10 @@ function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unkn
     reject(BrokerErrors.BROKER_PARAMS_INVALID, `invalid params for \`${p.action}\`: ${list}`, { action: p.action, issues });
   }
 
+  let session: SessionRecord | undefined;
   let onBehalfOf: string | null = null;
   if (p.sessionId !== undefined) {
-    const session = readSession(db, p.sessionId);
+    session = readSession(db, p.sessionId);
     if (session === undefined) reject(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${p.sessionId}\` does not exist`, { sessionId: p.sessionId });
     // INVARIANT: a proposal joins only a session of its own actor; on-behalf-of comes from that session, never the body.
     if (session.actorId !== actor.id) {
@@ -216,33 +218,33 @@ function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unkn
     }
   }
 
-  if (p.sessionId !== undefined) requireLiveSession(db, p.sessionId, at);
-  const target = readResource(db, action.resourceType, p.targetId);
-  // A resource of another tenant is reported as missing: its existence is not ours to learn.
-  if (!action.create && (target === undefined || target.tenant !== actor.tenant)) {
-    reject(BrokerErrors.BROKER_TARGET_NOT_FOUND, `no \`${action.resourceType}\` \`${p.targetId}\` exists`, {
-      resourceType: action.resourceType,
-      targetId: p.targetId,
-    });
-  }
-  if (p.sessionId !== undefined) {
-    // Throws before writing when over budget; the charge commits with the proposal.
-    const session = readSession(db, p.sessionId);
-    if (session !== undefined && session.used.proposals + 1 > session.budgets.proposals) {
-      reject(BrokerErrors.BROKER_SESSION_BUDGET_EXCEEDED, `session \`${p.sessionId}\` budget exceeded: \`proposals\``, {
-        sessionId: p.sessionId,
-        exceeded: ['proposals'],
-        budgets: session.budgets,
-        used: session.used,
+  if (session !== undefined) requireLiveSession(db, session.id, at, session);
+  if (!action.create) {
+    const target = readResource(db, action.resourceType, p.targetId);
+    // A resource of another tenant is reported as missing: its existence is not ours to learn.
+    if (target === undefined || target.tenant !== actor.tenant) {
+      reject(BrokerErrors.BROKER_TARGET_NOT_FOUND, `no \`${action.resourceType}\` \`${p.targetId}\` exists`, {
+        resourceType: action.resourceType,
+        targetId: p.targetId,
       });
     }
   }
-  return { content, hash, idempotencyKey };
+  // Throws before writing when over budget; the charge commits with the proposal.
+  if (session !== undefined && session.used.proposals + 1 > session.budgets.proposals) {
+    reject(BrokerErrors.BROKER_SESSION_BUDGET_EXCEEDED, `session \`${p.sessionId}\` budget exceeded: \`proposals\``, {
+      sessionId: p.sessionId,
+      exceeded: ['proposals'],
+      budgets: session.budgets,
+      used: session.used,
+    });
+  }
+  return { content, hash, idempotencyKey, session };
 }
 
 function insertProposal(ctx: BrokerContext, db: Db, checked: Checked, at: string, requestId: string | null): ProposalRecord {
   const { content, hash } = checked;
-  if (content.sessionId !== null) chargeSessionIn(db, content.sessionId, { proposals: 1 }, at);
+  // checkProposal found this session live and within budget, in this transaction.
+  if (checked.session !== undefined) chargeLiveSession(db, checked.session, { proposals: 1 });
   const id = newId('prp', Date.parse(at));
   const status: ProposalStatus = 'proposed';
   const paramsJson = JSON.stringify(content.params);

@@ -107,9 +107,11 @@ export function isSessionLive(session: SessionRecord, at: string): boolean {
   return session.status === 'active' && Date.parse(session.expiresAt) > Date.parse(at);
 }
 
-/** Reads a session that must exist and be live; throws the typed error otherwise. */
-export function requireLiveSession(db: Db, sessionId: string, at: string): SessionRecord {
-  const session = readSession(db, sessionId);
+/**
+ * Reads a session that must exist and be live; throws the typed error otherwise. Pass
+ * `session` when this transaction has already read it.
+ */
+export function requireLiveSession(db: Db, sessionId: string, at: string, session = readSession(db, sessionId)): SessionRecord {
   if (session === undefined) {
     throw new WritError(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${sessionId}\` does not exist`, { details: { sessionId } });
   }
@@ -126,7 +128,15 @@ export function requireLiveSession(db: Db, sessionId: string, at: string): Sessi
  */
 export function chargeSessionIn(db: Db, sessionId: string, charge: SessionCharge, at: string): SessionRecord {
   const c = parseInput(SessionChargeSchema, charge, 'session charge');
-  const session = requireLiveSession(db, sessionId, at);
+  return chargeLiveSession(db, requireLiveSession(db, sessionId, at), c);
+}
+
+/**
+ * Charges a session this transaction has read and found live, with a charge that is
+ * already valid (parsed, or made by the broker itself). All or nothing, as `chargeSessionIn`.
+ */
+export function chargeLiveSession(db: Db, session: SessionRecord, c: z.output<typeof SessionChargeSchema>): SessionRecord {
+  const sessionId = session.id;
   const want = {
     retrievals: session.used.retrievals + (c.retrievals ?? 0),
     proposals: session.used.proposals + (c.proposals ?? 0),

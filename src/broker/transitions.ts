@@ -230,13 +230,18 @@ export function execute(ctx: BrokerContext, token: string, options: { requestId?
     const before = requireExpectedTarget(db, payload);
     const tid = newId('trn', now.getTime());
     // The resource's previous transition is part of this one's lineage: "what informed
-    // the payout?" reaches the request, its approvals and the context it cited.
-    const previous = prep(
-      db,
-      "SELECT id FROM transitions WHERE resource_type = ? AND resource_id = ? AND tenant = ? AND status IN ('executed', 'succeeded') ORDER BY id DESC LIMIT 1",
-    )
-      .pluck()
-      .get(payload.targetType, payload.targetId, proposal.tenant) as string | undefined;
+    // the payout?" reaches the request, its approvals and the context it cited. A target
+    // that does not exist has none: every executed or succeeded transition leaves its
+    // resource row, and no resource row is ever deleted.
+    const previous =
+      before === undefined
+        ? undefined
+        : (prep(
+            db,
+            "SELECT id FROM transitions WHERE resource_type = ? AND resource_id = ? AND tenant = ? AND status IN ('executed', 'succeeded') ORDER BY id DESC LIMIT 1",
+          )
+            .pluck()
+            .get(payload.targetType, payload.targetId, proposal.tenant) as string | undefined);
     const refs = [payload.wid, payload.decisionId, proposal.id, ...(previous === undefined ? [] : [previous])];
     const external = action.effect === 'external';
     const insert = prep(

@@ -4,10 +4,9 @@
 import { WritError, newId, randomBase64url, sha256Hex, type JsonValue, type Principal } from '../core/index.js';
 import type { Db } from '../store/index.js';
 import type { BrokerContext } from './context.js';
-import { disabledParties } from './decisions.js';
 import { BrokerErrors } from './errors.js';
 import { contentOf, sealProposal } from './proposals.js';
-import { requireCaller } from './principals.js';
+import { disabledParties, readParties, requireCallerRecord, type PrincipalRecord } from './principals.js';
 import { prep, readDecisionHead, readLock, readProposal, readResource, type DecisionHead, type ProposalRecord } from './records.js';
 import { requireLiveSession } from './sessions.js';
 import { signWarrant, type WarrantPayload } from './warrant.js';
@@ -29,9 +28,10 @@ function stale(proposal: ProposalRecord, why: string): WritError {
 /**
  * Checks that `proposal` is authorized by a decision that still holds: the proposal's
  * content still matches its seal, the decision allowed this exact hash, the session is
- * live. Shared by issuing and executing.
+ * live. Shared by issuing and executing. `known` is a principal this transaction has
+ * already read (the caller).
  */
-export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string): DecisionHead {
+export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string, known?: PrincipalRecord): DecisionHead {
   // INVARIANT: only an authorized proposal gets (or uses) a warrant.
   if (proposal.status !== 'authorized') {
     throw new WritError(BrokerErrors.BROKER_PROPOSAL_WRONG_STATUS, `proposal \`${proposal.id}\` is \`${proposal.status}\`, not \`authorized\``, {
@@ -47,7 +47,7 @@ export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string):
   }
   if (proposal.sessionId !== null) requireLiveSession(db, proposal.sessionId, at);
   // INVARIANT: authority lapses when the actor or the principal it acts for is disabled.
-  const disabled = disabledParties(db, proposal);
+  const disabled = disabledParties(proposal, readParties(db, proposal, known));
   if (disabled.length > 0) {
     throw new WritError(BrokerErrors.BROKER_PRINCIPAL_DISABLED, `principal \`${disabled[0]}\` is disabled`, { details: { principalId: disabled[0] } });
   }
@@ -65,7 +65,8 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
   const now = ctx.clock.now();
   const at = now.toISOString();
   return ctx.store.transaction((db) => {
-    const who = requireCaller(db, caller);
+    const stored = requireCallerRecord(db, caller);
+    const who = stored.principal;
     const proposal = readProposal(db, proposalId);
     if (proposal === undefined || proposal.tenant !== who.tenant) {
       throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${proposalId}\` does not exist`, { details: { proposalId } });
@@ -76,7 +77,7 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
         details: { principalId: who.id, proposalId: proposal.id },
       });
     }
-    const decision = requireAuthorized(db, proposal, at);
+    const decision = requireAuthorized(db, proposal, at, stored);
     if (Date.parse(decision.createdAt) + ctx.config.authorizationTtlMs <= now.getTime()) {
       throw stale(proposal, 'the authorization is older than `authorizationTtlMs`');
     }

@@ -116,6 +116,26 @@ describe('proposals', () => {
     assert.equal(h.broker.getSession(s.id)!.used.retrievals, 2);
   });
 
+  test('proposeAndDecide charges the session once per proposal and refuses, recorded, past its budget or after it ends', () => {
+    const agent = h.p['desk-agent']!;
+    const s = h.broker.createSession(agent, { ttlMs: 60_000, budgets: { proposals: 2 } });
+    const input = (targetId: string) => ({ sessionId: s.id, action: 'refund.request', targetId, params: refundParams(1) });
+    assert.equal(h.broker.proposeAndDecide(agent, input('rf-pd1')).decision?.outcome, 'allow');
+    assert.equal(h.broker.getSession(s.id)!.used.proposals, 1);
+    assert.equal(h.broker.proposeAndDecide(agent, { ...input('rf-pd2'), idempotencyKey: 'pd-2' }).decidedNow, true);
+    assert.equal(h.broker.getSession(s.id)!.used.proposals, 2);
+    const before = h.ledger.head().seq;
+    assert.equal(caught(() => h.broker.proposeAndDecide(agent, input('rf-pd3'))).code, 'BROKER_SESSION_BUDGET_EXCEEDED');
+    assert.deepEqual(h.ledger.entries({ afterSeq: before }).map((e) => e.kind), ['proposal.rejected']);
+    assert.equal(h.broker.getSession(s.id)!.used.proposals, 2);
+    // An idempotent retry is answered even past the budget and after the session ended: it charges nothing.
+    h.broker.endSession(agent, s.id);
+    const retry = h.broker.proposeAndDecide(agent, { ...input('rf-pd2'), idempotencyKey: 'pd-2' });
+    assert.equal(retry.decidedNow, false);
+    assert.equal(h.broker.getSession(s.id)!.used.proposals, 2);
+    assert.equal(caught(() => h.broker.proposeAndDecide(agent, input('rf-pd4'))).code, 'BROKER_SESSION_NOT_ACTIVE');
+  });
+
   test('an agent cannot act for a principal of another tenant, nor for another agent', () => {
     h.broker.upsertPrincipal({ id: 'free-agent', kind: 'agent', tenant: 'acme', roles: ['support_agent'] });
     h.broker.upsertPrincipal({ id: 'gina', kind: 'user', tenant: 'globex', roles: ['support'] });

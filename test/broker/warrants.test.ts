@@ -190,6 +190,25 @@ describe('warrants and transitions', () => {
     assert.ok(h.broker.issueWarrant(h.p['payments']!, p.id).token);
   });
 
+  test('an agent proposal is denied while its on-behalf-of principal is disabled, and gets no warrant once it is', () => {
+    const agent = h.p['desk-agent']!;
+    const session = h.broker.createSession(agent, { ttlMs: 600_000 });
+    const propose = (targetId: string) => h.broker.proposeAndDecide(agent, { sessionId: session.id, action: 'refund.request', targetId, params: refundParams(1000) });
+    const authorized = propose(`rf-w${++n}`);
+    assert.equal(authorized.decision?.outcome, 'allow');
+    h.broker.upsertPrincipal(h.p['sam']!, { disabled: true });
+    try {
+      const denied = propose(`rf-w${++n}`);
+      assert.equal(denied.decision?.outcome, 'deny');
+      assert.deepEqual(denied.decision?.reasons, ['principal `sam` is disabled: denied']);
+      assert.equal(caught(() => h.broker.issueWarrant(agent, authorized.proposal.id)).code, 'BROKER_PRINCIPAL_DISABLED');
+    } finally {
+      h.broker.upsertPrincipal(h.p['sam']!);
+    }
+    h.broker.execute(h.broker.issueWarrant(agent, authorized.proposal.id).token);
+    assert.equal(h.broker.getResource('Refund', authorized.proposal.targetId)?.state, 'requested');
+  });
+
   test('disabling the proposer stops its authorized proposal from getting or using a warrant', () => {
     const p = authorizedReject();
     const { token } = h.broker.issueWarrant(h.p['sam']!, p.id);

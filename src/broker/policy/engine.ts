@@ -76,6 +76,11 @@ interface SideResult {
 
 let engineSequence = 0;
 
+/** The side's result when no policy permits: deny by default, after any `extra` reasons. */
+function denyByDefault(who: string, actionId: string, extra: string[] = [], errors: string[] = []): SideResult {
+  return { outcome: 'deny', determining: [], obligations: [], reasons: [...extra, `no policy permits ${who} to \`${actionId}\`: denied by default`], errors };
+}
+
 /** Approvers holding `role` so far: each approver contributes each of its roles once. */
 function approversWithRole(facts: Facts, role: string): number {
   let n = 0;
@@ -165,6 +170,12 @@ function selfMembershipPaths(policies: readonly PolicyJson[]): string[][] | null
   return [...selfSets.values()];
 }
 
+/** A copy of `record` with `value` at `path` from `path[i]` down (copy on write). */
+function setAt(record: Record<string, unknown>, path: readonly string[], i: number, value: string[]): Record<string, unknown> {
+  const key = path[i] as string;
+  return { ...record, [key]: i === path.length - 1 ? value : setAt(record[key] as Record<string, unknown>, path, i + 1, value) };
+}
+
 /** The placeholder principal id of a self-membership projection. */
 const SELF = '(self)';
 
@@ -198,10 +209,6 @@ function projectSelfMembership(request: CedarRequest, paths: readonly (readonly 
     }
     replacements.push({ path, value: holds ? [SELF] : [] });
   }
-  const setAt = (record: Record<string, unknown>, path: readonly string[], i: number, value: string[]): Record<string, unknown> => {
-    const key = path[i] as string;
-    return { ...record, [key]: i === path.length - 1 ? value : setAt(record[key] as Record<string, unknown>, path, i + 1, value) };
-  };
   let context = request.context as Record<string, unknown>;
   for (const { path, value } of replacements) context = setAt(context, path, 1, value);
   const entities = [...request.entities];
@@ -303,14 +310,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const actionId = facts.proposal.action;
     const who = `${principal.kind} \`${principal.id}\``;
     const slice = slices.get(`${actionId}\u0000${principalEntityType(principal)}`) ?? null;
-    const denyByDefault = (extra: string[] = [], errors: string[] = []): SideResult => ({
-      outcome: 'deny',
-      determining: [],
-      obligations: [],
-      reasons: [...extra, `no policy permits ${who} to \`${actionId}\`: denied by default`],
-      errors,
-    });
-    if (slice === null) return denyByDefault();
+    if (slice === null) return denyByDefault(who, actionId);
 
     const built = buildCedarRequest({
       namespace,
@@ -349,7 +349,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const matched = first.reason.map((id) => slice.byId.get(id)).filter((p): p is ParsedPolicy => p !== undefined);
     if (first.decision === 'deny') {
       // Only hard forbids deny in this set (softened ones were pre-parsed as permits).
-      if (matched.length === 0) return denyByDefault([], errors);
+      if (matched.length === 0) return denyByDefault(who, actionId, [], errors);
       return {
         outcome: 'deny',
         determining: matched.map((p) => p.id),
@@ -367,7 +367,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       obligations.push({ ...obligation, policyId: p.id });
       reasons.push(`\`${p.id}\` forbids this for ${who} unless approved by ${obligation.count} \`${obligation.role}\``);
     }
-    if (permits.length === 0) return denyByDefault(reasons, errors);
+    if (permits.length === 0) return denyByDefault(who, actionId, reasons, errors);
     for (const id of permits) {
       const policy = slice.byId.get(id);
       reasons.push(`\`${id}\` permits this for ${who}`);

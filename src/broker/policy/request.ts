@@ -211,16 +211,18 @@ function representative(value: CedarValueJson, use: LiteralUse): CedarValueJson 
   return [...new Set(value.filter((v) => typeof v === 'string' && use.literals.has(v)))].sort() as CedarValueJson;
 }
 
+/** A copy of `node` with the value at `path` (from `path[i]` down) replaced by its representative (copy on write). */
+function replaceAt(node: CedarValueJson, path: readonly string[], use: LiteralUse, i = 0): CedarValueJson {
+  if (!isPlainRecord(node)) return node;
+  const head = path[i] as string;
+  const child = (node as JsonRecord)[head];
+  if (child === undefined) return node;
+  return { ...node, [head]: i === path.length - 1 ? representative(child, use) : replaceAt(child, path, use, i + 1) };
+}
+
 /** Copies of `record` with each canonicalisable value replaced by its representative (copy on write). */
 function canonicalise(record: JsonRecord, items: readonly Canonicalisable[] | undefined): JsonRecord {
   if (items === undefined) return record;
-  const replaceAt = (node: CedarValueJson, path: readonly string[], use: LiteralUse): CedarValueJson => {
-    if (!isPlainRecord(node)) return node;
-    const [head, ...rest] = path as [string, ...string[]];
-    const child = (node as JsonRecord)[head];
-    if (child === undefined) return node;
-    return { ...node, [head]: rest.length === 0 ? representative(child, use) : replaceAt(child, rest, use) };
-  };
   let out: CedarValueJson = record;
   for (const { path, use } of items) out = replaceAt(out, path, use);
   return out as JsonRecord;
