@@ -104,52 +104,63 @@ function isId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID && value.isWellFormed();
 }
 
+/**
+ * Where an issue is, under `path` (an entry's index in `appendMany`, or '' for one entry).
+ * A module function, not a closure per call: tsx names every closure it compiles (`__name`),
+ * a cost each append would pay.
+ */
+function issueAt(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+const OPTIONAL_ID_KEYS = ['tenant', 'actorId', 'requestId'] as const;
+
 function prepareEntry(input: LedgerAppend, path = ''): PreparedEntry {
   const issues: InputIssue[] = [];
-  const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new WritError(LedgerErrors.LEDGER_INVALID_ENTRY, `invalid ledger entry${path === '' ? '' : ` \`${path}\``}: not an object`, {
       details: { issues: [{ path: path || '(root)', code: 'invalid_type', message: 'expected an object' }] },
     });
   }
   for (const key of Object.keys(input)) {
-    if (!ENTRY_KEYS.has(key)) issues.push({ path: at(key), code: 'unrecognized_keys', message: `unknown field \`${key}\`` });
+    if (!ENTRY_KEYS.has(key)) issues.push({ path: issueAt(path, key), code: 'unrecognized_keys', message: `unknown field \`${key}\`` });
   }
   if (typeof input.kind !== 'string' || input.kind.length > 100 || !KIND.test(input.kind)) {
-    issues.push({ path: at('kind'), code: 'invalid_format', message: 'kind must read `area.event` in lowercase letters and underscores' });
+    issues.push({ path: issueAt(path, 'kind'), code: 'invalid_format', message: 'kind must read `area.event` in lowercase letters and underscores' });
   }
-  if (!isId(input.subjectId)) issues.push({ path: at('subjectId'), code: 'invalid_type', message: `subjectId must be a string of 1 to ${MAX_ID} characters` });
-  for (const key of ['tenant', 'actorId', 'requestId'] as const) {
+  if (!isId(input.subjectId)) issues.push({ path: issueAt(path, 'subjectId'), code: 'invalid_type', message: `subjectId must be a string of 1 to ${MAX_ID} characters` });
+  for (const key of OPTIONAL_ID_KEYS) {
     const value = input[key];
     if (value !== undefined && value !== null && !isId(value)) {
-      issues.push({ path: at(key), code: 'invalid_type', message: `${key} must be null or a string of 1 to ${MAX_ID} characters` });
+      issues.push({ path: issueAt(path, key), code: 'invalid_type', message: `${key} must be null or a string of 1 to ${MAX_ID} characters` });
     }
   }
   const refs: string[] = [];
   if (input.refs !== undefined) {
     if (!Array.isArray(input.refs) || input.refs.length > MAX_REFS) {
-      issues.push({ path: at('refs'), code: 'invalid_type', message: `refs must be an array of at most ${MAX_REFS} ids` });
+      issues.push({ path: issueAt(path, 'refs'), code: 'invalid_type', message: `refs must be an array of at most ${MAX_REFS} ids` });
     } else {
       const seen = new Set<string>();
-      input.refs.forEach((ref: unknown, i: number) => {
-        if (!isId(ref)) issues.push({ path: at(`refs.${i}`), code: 'invalid_type', message: `ref must be a string of 1 to ${MAX_ID} characters` });
+      for (let i = 0; i < input.refs.length; i++) {
+        const ref: unknown = input.refs[i];
+        if (!isId(ref)) issues.push({ path: issueAt(path, `refs.${i}`), code: 'invalid_type', message: `ref must be a string of 1 to ${MAX_ID} characters` });
         else if (!seen.has(ref)) {
           seen.add(ref);
           refs.push(ref);
         }
-      });
+      }
     }
   }
   let bodyText = '';
   if (input.body === undefined) {
-    issues.push({ path: at('body'), code: 'invalid_type', message: 'body is required (use null or {} for none)' });
+    issues.push({ path: issueAt(path, 'body'), code: 'invalid_type', message: 'body is required (use null or {} for none)' });
   } else {
     try {
       bodyText = canonicalJson(input.body);
-      if (bodyText.length > MAX_BODY_CHARS) issues.push({ path: at('body'), code: 'too_big', message: `body exceeds ${MAX_BODY_CHARS} characters of JSON` });
+      if (bodyText.length > MAX_BODY_CHARS) issues.push({ path: issueAt(path, 'body'), code: 'too_big', message: `body exceeds ${MAX_BODY_CHARS} characters of JSON` });
     } catch (err) {
       if (!isWritError(err)) throw err;
-      const where = String(err.details.path ?? '$').replace(/^\$/, at('body'));
+      const where = String(err.details.path ?? '$').replace(/^\$/, issueAt(path, 'body'));
       issues.push({ path: where, code: 'not_canonical', message: err.message });
     }
   }
