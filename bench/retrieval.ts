@@ -119,6 +119,28 @@ const denseRecallAt10 = async (n: number): Promise<{ queries: number; recallAt10
 };
 
 const stack = await openRetrievalStack({ config: { ratePerSecond: 1e9, rateBurst: 1e9, maxK: 100 } });
+const broadReader = { id: 'reader', kind: 'user' as const, tenant: 'bench', groups: ['all'], roles: [], attributes: {} };
+
+/**
+ * Broad dense queries issued while an ingest runs, one a second (fixed words, so the corpus
+ * generator's stream is untouched), each tagged with how many committed chunks Chroma does
+ * not hold yet: what a caller pays while the vector index catches up (those chunks are
+ * scanned exactly beside it).
+ */
+async function probeWhileIngesting(done: () => boolean): Promise<Array<{ ms: number; pending: number; results: number }>> {
+  const out: Array<{ ms: number; pending: number; results: number }> = [];
+  const pendingCount = stack.store.db.prepare('SELECT count(*) AS n FROM chunks WHERE active <> in_vector_index AND active = 1');
+  for (let i = 0; !done(); i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (done()) break;
+    const pending = (pendingCount.get() as { n: number }).n;
+    const query = `${vocab[(i * 37) % 500]} ${vocab[(i * 53 + 11) % 500]} ${vocab[(i * 71 + 5) % 2000]}`;
+    const t = process.hrtime.bigint();
+    const r = await stack.retrieval.retrieve({ principal: broadReader, query, k: 10, mode: 'dense' });
+    out.push({ ms: Number(process.hrtime.bigint() - t) / 1e6, pending, results: r.results.length });
+  }
+  return out;
+}
 // Stop the Chroma child and remove the temp home when interrupted.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
@@ -154,7 +176,11 @@ try {
     const onProgress = (): void => {
       committedAt = Date.now();
     };
+    let ingesting = true;
+    const probing = probeWhileIngesting(() => !ingesting);
     const a = await stack.retrieval.ingestPath([file], { tenant: 'bench', readers: ['group:all'], fields: { idField: 'id' }, onProgress });
+    ingesting = false;
+    const probes = await probing;
     const committedMs = committedAt - t0;
     const b = await stack.retrieval.ingestPath([selFile], { tenant: 'bench', readers: ['group:all', 'sel'], fields: { idField: 'id' } });
     const ms = Date.now() - t0;
@@ -162,7 +188,17 @@ try {
     const chromaCpu1 = cpuSecondsOf(stack.chroma.pid);
     const cpuSecondsOfChroma = chromaCpu0 !== null && chromaCpu1 !== null ? Number((chromaCpu1 - chromaCpu0).toFixed(2)) : null;
     const chunks = a.chunks + b.chunks;
+    const whilePending = probes.filter((p) => p.pending > 0);
+    const queriesWhileIngesting = {
+      queries: probes.length,
+      p50: pct(probes.map((p) => p.ms), 50),
+      max: Number(Math.max(0, ...probes.map((p) => p.ms)).toFixed(2)),
+      whileChromaBehind: { queries: whilePending.length, p50: pct(whilePending.map((p) => p.ms), 50), max: Number(Math.max(0, ...whilePending.map((p) => p.ms)).toFixed(2)), maxPendingChunks: Math.max(0, ...whilePending.map((p) => p.pending)) },
+      shortResults: probes.filter((p) => p.results < 10).length,
+    };
+    console.error(`broad dense queries while ingesting: ${JSON.stringify(queriesWhileIngesting)}`);
     ingests.push({
+      queriesWhileIngesting,
       from: have, to: size, chunks, seconds: ms / 1000, chunksPerSecond: Math.round((chunks * 1000) / ms),
       committedSeconds: committedMs / 1000, committedChunksPerSecond: Math.round((a.chunks * 1000) / committedMs),
       cpuSecondsOfWrit: (cpu.user + cpu.system) / 1e6, cpuSecondsOfChroma, loadavgBefore: Number(load0.toFixed(2)), loadavgAfter: Number((loadavg()[0] as number).toFixed(2)),
@@ -177,7 +213,7 @@ try {
     if (values['ingest-only']) continue;
 
     const principals = {
-      broad: { id: 'reader', kind: 'user' as const, tenant: 'bench', groups: ['all'], roles: [], attributes: {} },
+      broad: broadReader,
       selective: { id: 'sel', kind: 'agent' as const, tenant: 'bench', groups: [], roles: [], attributes: {} },
     };
     for (const [name, principal] of Object.entries(principals)) {

@@ -2,7 +2,7 @@
 // (kept as BLOBs in SQLite) when the principal may read few chunks, otherwise the ANN index
 // (Chroma) filtered by tenant, over-fetched by the inverse selectivity and re-checked
 // against SQLite, escalating to the exact scan if the index cannot fill the list. Chunks
-// committed but not yet synced to the index are always scanned exactly beside it.
+// committed but not yet synced to the index are scanned exactly beside it while they are few.
 import { statement, type Db } from '../store/index.js';
 import type { SqlCondition } from './acl.js';
 import { blobToVector } from './ingest.js';
@@ -94,6 +94,11 @@ export function readableChunkSeqs(db: Db, cond: SqlCondition): number[] {
   ).map((r) => r[0]);
 }
 
+/** True when at most `max` active chunks wait for the vector index (reads at most `max` + 1 index entries). */
+export function pendingBacklogAtMost(db: Db, max: number): boolean {
+  return statement(db, 'SELECT 1 FROM chunks WHERE active <> in_vector_index AND active = 1 LIMIT 1 OFFSET ?').pluck().get(max) === undefined;
+}
+
 /**
  * Readable active chunks not yet in the vector index. Reads the partial index of pending
  * rows (`chunks_vector_pending`), so it costs an index probe when the index is in sync.
@@ -157,8 +162,11 @@ export async function denseSearch(
   if (needed > maxFetch) return { hits: exactDenseSearch(db, cache, query, cond, opts.k), strategy: 'exact', readable };
   // Chunks committed but not yet in the index (the vector sync runs behind ingest, or the
   // index is down) are scanned exactly and merged, so a chunk is densely searchable from the
-  // moment its ingest commits: a lagging index costs speed, never results.
-  const pending = readablePendingSeqs(db, cond);
+  // moment its ingest commits — while the backlog is at most `exactScanMaxChunks`. A larger
+  // backlog (a bulk ingest Chroma is still indexing) would make every broad query scan it
+  // with the ACL join (~3 µs a chunk); then the index answers alone until it catches up, and
+  // lexical search still sees every chunk.
+  const pending = pendingBacklogAtMost(db, opts.exactScanMaxChunks) ? readablePendingSeqs(db, cond) : [];
   const pendingHits: DenseHit[] = [];
   if (pending.length > 0) for (const [seq, v] of cache.get(db, pending)) pendingHits.push({ seq, score: dot(query, v) });
   const wantIndexed = Math.min(opts.k, readable - pending.length);

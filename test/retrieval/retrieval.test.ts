@@ -123,7 +123,7 @@ describe('ingest and retrieve', () => {
     assert.ok(ledgerKinds(s).includes('document.revoked'));
   });
 
-  test('a chunk is densely searchable once its ingest commits, before the vector index has it', async () => {
+  test('a chunk is densely searchable once its ingest commits, before the vector index has it (while the backlog is small)', async () => {
     const s = await stack();
     await s.retrieval.ingest([doc('kb://tours', 'Harbour tours leave at noon from pier four.'), doc('kb://menu', 'The canteen serves soup on Fridays.')]);
     // The vector index is down while a third document is ingested: SQLite commits it (the
@@ -155,6 +155,18 @@ describe('ingest and retrieve', () => {
     assert.equal(await s.vectorIndex.count(), 3);
     const after = await indexed.retrieve({ principal: alice, query: 'pelicans nest on lighthouse rocks', k: 3, mode: 'dense' });
     assert.equal(after.results[0]?.sourceUri, 'kb://pelican');
+    // A backlog larger than exactScanMaxChunks (here 1) is not scanned on every query: the
+    // index answers alone until it catches up, and lexical search still finds the chunks.
+    await assert.rejects(writer.ingest([doc('kb://heron', 'Herons wade in the estuary at dawn.'), doc('kb://egret', 'Egrets roost in the mangroves.')]), (e: unknown) =>
+      isWritError(e, 'RETRIEVAL_VECTOR_INDEX_FAILED'),
+    );
+    const behind = await narrow.retrieve({ principal: alice, query: 'herons wade in the estuary', k: 1, mode: 'dense' });
+    assert.notEqual(behind.results[0]?.sourceUri, 'kb://heron');
+    const lexical = await narrow.retrieve({ principal: alice, query: 'herons wade in the estuary', k: 1, mode: 'lexical' });
+    assert.equal(lexical.results[0]?.sourceUri, 'kb://heron');
+    await s.retrieval.syncVectors();
+    const caughtUp = await narrow.retrieve({ principal: alice, query: 'herons wade in the estuary', k: 1, mode: 'dense' });
+    assert.equal(caughtUp.results[0]?.sourceUri, 'kb://heron');
   });
 
   test('readers and tenant decide what a principal sees', async () => {
