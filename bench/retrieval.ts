@@ -127,8 +127,8 @@ const broadReader = { id: 'reader', kind: 'user' as const, tenant: 'bench', grou
  * not hold yet: what a caller pays while the vector index catches up (those chunks are
  * scanned exactly beside it).
  */
-async function probeWhileIngesting(done: () => boolean): Promise<Array<{ ms: number; pending: number; results: number }>> {
-  const out: Array<{ ms: number; pending: number; results: number }> = [];
+async function probeWhileIngesting(done: () => boolean): Promise<Array<{ ms: number; pending: number; results: number; strategy: string }>> {
+  const out: Array<{ ms: number; pending: number; results: number; strategy: string }> = [];
   const pendingCount = stack.store.db.prepare('SELECT count(*) AS n FROM chunks WHERE active <> in_vector_index AND active = 1');
   for (let i = 0; !done(); i++) {
     await new Promise((r) => setTimeout(r, 1000));
@@ -137,7 +137,7 @@ async function probeWhileIngesting(done: () => boolean): Promise<Array<{ ms: num
     const query = `${vocab[(i * 37) % 500]} ${vocab[(i * 53 + 11) % 500]} ${vocab[(i * 71 + 5) % 2000]}`;
     const t = process.hrtime.bigint();
     const r = await stack.retrieval.retrieve({ principal: broadReader, query, k: 10, mode: 'dense' });
-    out.push({ ms: Number(process.hrtime.bigint() - t) / 1e6, pending, results: r.results.length });
+    out.push({ ms: Number(process.hrtime.bigint() - t) / 1e6, pending, results: r.results.length, strategy: r.denseStrategy });
   }
   return out;
 }
@@ -195,6 +195,7 @@ try {
       max: Number(Math.max(0, ...probes.map((p) => p.ms)).toFixed(2)),
       whileChromaBehind: { queries: whilePending.length, p50: pct(whilePending.map((p) => p.ms), 50), max: Number(Math.max(0, ...whilePending.map((p) => p.ms)).toFixed(2)), maxPendingChunks: Math.max(0, ...whilePending.map((p) => p.pending)) },
       shortResults: probes.filter((p) => p.results < 10).length,
+      strategies: Object.fromEntries([...new Set(probes.map((p) => p.strategy))].map((k) => [k, probes.filter((p) => p.strategy === k).length])),
     };
     console.error(`broad dense queries while ingesting: ${JSON.stringify(queriesWhileIngesting)}`);
     ingests.push({
