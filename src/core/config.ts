@@ -120,7 +120,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[];
   { env: 'WRIT_RETRIEVAL_RATE_PER_SECOND', path: ['retrieval', 'ratePerSecond'], doc: 'sustained retrievals per second per principal' },
   { env: 'WRIT_RETRIEVAL_RATE_BURST', path: ['retrieval', 'rateBurst'], doc: 'burst of retrievals per principal' },
   { env: 'WRIT_RETRIEVAL_DENSE_WEIGHT', path: ['retrieval', 'denseWeight'], doc: 'weight of the dense score in hybrid fusion (0..1)' },
-  { env: 'WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS', path: ['retrieval', 'exactScanMaxChunks'], doc: 'at or below this many readable chunks, dense search scans them exactly' },
+  { env: 'WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS', path: ['retrieval', 'exactScanMaxChunks'], doc: 'at or below this many readable chunks, dense search scans them exactly; also the largest backlog of chunks not yet in Chroma that broad queries scan beside it' },
 ];
 
 function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
