@@ -238,8 +238,10 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
     })),
     createdAt: nowIso(ctx.clock),
   };
-  // Grouped with the other retrievals in flight; committed before this returns.
-  const sealed = await ctx.commits.run(() => storeBundle(ctx.store, ctx.ledger, bundle, req.requestId));
+  // Grouped with the other retrievals in flight; committed before this returns. storeBundle
+  // runs its own transaction (a savepoint here), which undoes its writes if it throws, so the
+  // job needs no second savepoint around it.
+  const sealed = await ctx.commits.run(() => storeBundle(ctx.store, ctx.ledger, bundle, req.requestId), { onThrow: 'keep' });
   return {
     bundleId: sealed.id,
     seal: sealed.seal,
