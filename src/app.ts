@@ -47,6 +47,8 @@ export const HealthSchema = z.object({
       version: z.string().nullable(),
       url: z.string(),
       embedded: z.boolean(),
+      /** `embedded`: this process's child; `shared`: another Writ process's child on the same data folder; `external`: CHROMA_URL. */
+      mode: z.enum(['embedded', 'shared', 'external']),
       error: z.string().optional(),
     }),
     model: z.object({ status: PartStatusSchema, id: z.string(), dimension: z.number().int(), error: z.string().optional() }),
@@ -202,8 +204,8 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
           }
         })();
         const chromaPart = await chroma.heartbeat().then(
-          () => ({ status: 'ok' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null }),
-          (err: Error) => ({ status: 'down' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, error: err.message }),
+          () => ({ status: 'ok' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode }),
+          (err: Error) => ({ status: 'down' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode, error: err.message }),
         );
         const model = { status: 'ok' as const, id: embedder.modelId, dimension: embedder.dimension };
         const ok = sqlite.status === 'ok' && chromaPart.status === 'ok' && model.status === 'ok';

@@ -2,7 +2,7 @@
 // the chromadb package, on a free loopback port) or an external server named by CHROMA_URL.
 // Start waits for the heartbeat; stop is SIGTERM, then SIGKILL; no child outlives Writ.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -19,15 +19,19 @@ export interface ChromaExit {
   readonly expected: boolean;
 }
 
-/** A Chroma server Writ talks to: its embedded child, or an external one (`pid` null). */
+/**
+ * A Chroma server Writ talks to: its embedded child (`embedded`), the embedded child of
+ * another Writ process on the same data folder (`shared`), or an external one (`external`).
+ */
 export interface ChromaServer {
   /** Base URL, e.g. `http://127.0.0.1:41234`. */
   readonly url: string;
-  /** Pid of the embedded child; null for an external server. */
+  readonly mode: 'embedded' | 'shared' | 'external';
+  /** Pid of the embedded child this process started; null when shared or external. */
   readonly pid: number | null;
   /** What the server reports at `/api/v2/version` (here `1.0.0`). */
   readonly version: string;
-  /** Data folder of the embedded child; null for an external server. */
+  /** Data folder of the embedded (or shared) child; null for an external server. */
   readonly dataDir: string | null;
   /** Resolves when the server answers its heartbeat; rejects with RETRIEVAL_CHROMA_UNAVAILABLE. */
   heartbeat(): Promise<void>;
@@ -42,7 +46,7 @@ export interface ChromaServer {
    * whether the embedded child died (with its exit and last log lines) or just does not answer.
    */
   unavailableError(during: string, cause?: unknown): WritError;
-  /** Stops the embedded child: SIGTERM, then SIGKILL after a grace period. Idempotent. No-op for an external server. */
+  /** Stops the embedded child: SIGTERM, then SIGKILL after a grace period. Idempotent. No-op for a shared or external server. */
   stop(): Promise<void>;
 }
 
@@ -196,7 +200,15 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
  * stopped on SIGINT/SIGTERM (see `onShutdown`) and on process exit, and it ends itself
  * when Writ dies, even by SIGKILL (its stdin pipe closes; see chroma-host.mjs).
  *
- * @throws WritError RETRIEVAL_CHROMA_START_FAILED with `details.lastLogLines`.
+ * One Chroma per data folder: two servers writing the same folder lose vectors, so the
+ * folder's owner is recorded in `<dataDir>.owner.json`. When another live Writ process
+ * already serves the folder (a `writ serve` while the CLI runs `writ ingest` on the same
+ * home), this call uses that process's Chroma instead of starting a second one (`mode`
+ * `shared`; stopping it stops nothing). An owner file left by a process that is gone is
+ * taken over.
+ *
+ * @throws WritError RETRIEVAL_CHROMA_START_FAILED with `details.lastLogLines`, or when the
+ *   folder's live owner has a Chroma that does not answer.
  * @example
  * const chroma = await startChroma({ dataDir: join(home, 'chroma') });
  * console.log(chroma.url, chroma.version);
@@ -212,21 +224,184 @@ export async function startChroma(options: StartChromaOptions): Promise<ChromaSe
     // Chroma reports the problem itself (and the error then carries its words).
   }
   const deadline = Date.now() + opts.startTimeoutMs;
-  for (let attempt = 1; ; attempt++) {
-    let port = opts.port;
-    if (port === 0) {
-      port = await pickFreePort(opts.host);
-    } else if (!(await isPortFree(opts.host, port))) {
-      throw new WritError(RetrievalErrors.RETRIEVAL_CHROMA_START_FAILED, `cannot start chroma: port \`${port}\` on \`${opts.host}\` is taken by another process`, {
-        details: { host: opts.host, port, dataDir, lastLogLines: [] },
-      });
+  const ownerFile = ownerFileOf(dataDir);
+  const owner = await claimDataDir(ownerFile, deadline);
+  if (owner !== undefined) return shareOwnersChroma(owner, dataDir, ownerFile, opts.logger);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      let port = opts.port;
+      if (port === 0) {
+        port = await pickFreePort(opts.host);
+      } else if (!(await isPortFree(opts.host, port))) {
+        throw new WritError(RetrievalErrors.RETRIEVAL_CHROMA_START_FAILED, `cannot start chroma: port \`${port}\` on \`${opts.host}\` is taken by another process`, {
+          details: { host: opts.host, port, dataDir, lastLogLines: [] },
+        });
+      }
+      const outcome = await launch({ ...opts, dataDir, port, cli, deadline, ownerFile });
+      if (outcome.server) {
+        writeOwner(ownerFile, { pid: process.pid, url: outcome.server.url, chromaPid: outcome.server.pid, startedAt: new Date().toISOString() });
+        return outcome.server;
+      }
+      const retry = outcome.bindFailed && opts.port === 0 && attempt < PORT_ATTEMPTS && Date.now() < deadline;
+      if (!retry) throw outcome.error;
+      opts.logger?.warn({ port }, 'chroma: port taken before the child bound it; retrying on another port');
     }
-    const outcome = await launch({ ...opts, dataDir, port, cli, deadline });
-    if (outcome.server) return outcome.server;
-    const retry = outcome.bindFailed && opts.port === 0 && attempt < PORT_ATTEMPTS && Date.now() < deadline;
-    if (!retry) throw outcome.error;
-    opts.logger?.warn({ port }, 'chroma: port taken before the child bound it; retrying on another port');
+  } catch (err) {
+    releaseDataDir(ownerFile);
+    throw err;
   }
+}
+
+/** Who serves a data folder: the Writ process, and its Chroma once it answers (null while starting). */
+interface DataDirOwner {
+  readonly pid: number;
+  readonly url: string | null;
+  readonly chromaPid: number | null;
+  readonly startedAt: string;
+}
+
+/** The file that names the process whose embedded Chroma serves `dataDir`. */
+export function ownerFileOf(dataDir: string): string {
+  return `${resolve(dataDir)}.owner.json`;
+}
+
+/** Owner files this process holds (several apps in one process share one Chroma too). */
+const ownedHere = new Set<string>();
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The recorded owner; undefined when there is no file; a garbled file reads as a gone owner (pid 0). */
+function readOwner(file: string): DataDirOwner | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const v = JSON.parse(text) as Partial<DataDirOwner>;
+    if (Number.isSafeInteger(v.pid) && (v.pid as number) > 0) {
+      return { pid: v.pid as number, url: typeof v.url === 'string' ? v.url : null, chromaPid: typeof v.chromaPid === 'number' ? v.chromaPid : null, startedAt: String(v.startedAt ?? '') };
+    }
+  } catch {
+    // A file cut short by a crash mid-write: nobody owns the folder through it.
+  }
+  return { pid: 0, url: null, chromaPid: null, startedAt: '' };
+}
+
+function writeOwner(file: string, owner: DataDirOwner, flag: 'w' | 'wx' = 'w'): void {
+  writeFileSync(file, `${JSON.stringify(owner)}\n`, { flag, mode: 0o600 });
+  ownedHere.add(file);
+}
+
+/** Removes the owner file if this process holds it. */
+function releaseDataDir(file: string): void {
+  if (!ownedHere.delete(file)) return;
+  try {
+    if (readOwner(file)?.pid === process.pid) unlinkSync(file);
+  } catch {
+    // Gone already, or the folder went away: nothing to release.
+  }
+}
+
+/**
+ * Claims the data folder for this process (returns undefined), or returns its live owner —
+ * waiting, up to `deadline`, while that owner is still starting its Chroma.
+ */
+async function claimDataDir(file: string, deadline: number): Promise<DataDirOwner | undefined> {
+  for (;;) {
+    try {
+      writeOwner(file, { pid: process.pid, url: null, chromaPid: null, startedAt: new Date().toISOString() }, 'wx');
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new WritError(RetrievalErrors.RETRIEVAL_CHROMA_START_FAILED, `cannot start chroma: cannot write \`${file}\`: ${messageOf(err)}`, {
+          details: { ownerFile: file, lastLogLines: [] },
+          cause: err,
+        });
+      }
+    }
+    const owner = readOwner(file);
+    if (owner === undefined) continue;
+    const live = owner.pid === process.pid ? ownedHere.has(file) : owner.pid > 0 && isProcessAlive(owner.pid);
+    if (!live) {
+      // Left by a process that is gone (killed, or crashed before cleaning up): take it over.
+      // Re-read first, so a claim another process made a moment ago is not the one removed.
+      const again = readOwner(file);
+      if (again !== undefined && again.pid === owner.pid && again.startedAt === owner.startedAt) {
+        try {
+          unlinkSync(file);
+        } catch {
+          // Another process took it over first; the next round reads its claim.
+        }
+      }
+      continue;
+    }
+    if (owner.url !== null) return owner;
+    if (Date.now() >= deadline) {
+      throw new WritError(
+        RetrievalErrors.RETRIEVAL_CHROMA_START_FAILED,
+        `cannot start chroma: process ${owner.pid} is starting the chroma of this data folder and did not finish in time; wait for it, or stop it`,
+        { details: { ownerFile: file, ownerPid: owner.pid, lastLogLines: [] } },
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A client of the Chroma another live Writ process runs on the same data folder. */
+async function shareOwnersChroma(owner: DataDirOwner, dataDir: string, ownerFile: string, logger: Logger | undefined): Promise<ChromaServer> {
+  const url = owner.url as string;
+  let stopped = false;
+  const unavailableError = (during: string, cause?: unknown): WritError =>
+    new WritError(
+      RetrievalErrors.RETRIEVAL_CHROMA_UNAVAILABLE,
+      `${during} failed: the chroma of process ${owner.pid}, which serves the data folder \`${dataDir}\` at \`${url}\`, does not answer: ${messageOf(cause)}: is that process still running? Restart it, or stop it and retry`,
+      { details: { url, pid: null, ownerPid: owner.pid, dataDir, lastLogLines: [] }, cause },
+    );
+  let version: string;
+  try {
+    await getJson(url + HEARTBEAT_PATH, 2000);
+    version = String(await getJson(url + VERSION_PATH, 2000));
+  } catch (err) {
+    // INVARIANT: never a second Chroma on a folder whose owner is alive, even if its Chroma hangs.
+    throw new WritError(
+      RetrievalErrors.RETRIEVAL_CHROMA_START_FAILED,
+      `cannot start chroma: the data folder \`${dataDir}\` belongs to the chroma of process ${owner.pid} at \`${url}\`, which does not answer (${messageOf(err)}); two chroma servers must not share a folder: stop process ${owner.pid} (or wait for it), then retry`,
+      { details: { url, ownerPid: owner.pid, ownerFile, dataDir, lastLogLines: [] }, cause: err },
+    );
+  }
+  logger?.info({ url, ownerPid: owner.pid, dataDir, version }, 'chroma shared: another writ process serves this data folder');
+  return {
+    url,
+    mode: 'shared',
+    pid: null,
+    version,
+    dataDir,
+    isRunning: () => !stopped,
+    lastLogLines: () => [],
+    onExit: () => () => undefined,
+    unavailableError,
+    async heartbeat() {
+      try {
+        await getJson(url + HEARTBEAT_PATH, 2000);
+      } catch (err) {
+        throw unavailableError('heartbeat', err);
+      }
+    },
+    async stop() {
+      stopped = true;
+    },
+  };
 }
 
 interface LaunchInput {
@@ -239,6 +414,7 @@ interface LaunchInput {
   readonly stopGraceMs: number;
   readonly logLines: number;
   readonly logger?: Logger | undefined;
+  readonly ownerFile: string;
 }
 
 type LaunchOutcome = { server: ChromaServer } | { server?: undefined; error: WritError; bindFailed: boolean };
@@ -318,7 +494,7 @@ async function launch(input: LaunchInput): Promise<LaunchOutcome> {
     return { error: failure(`chroma answered its heartbeat but not \`${VERSION_PATH}\`: ${messageOf(err)}`), bindFailed: false };
   }
   logger?.info({ url, pid: child.pid, version, dataDir, ms: Date.now() - started }, 'chroma started');
-  return { server: embeddedServer({ child, exited, url, version, dataDir, log, logger, stopGraceMs: input.stopGraceMs, logLines: input.logLines, getExit: () => exit }) };
+  return { server: embeddedServer({ child, exited, url, version, dataDir, log, logger, stopGraceMs: input.stopGraceMs, logLines: input.logLines, getExit: () => exit, ownerFile: input.ownerFile }) };
 }
 
 /** SIGTERM, wait up to `graceMs`, then SIGKILL and wait for the exit. */
@@ -341,6 +517,7 @@ interface EmbeddedInput {
   readonly stopGraceMs: number;
   readonly logLines: number;
   readonly getExit: () => { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  readonly ownerFile: string;
 }
 
 function embeddedServer(input: EmbeddedInput): ChromaServer {
@@ -353,6 +530,7 @@ function embeddedServer(input: EmbeddedInput): ChromaServer {
   // Last resort on a normal process exit: no time to wait, but the signal ends the child.
   const killOnExit = (): void => {
     if (exitInfo === undefined) child.kill('SIGTERM');
+    releaseDataDir(input.ownerFile);
   };
   process.on('exit', killOnExit);
   const offShutdown = onShutdown(() => server.stop());
@@ -360,6 +538,8 @@ function embeddedServer(input: EmbeddedInput): ChromaServer {
   void exited.then(() => {
     const raw = input.getExit() ?? { code: null, signal: null };
     exitInfo = { ...raw, expected: stopping !== undefined };
+    // The folder is free again once this child is gone (whether asked to stop or not).
+    releaseDataDir(input.ownerFile);
     process.off('exit', killOnExit);
     offShutdown();
     if (!exitInfo.expected) {
@@ -377,6 +557,7 @@ function embeddedServer(input: EmbeddedInput): ChromaServer {
 
   const server: ChromaServer = {
     url,
+    mode: 'embedded',
     pid,
     version,
     dataDir,
@@ -465,6 +646,7 @@ export async function connectChroma(url: string, options: z.input<typeof Connect
   opts.logger?.info({ url: base, version }, 'chroma connected (external)');
   return {
     url: base,
+    mode: 'external',
     pid: null,
     version,
     dataDir: null,

@@ -64,8 +64,8 @@ export const RetrievalErrors = defineErrors('retrieval', {
   },
   RETRIEVAL_CHROMA_START_FAILED: {
     status: 500,
-    meaning: 'the embedded Chroma server did not start: it exited, could not bind its port, or did not answer its heartbeat in time; `details.lastLogLines` holds its last output',
-    fix: 'read `details.lastLogLines`; check that the Chroma data folder is a writable folder and the port is free, or raise `WRIT_CHROMA_START_TIMEOUT_MS`',
+    meaning: 'the embedded Chroma server did not start: it exited, could not bind its port, or did not answer its heartbeat in time (`details.lastLogLines` holds its last output); or another live Writ process owns the data folder (`details.ownerPid`) and its Chroma does not answer',
+    fix: 'read `details.lastLogLines`; check that the Chroma data folder is a writable folder and the port is free, or raise `WRIT_CHROMA_START_TIMEOUT_MS`; with `details.ownerPid`, stop or restart that process',
   },
   RETRIEVAL_CHROMA_UNAVAILABLE: {
     status: 503,

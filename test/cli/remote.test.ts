@@ -3,13 +3,15 @@
 // answers mapped to exit codes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createApp, type WritApp } from '../../src/app.js';
 import { loadConfig } from '../../src/core/index.js';
 import { buildServer } from '../../src/server/index.js';
+import { ownerFileOf } from '../../src/retrieval/chroma-server.js';
+import { openVectorIndex } from '../../src/retrieval/vector-index.js';
 import { EXIT } from '../../src/cli/main.js';
 import { runCli } from './helpers.js';
 
@@ -71,6 +73,29 @@ describe('writ in remote mode (--server)', () => {
     const verified = await as('fatima', 'audit', 'verify');
     assert.equal(verified.code, EXIT.OK, verified.stdout + verified.stderr);
     assert.match(verified.stdout, /^ledger ok/);
+  });
+
+  test('a local ingest on the serving home uses the server\'s chroma (no second chroma on its data folder)', async () => {
+    const vectors = await openVectorIndex({ server: app.chroma, collection: 'writ-chunks', modelId: app.embedder.modelId, dimension: app.embedder.dimension });
+    const before = await vectors.count();
+    const kb = mkdtempSync(join(tmpdir(), 'writ-kb-'));
+    try {
+      writeFileSync(join(kb, 'kettle.md'), '# Kettle returns\n\nA dented kettle may be returned within 30 days for store credit.\n');
+      const local = await runCli(['ingest', kb, '--tenant', 'acme', '--readers', 'group:support', '--json'], { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent' });
+      assert.equal(local.code, EXIT.OK, local.stdout + local.stderr);
+      assert.equal(local.json().created, 1);
+    } finally {
+      rmSync(kb, { recursive: true, force: true });
+    }
+    // The local run wrote its vector through the server's chroma and left it running.
+    assert.equal(await vectors.count(), before + 1);
+    await app.chroma.heartbeat();
+    const owner = JSON.parse(readFileSync(ownerFileOf(join(home, 'chroma')), 'utf8')) as { url: string };
+    assert.equal(owner.url, app.chroma.url, 'the server still owns the data folder');
+    const found = await as('desk-agent', 'search', 'dented kettle store credit', '--k', '1', '--json');
+    assert.equal(found.code, EXIT.OK, found.stderr);
+    assert.match(JSON.stringify(found.json()), /dented kettle/);
+    assert.ok(existsSync(join(home, 'chroma')));
   });
 
   test('policy validate over HTTP checks against the server catalog', async () => {

@@ -1,13 +1,13 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isWritError } from '../../src/core/index.js';
-import { connectChroma, pickFreePort, startChroma, type ChromaExit, type ChromaServer } from '../../src/retrieval/chroma-server.js';
+import { connectChroma, ownerFileOf, pickFreePort, startChroma, type ChromaExit, type ChromaServer } from '../../src/retrieval/chroma-server.js';
 import { openVectorIndex } from '../../src/retrieval/vector-index.js';
 
 /** True while `pid` runs (a zombie waiting to be reaped counts as gone). */
@@ -154,6 +154,53 @@ describe('embedded chroma server', () => {
     });
   });
 
+  describe('one chroma per data folder', () => {
+    test('a second start in the same process shares the running chroma; stopping it stops nothing', async () => {
+      const second = await startChroma({ dataDir: join(dir, 'shared') });
+      assert.equal(shared.mode, 'embedded');
+      assert.equal(second.mode, 'shared');
+      assert.equal(second.url, shared.url);
+      assert.equal(second.pid, null);
+      assert.equal(second.dataDir, shared.dataDir);
+      await second.heartbeat();
+      await second.stop();
+      await shared.heartbeat();
+      assert.ok(isAlive(shared.pid as number));
+      const owner = JSON.parse(readFileSync(ownerFileOf(join(dir, 'shared')), 'utf8')) as { pid: number; url: string; chromaPid: number };
+      assert.deepEqual([owner.pid, owner.url, owner.chromaPid], [process.pid, shared.url, shared.pid]);
+    });
+
+    test('a live owner whose chroma does not answer is refused with a typed error, and no second chroma starts', async () => {
+      const dataDir = join(dir, 'hung-owner');
+      const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+      try {
+        const port = await pickFreePort('127.0.0.1');
+        writeFileSync(ownerFileOf(dataDir), JSON.stringify({ pid: sleeper.pid, url: `http://127.0.0.1:${port}`, chromaPid: null, startedAt: new Date().toISOString() }));
+        await assert.rejects(startChroma({ dataDir }), (err: unknown) => {
+          assert.ok(isWritError(err, 'RETRIEVAL_CHROMA_START_FAILED'));
+          assert.match(err.message, new RegExp(`belongs to the chroma of process ${sleeper.pid} at .* which does not answer .*must not share a folder: stop process ${sleeper.pid}`));
+          assert.equal(err.details.ownerPid, sleeper.pid);
+          return true;
+        });
+        assert.equal((JSON.parse(readFileSync(ownerFileOf(dataDir), 'utf8')) as { pid: number }).pid, sleeper.pid, 'the live owner keeps its claim');
+      } finally {
+        sleeper.kill('SIGKILL');
+      }
+    });
+
+    test('an owner file cut short by a crash does not block the folder', async () => {
+      const dataDir = join(dir, 'garbled-owner');
+      writeFileSync(ownerFileOf(dataDir), '{"pid": 12');
+      const server = await startChroma({ dataDir });
+      try {
+        assert.equal(server.mode, 'embedded');
+        assert.equal((JSON.parse(readFileSync(ownerFileOf(dataDir), 'utf8')) as { url: string }).url, server.url);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+
   describe('no orphans', () => {
     const script = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'retrieval', 'chroma-server.ts')).href;
 
@@ -185,11 +232,47 @@ describe('embedded chroma server', () => {
       assert.ok(await waitUntil(() => !isAlive(chromaPid), 5000), `chroma pid ${chromaPid} outlived its SIGKILLed parent`);
     });
 
+    test('a second Writ process on the same data folder shares the first one\'s chroma; a killed owner\'s folder is taken over', async () => {
+      const dataDir = join(dir, 'owned-elsewhere');
+      const { parent, chromaPid, exitCode } = await parentWithChroma(dataDir);
+      const owner = JSON.parse(readFileSync(ownerFileOf(dataDir), 'utf8')) as { pid: number; url: string; chromaPid: number };
+      assert.equal(owner.pid, parent.pid);
+      assert.equal(owner.chromaPid, chromaPid);
+
+      const second = await startChroma({ dataDir });
+      assert.equal(second.mode, 'shared');
+      assert.equal(second.pid, null, 'no second chroma was started');
+      assert.equal(second.url, owner.url);
+      const index = await openVectorIndex({ server: second, collection: 'shared-test', modelId: 'm', dimension: 3 });
+      await index.upsert([{ id: 'a', vector: new Float32Array([1, 0, 0]), metadata: { t: 'x' } }]);
+      assert.deepEqual((await index.query({ vector: new Float32Array([1, 0, 0]), k: 1 })).map((h) => h.id), ['a']);
+      await second.stop();
+      assert.ok(isAlive(chromaPid), 'stopping a shared server leaves the owner\'s chroma running');
+
+      // The owner dies without cleaning up: its file stays, and the next start takes the folder over.
+      parent.kill('SIGKILL');
+      await exitCode;
+      assert.ok(await waitUntil(() => !isAlive(chromaPid), 5000));
+      assert.ok(existsSync(ownerFileOf(dataDir)), 'a SIGKILLed owner leaves its file behind');
+      const third = await startChroma({ dataDir });
+      try {
+        assert.equal(third.mode, 'embedded');
+        assert.equal(typeof third.pid, 'number');
+        assert.equal((JSON.parse(readFileSync(ownerFileOf(dataDir), 'utf8')) as { pid: number }).pid, process.pid);
+        const reopened = await openVectorIndex({ server: third, collection: 'shared-test', modelId: 'm', dimension: 3 });
+        assert.deepEqual((await reopened.query({ vector: new Float32Array([1, 0, 0]), k: 1 })).map((h) => h.id), ['a'], 'the vector written through the shared server is in the folder');
+      } finally {
+        await third.stop();
+      }
+      assert.equal(existsSync(ownerFileOf(dataDir)), false, 'stop releases the folder');
+    });
+
     test('SIGTERM to Writ stops its chroma child and exits with 143', async () => {
       const { parent, chromaPid, exitCode } = await parentWithChroma(join(dir, 'orphan-term'));
       parent.kill('SIGTERM');
       assert.equal(await exitCode, 143);
       assert.equal(isAlive(chromaPid), false, 'the shutdown hook stopped chroma before the exit');
+      assert.equal(existsSync(ownerFileOf(join(dir, 'orphan-term'))), false, 'and released the data folder');
     });
   });
 });

@@ -69,7 +69,7 @@ export const serveCommand: CommandSpec = {
       [
         `writ ${WRIT_VERSION} listening on ${url} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
         `  data:   ${config.home}`,
-        `  chroma: ${app.chroma.url}${app.chroma.pid !== null ? ` (embedded, pid ${app.chroma.pid})` : ''}`,
+        `  chroma: ${app.chroma.url}${app.chroma.pid !== null ? ` (embedded, pid ${app.chroma.pid})` : app.chroma.mode === 'shared' ? ' (shared with another writ process on this home)' : ''}`,
         `  model:  ${app.embedder.modelId} (${app.embedder.dimension}-d)`,
         `  workspace: ${config.workspace}`,
         ...keyLines,
