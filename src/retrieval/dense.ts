@@ -133,6 +133,8 @@ export interface DenseOptions {
   readonly exactScanMaxChunks: number;
   /** Largest number of neighbours asked of the index before falling back to the exact scan. */
   readonly maxIndexFetch?: number;
+  /** Told when the first index request has been issued (the caller can then use this thread meanwhile). */
+  readonly onIndexQuery?: () => void;
 }
 
 /**
@@ -183,7 +185,9 @@ export async function denseSearch(
      WHERE c.active = 1 AND ${cond.sql}`,
   );
   for (;;) {
-    const found = await index.query({ vector: Array.from(query), k: fetch, ...(useWhere ? { where: { tenant: opts.tenant } } : {}) });
+    const request = index.query({ vector: query, k: fetch, withMetadata: false, ...(useWhere ? { where: { tenant: opts.tenant } } : {}) });
+    opts.onIndexQuery?.();
+    const found = await request;
     // INVARIANT: index hits are only candidates; SQLite decides what is readable and active.
     const ok = new Map<string, number>();
     for (const r of check.all(JSON.stringify(found.map((f) => f.id)), ...cond.params) as Array<{ id: string; seq: number }>) ok.set(r.id, r.seq);

@@ -39,7 +39,7 @@ export type VectorMetadata = Record<string, string | number | boolean>;
  */
 export interface VectorIndexPort {
   upsert(rows: ReadonlyArray<{ id: string; vector: Float32Array | number[]; metadata: VectorMetadata }>): Promise<unknown>;
-  query(q: { vector: Float32Array | number[]; k: number; where?: Record<string, unknown>; ids?: string[] }): Promise<
+  query(q: { vector: Float32Array | number[]; k: number; where?: Record<string, unknown>; ids?: string[]; withMetadata?: boolean }): Promise<
     ReadonlyArray<{ id: string; distance?: number; score: number; metadata?: unknown }>
   >;
   delete(ids: readonly string[]): Promise<unknown>;
