@@ -55,6 +55,12 @@ async function beforeDeadline<T>(p: Promise<T>, deadline: number, ms: number): P
   }
 }
 
+/**
+ * Switch for measurements and tests: skip the exact lexical scoring of dense-only candidates
+ * that cannot reach the top k (it never changes results or shown scores).
+ */
+export const hybridLexicalBound = { enabled: true };
+
 interface Candidate {
   seq: number;
   lexical: number | null;
@@ -180,32 +186,75 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   };
   lexHits.forEach((h, i) => Object.assign(get(h.seq), { lexical: h.score, lexicalRank: i + 1 }));
   denseHits.forEach((h, i) => Object.assign(get(h.seq), { dense: h.score, denseRank: i + 1 }));
+  // Dense-only candidates whose lexical score is not known yet (hybrid; see below).
+  let unknownLexical: Candidate[] = [];
   if (req.mode === 'hybrid') {
     const needDense = [...cands.values()].filter((c) => c.dense === null).map((c) => c.seq);
     if (qvec !== undefined && needDense.length > 0) for (const [seq, s] of denseScoresOf(db, ctx.vectorCache, qvec, needDense)) get(seq).dense = s;
-    const needLex = [...cands.values()].filter((c) => c.lexical === null).map((c) => c.seq);
+    const needLex = [...cands.values()].filter((c) => c.lexical === null);
     const readableSet = readableScores !== undefined && match !== '' ? new Set(readableSeqs) : undefined;
-    const lexScores =
-      readableSet !== undefined && needLex.every((seq) => readableSet.has(seq))
-        ? readableScores!
-        : lexicalScoresOf(db, match, needLex, settings.columnWeights);
-    for (const seq of needLex) get(seq).lexical = lexScores.get(seq) ?? 0;
+    if (readableSet !== undefined && needLex.every((c) => readableSet.has(c.seq))) {
+      for (const c of needLex) c.lexical = readableScores!.get(c.seq) ?? 0;
+    } else if (!hybridLexicalBound.enabled) {
+      const scores = lexicalScoresOf(db, match, needLex.map((c) => c.seq), settings.columnWeights);
+      for (const c of needLex) c.lexical = scores.get(c.seq) ?? 0;
+    } else if (lexHits.length < nCand) {
+      // The lexical ranking is the exact top of the readable matches, and it came back short:
+      // every readable chunk that matches is in it, so the dense-only candidates do not match.
+      for (const c of needLex) c.lexical = 0;
+    } else {
+      // Their exact scores cost a second pass over every match of the query's terms. A
+      // dense-only candidate scores at most the last lexical hit's score, so only those that
+      // could still reach the top k with it need that pass; the rest keep 0 as a lower bound
+      // (resolved below if one of them is ever returned). Same results, same shown scores.
+      for (const c of needLex) c.lexical = 0;
+      unknownLexical = needLex;
+      fuse([...cands.values()], 'hybrid', settings.denseWeight);
+      const kth = [...cands.values()].map((c) => c.fused).sort((a, b) => b - a)[k - 1] ?? -Infinity;
+      const maxL = (lexHits[0] as { score: number }).score;
+      const ceiling = maxL > 0 ? ((1 - settings.denseWeight) * (lexHits[lexHits.length - 1] as { score: number }).score) / maxL : 0;
+      const contenders = needLex.filter((c) => c.fused + ceiling >= kth);
+      if (contenders.length > 0) resolveLexical(contenders);
+    }
+  }
+  /** Exact lexical scores for candidates that only had the lower bound. */
+  function resolveLexical(list: readonly Candidate[]): void {
+    const scores = lexicalScoresOf(db, match, list.map((c) => c.seq), settings.columnWeights);
+    for (const c of list) c.lexical = scores.get(c.seq) ?? 0;
+    const resolved = new Set(list);
+    unknownLexical = unknownLexical.filter((c) => !resolved.has(c));
   }
   fuse([...cands.values()], req.mode, settings.denseWeight);
-  const ranked = [...cands.values()].sort((a, b) => b.fused - a.fused || a.seq - b.seq);
+  let ranked = [...cands.values()].sort((a, b) => b.fused - a.fused || a.seq - b.seq);
   if (Date.now() > deadline) throw timeoutError(timeoutMs);
 
   // INVARIANT: every candidate is re-checked against SQLite (tenant, readers, document and
   // chunk status) right before sealing; the index results are never trusted on their own.
-  const rows = statement(db,
+  type ChunkRow = {
+    seq: number; id: string; document_id: string; version: number; heading: string; text: string; content_hash: string; char_start: number; char_end: number; title: string; source_uri: string;
+  };
+  const recheck = (): Map<number, ChunkRow> => {
+    const rows = statement(db,
       `SELECT c.seq, c.id, c.document_id, c.version, c.heading, c.text, c.content_hash, c.char_start, c.char_end, d.title, d.source_uri
        FROM json_each(?) j CROSS JOIN chunks c ON c.seq = j.value CROSS JOIN documents d ON d.id = c.document_id
        WHERE c.active = 1 AND d.current_version = c.version AND ${cond.sql}`,
     )
-    .all(JSON.stringify(ranked.slice(0, Math.max(k * 3, k + 20)).map((c) => c.seq)), ...cond.params) as Array<{
-    seq: number; id: string; document_id: string; version: number; heading: string; text: string; content_hash: string; char_start: number; char_end: number; title: string; source_uri: string;
-  }>;
-  const bySeq = new Map(rows.map((r) => [r.seq, r]));
+    .all(JSON.stringify(ranked.slice(0, Math.max(k * 3, k + 20)).map((c) => c.seq)), ...cond.params) as ChunkRow[];
+    return new Map(rows.map((r) => [r.seq, r]));
+  };
+  let bySeq = recheck();
+  if (unknownLexical.length > 0) {
+    // A chunk ahead of it failed the re-check (revoked meanwhile): if a candidate with only a
+    // lower-bound lexical score would now be returned, score them all exactly and rank again.
+    const unknown = new Set(unknownLexical);
+    const reached = ranked.filter((c) => bySeq.has(c.seq)).slice(0, k);
+    if (reached.some((c) => unknown.has(c))) {
+      resolveLexical(unknownLexical);
+      fuse([...cands.values()], req.mode, settings.denseWeight);
+      ranked = [...cands.values()].sort((a, b) => b.fused - a.fused || a.seq - b.seq);
+      bySeq = recheck();
+    }
+  }
   const results: RetrievedChunk[] = [];
   let chars = 0;
   let truncatedReason: RetrievalResult['truncatedReason'];

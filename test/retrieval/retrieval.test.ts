@@ -12,6 +12,7 @@ import { createEmbedder } from '../../src/retrieval/embedder.js';
 import type { Embedder } from '../../src/retrieval/embedder-types.js';
 import type { LedgerApi } from '../../src/ledger/index.js';
 import { createBundleEvidenceReader, createRetrieval, type Retrieval } from '../../src/retrieval/index.js';
+import { hybridLexicalBound } from '../../src/retrieval/search.js';
 import { openRetrievalStack, type RetrievalStack } from '../../scripts/retrieval-stack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'writ-'));
@@ -167,6 +168,38 @@ describe('ingest and retrieve', () => {
     await s.retrieval.syncVectors();
     const caughtUp = await narrow.retrieve({ principal: alice, query: 'herons wade in the estuary', k: 1, mode: 'dense' });
     assert.equal(caughtUp.results[0]?.sourceUri, 'kb://heron');
+  });
+
+  test('hybrid ranks and scores exactly whether or not dense-only candidates are lexically scored up front', async () => {
+    const s = await stack();
+    const words = 'harbour ferry ticket refund delay storm engine crew cabin luggage pier schedule captain island'.split(' ');
+    let seed = 7;
+    const pick = () => words[(seed = (seed * 48271) % 2147483647) % words.length]!;
+    // 120 readable chunks sharing a small vocabulary: the lexical candidate list (40) fills up,
+    // so dense-only candidates exist and their lexical scores are bounded, not known.
+    await s.retrieval.ingest(Array.from({ length: 120 }, (_, i) => doc(`kb://ferry-${i}`, Array.from({ length: 12 }, pick).join(' '))));
+    const indexed = s.withConfig({ ratePerSecond: 1e6, rateBurst: 1e6, exactScanMaxChunks: 1 });
+    const run = async (query: string) => {
+      const r = await indexed.retrieve({ principal: alice, query, k: 10 });
+      return { strategy: r.denseStrategy, results: r.results.map((x) => [x.chunkId, x.scores.fused, x.scores.lexical, x.scores.dense]) };
+    };
+    let compared = 0;
+    for (let q = 0; q < 12; q++) {
+      const query = Array.from({ length: 1 + (q % 3) }, pick).join(' ');
+      hybridLexicalBound.enabled = false;
+      let full;
+      try {
+        full = await run(query);
+      } finally {
+        hybridLexicalBound.enabled = true;
+      }
+      const bounded = await run(query);
+      assert.equal(bounded.strategy, 'index');
+      assert.equal(bounded.results.length, 10);
+      assert.deepEqual(bounded, full, `query "${query}"`);
+      compared++;
+    }
+    assert.equal(compared, 12);
   });
 
   test('readers and tenant decide what a principal sees', async () => {
