@@ -233,34 +233,52 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   type ChunkRow = {
     seq: number; id: string; document_id: string; version: number; heading: string; text: string; content_hash: string; char_start: number; char_end: number; title: string; source_uri: string;
   };
-  const recheck = (): Map<number, ChunkRow> => {
-    const rows = statement(db,
-      `SELECT c.seq, c.id, c.document_id, c.version, c.heading, c.text, c.content_hash, c.char_start, c.char_end, d.title, d.source_uri
-       FROM json_each(?) j CROSS JOIN chunks c ON c.seq = j.value CROSS JOIN documents d ON d.id = c.document_id
-       WHERE c.active = 1 AND d.current_version = c.version AND ${cond.sql}`,
-    )
-    .all(JSON.stringify(ranked.slice(0, Math.max(k * 3, k + 20)).map((c) => c.seq)), ...cond.params) as ChunkRow[];
-    return new Map(rows.map((r) => [r.seq, r]));
+  const recheckStmt = statement(db,
+    `SELECT c.seq, c.id, c.document_id, c.version, c.heading, c.text, c.content_hash, c.char_start, c.char_end, d.title, d.source_uri
+     FROM json_each(?) j CROSS JOIN chunks c ON c.seq = j.value CROSS JOIN documents d ON d.id = c.document_id
+     WHERE c.active = 1 AND d.current_version = c.version AND ${cond.sql}`,
+  );
+  // Candidates are re-checked in fused order, a batch at a time: one query in the usual case,
+  // more only when chunks were revoked or replaced after they were ranked.
+  const batch = Math.max(k * 3, k + 20);
+  const checked = new Set<number>();
+  const bySeq = new Map<number, ChunkRow>();
+  const readableAt = (i: number): ChunkRow | undefined => {
+    const seq = (ranked[i] as Candidate).seq;
+    if (!checked.has(seq)) {
+      const seqs: number[] = [];
+      for (let j = i; j < ranked.length && seqs.length < batch; j++) {
+        const next = (ranked[j] as Candidate).seq;
+        if (!checked.has(next)) seqs.push(next);
+      }
+      for (const next of seqs) checked.add(next);
+      for (const row of recheckStmt.all(JSON.stringify(seqs), ...cond.params) as ChunkRow[]) bySeq.set(row.seq, row);
+    }
+    return bySeq.get(seq);
   };
-  let bySeq = recheck();
   if (unknownLexical.length > 0) {
-    // A chunk ahead of it failed the re-check (revoked meanwhile): if a candidate with only a
-    // lower-bound lexical score would now be returned, score them all exactly and rank again.
+    // A candidate ranked with only a lower bound on its lexical score is never returned with
+    // it: if one would be among the first k readable (chunks ahead of it were revoked after
+    // ranking), all get their exact scores and are ranked again.
     const unknown = new Set(unknownLexical);
-    const reached = ranked.filter((c) => bySeq.has(c.seq)).slice(0, k);
-    if (reached.some((c) => unknown.has(c))) {
+    let reachedUnknown = false;
+    for (let i = 0, readable = 0; i < ranked.length && readable < k && !reachedUnknown; i++) {
+      if (readableAt(i) === undefined) continue;
+      readable++;
+      reachedUnknown = unknown.has(ranked[i] as Candidate);
+    }
+    if (reachedUnknown) {
       resolveLexical(unknownLexical);
       fuse([...cands.values()], req.mode, settings.denseWeight);
       ranked = [...cands.values()].sort((a, b) => b.fused - a.fused || a.seq - b.seq);
-      bySeq = recheck();
     }
   }
   const results: RetrievedChunk[] = [];
   let chars = 0;
   let truncatedReason: RetrievalResult['truncatedReason'];
-  for (const c of ranked) {
-    if (results.length >= k) break;
-    const r = bySeq.get(c.seq);
+  for (let i = 0; i < ranked.length && results.length < k; i++) {
+    const c = ranked[i] as Candidate;
+    const r = readableAt(i);
     if (r === undefined) continue;
     if (chars + r.text.length > maxChars) {
       truncatedReason = 'budget';

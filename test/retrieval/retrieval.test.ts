@@ -202,6 +202,49 @@ describe('ingest and retrieve', () => {
     assert.equal(compared, 12);
   });
 
+  test('when the re-check drops results during a hybrid search, a dense-only chunk that moves up is shown with its exact lexical score', async () => {
+    const s = await stack();
+    const words = 'harbour ferry ticket refund delay storm engine crew cabin luggage pier schedule captain island'.split(' ');
+    let seed = 11;
+    const pick = () => words[(seed = (seed * 48271) % 2147483647) % words.length]!;
+    await s.retrieval.ingest(Array.from({ length: 120 }, (_, i) => doc(`kb://boat-${i}`, Array.from({ length: 12 }, pick).join(' '))));
+    const config = { ratePerSecond: 1e6, rateBurst: 1e6, exactScanMaxChunks: 1 };
+    const query = 'storm delay refund';
+    // k = 10: each side gives 40 candidates. Revoke the documents of the whole lexical list
+    // while the dense query is in flight: they are ranked, then fail the SQLite re-check, and
+    // the answer is made of dense-only candidates — some of which had only a bound on their
+    // lexical score when they were ranked.
+    const lexicalTop = await s.withConfig(config).retrieve({ principal: alice, query, k: 40, mode: 'lexical' });
+    assert.equal(lexicalTop.results.length, 40);
+    const doomed = lexicalTop.results.map((r) => r.documentId);
+    let raced = false;
+    const racing = {
+      ...s.vectorIndex,
+      query: async (q: Parameters<typeof s.vectorIndex.query>[0]) => {
+        const hits = await s.vectorIndex.query(q);
+        if (!raced) {
+          raced = true;
+          for (const documentId of doomed) await s.retrieval.revoke({ documentId });
+        }
+        return hits;
+      },
+    };
+    const r = await createRetrieval({ store: s.store, ledger: s.ledger, embedder, vectorIndex: racing, config }).retrieve({ principal: alice, query, k: 10 });
+    assert.ok(raced);
+    // The first 30 ranked candidates were all revoked: the re-check goes on to the next ones,
+    // so k results still come back.
+    assert.equal(r.results.length, 10);
+    assert.ok(!r.results.some((x) => doomed.includes(x.documentId)), 'revoked documents never appear');
+    const scoreOf = s.store.db.prepare("SELECT -bm25(chunks_fts, 0.5, 0.5, 1) AS score FROM chunks_fts WHERE chunks_fts MATCH '\"storm\" OR \"delay\" OR \"refund\"' AND rowid = (SELECT seq FROM chunks WHERE id = ?)");
+    let denseOnlyWithMatch = 0;
+    for (const x of r.results) {
+      const exact = (scoreOf.get(x.chunkId) as { score: number } | undefined)?.score ?? 0;
+      assert.ok(Math.abs((x.scores.lexical ?? -1) - exact) < 1e-9, `chunk ${x.chunkId}: shown lexical ${x.scores.lexical}, exact ${exact}`);
+      if (x.scores.lexicalRank === null && exact > 0) denseOnlyWithMatch++;
+    }
+    assert.ok(denseOnlyWithMatch > 0, 'the race brought up a dense-only chunk that matches the query');
+  });
+
   test('readers and tenant decide what a principal sees', async () => {
     const s = await stack();
     await s.retrieval.ingest([
