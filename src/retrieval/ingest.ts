@@ -24,6 +24,8 @@ export interface RetrievalContext {
   readonly clock: Clock;
   /** Serializes vector-index syncs. */
   syncChain: Promise<unknown>;
+  /** When a search last asked the vector index (ms since epoch; 0: never): the sync sends smaller batches while searches run. */
+  lastIndexQueryAt: number;
   /** In-process copy of chunk vectors read from SQLite. */
   readonly vectorCache: VectorCache;
   /** Bumped by every write that changes documents or readers (invalidates cached selectivity). */
@@ -296,7 +298,19 @@ export async function revokeDocument(
  * deletes inactive ones still indexed. Safe to call any time; calls are serialized.
  * Returns how many rows it pushed and removed.
  */
-export function syncVectorIndex(ctx: RetrievalContext, batch = 4096): Promise<{ upserted: number; deleted: number }> {
+/** Rows per upsert while nobody searches the index: Chroma indexes large batches with the least CPU per row. */
+const SYNC_BATCH = 4096;
+/**
+ * Rows per upsert while searches use the index (one in the last few seconds): a search that
+ * arrives while Chroma indexes a batch waits for it, so batches shrink. Measured (bench/retrieval.ts
+ * --sizes 5000,30000 --ingest-only, broad dense queries once a second during a 25k ingest, load
+ * ~1.7–2): 4096 rows: query p50 89–172 ms, max 477–685 ms, 1,817–1,971 chunks/s end to end;
+ * 512 rows: p50 39–70 ms, max 92–153 ms, 1,514–1,718 chunks/s.
+ */
+const SYNC_BATCH_WHILE_SEARCHED = 512;
+const SEARCHED_RECENTLY_MS = 5_000;
+
+export function syncVectorIndex(ctx: RetrievalContext, batch = SYNC_BATCH): Promise<{ upserted: number; deleted: number }> {
   const run = async (): Promise<{ upserted: number; deleted: number }> => {
     const db = ctx.store.db;
     let upserted = 0;
@@ -327,7 +341,8 @@ export function syncVectorIndex(ctx: RetrievalContext, batch = 4096): Promise<{ 
       const inFlight = new Set<Promise<void>>();
       let failure: unknown;
       for (;;) {
-        const rows = pendingUp.all(lastSeq, batch) as Array<{ seq: number; id: string; document_id: string; tenant: string; version: number; vector: Buffer | null }>;
+        const size = Date.now() - ctx.lastIndexQueryAt < SEARCHED_RECENTLY_MS ? Math.min(batch, SYNC_BATCH_WHILE_SEARCHED) : batch;
+        const rows = pendingUp.all(lastSeq, size) as Array<{ seq: number; id: string; document_id: string; tenant: string; version: number; vector: Buffer | null }>;
         if (rows.length === 0) break;
         lastSeq = (rows[rows.length - 1] as { seq: number }).seq;
         const withVectors = rows.filter((r) => r.vector !== null);

@@ -100,6 +100,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     embedBatchSize: cfg.embedBatchSize ?? 256,
     clock,
     syncChain: Promise.resolve(),
+    lastIndexQueryAt: 0,
     generation: 0,
     vectorCache: new VectorCache(),
     commits: deps.commits ?? createCommitGroup(deps.store),

@@ -136,7 +136,10 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
         exactScanMaxChunks: settings.exactScanMaxChunks,
         ...sizes,
         ...(readableSeqs ? { readableSeqs } : {}),
-        ...(indexQueried ? { onIndexQuery: indexQueried } : {}),
+        onIndexQuery: () => {
+          ctx.lastIndexQueryAt = Date.now();
+          indexQueried?.();
+        },
       }),
       deadline,
       timeoutMs,

@@ -245,6 +245,28 @@ describe('ingest and retrieve', () => {
     assert.ok(denseOnlyWithMatch > 0, 'the race brought up a dense-only chunk that matches the query');
   });
 
+  test('the vector sync sends smaller batches to Chroma while searches use the index', async () => {
+    const s = await stack();
+    const sizes: number[] = [];
+    const recording = {
+      ...s.vectorIndex,
+      upsert: (rows: Parameters<typeof s.vectorIndex.upsert>[0]) => {
+        sizes.push(rows.length);
+        return s.vectorIndex.upsert(rows);
+      },
+    };
+    const r = createRetrieval({ store: s.store, ledger: s.ledger, embedder, vectorIndex: recording, config: { ratePerSecond: 1e6, rateBurst: 1e6, exactScanMaxChunks: 1 } });
+    const docs = (from: number) => Array.from({ length: 1200 }, (_, i) => doc(`kb://gull-${from + i}`, `Gull number ${from + i} nests on pier ${i % 17}.`));
+    await r.ingest(docs(0));
+    assert.deepEqual(sizes, [1200], 'nobody searched: one large batch');
+    const found = await r.retrieve({ principal: alice, query: 'gull nests on the pier', k: 5, mode: 'dense' });
+    assert.equal(found.denseStrategy, 'index');
+    sizes.length = 0;
+    await r.ingest(docs(1200));
+    assert.deepEqual(sizes, [512, 512, 176], 'a search just used the index: batches of 512');
+    assert.equal(await s.vectorIndex.count(), 2400);
+  });
+
   test('readers and tenant decide what a principal sees', async () => {
     const s = await stack();
     await s.retrieval.ingest([
