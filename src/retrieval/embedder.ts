@@ -299,6 +299,28 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Loa
 
   let closed = false;
   const batchSize = opts.batchSize;
+  // Small calls (a search's query) made in the same turn of the event loop share one model
+  // call: under concurrent searches the model's fixed cost per call is paid once per turn.
+  let waiting: Array<{ text: string; resolve: (row: Float32Array) => void; reject: (err: unknown) => void }> = [];
+  const flushWaiting = (): void => {
+    const calls = waiting;
+    waiting = [];
+    void embedAll(calls.map((c) => c.text)).then(
+      (rows) => calls.forEach((c, i) => c.resolve(rows[i] as Float32Array)),
+      (err: unknown) => calls.forEach((c) => c.reject(err)),
+    );
+  };
+  const embedAll = async (texts: readonly string[]): Promise<Float32Array[]> => {
+    // Batches of similar length pad less; rows go back to the callers' order.
+    const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length || a - b);
+    const out = new Array<Float32Array>(texts.length);
+    for (let i = 0; i < order.length; i += batchSize) {
+      const idx = order.slice(i, i + batchSize);
+      const rows = await runner(idx.map((j) => texts[j]!));
+      idx.forEach((j, k) => (out[j] = rows[k]!));
+    }
+    return out;
+  };
   return {
     modelId: resolved.modelId,
     dimension,
@@ -306,15 +328,11 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Loa
     source: resolved.source,
     async embed(texts: readonly string[]): Promise<Float32Array[]> {
       if (closed) throw new Error('embedder is closed');
-      // Batches of similar length pad less; rows go back to the callers' order.
-      const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length || a - b);
-      const out = new Array<Float32Array>(texts.length);
-      for (let i = 0; i < order.length; i += batchSize) {
-        const idx = order.slice(i, i + batchSize);
-        const rows = await runner(idx.map((j) => texts[j]!));
-        idx.forEach((j, k) => (out[j] = rows[k]!));
+      if (texts.length === 1) {
+        if (waiting.length === 0) setImmediate(flushWaiting);
+        return [await new Promise<Float32Array>((resolve, reject) => waiting.push({ text: texts[0] as string, resolve, reject }))];
       }
-      return out;
+      return embedAll(texts);
     },
     async close(): Promise<void> {
       if (closed) return;

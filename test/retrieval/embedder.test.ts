@@ -106,6 +106,19 @@ describe('embedder (bundled model)', () => {
     }
   });
 
+  test('concurrent one-text calls share a model call and each gets its own row back', async () => {
+    const texts = sampleTexts(12).concat(TRICKY);
+    const together = await fast.embed(texts);
+    const apart = await Promise.all(texts.map((t) => fast.embed([t])));
+    assert.equal(apart.length, texts.length);
+    for (let i = 0; i < texts.length; i++) {
+      assert.equal(apart[i]!.length, 1);
+      for (let d = 0; d < 100; d++) assert.ok(Math.abs(together[i]![d]! - apart[i]![0]![d]!) < 1e-6, `text ${i} dim ${d}`);
+    }
+    // Distinct texts give distinct rows: no caller got another caller's vector.
+    assert.notDeepEqual(apart[0]![0], apart[1]![0]);
+  });
+
   test('gives an all-zero row, never NaN, for a text with no known word', async () => {
     for (const e of [fast, generic]) {
       const [unknown, empty, known] = await e.embed(['zzqxv qqqzz', '', 'the cat']);
