@@ -5,6 +5,7 @@
 // session directly, which is many times faster than the generic pipeline.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -169,13 +170,33 @@ interface OrtSession {
   run(feeds: Record<string, unknown>, fetches?: readonly string[]): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>>;
 }
 
+/**
+ * The fast path's own ONNX session, on one thread. transformers.js creates its sessions with
+ * onnxruntime's defaults (a thread per core, spinning between runs) and takes no session
+ * options; this graph (a gather and a sum) gains nothing from a second thread. Measured
+ * (bench/embedder.ts, 2 cores): 7,433 → 14,486 chunks/s and 6,632 → 12,480 chunks per
+ * CPU-second; HTTP retrieve 1.25 → 1.07 ms of CPU per request (bench/http.ts) — the other core
+ * stays free for SQLite, Chroma and other requests. Null when it cannot be created (the
+ * pipeline's session is used then).
+ */
+async function singleThreadSession(modelFile: string): Promise<{ session: OrtSession; tensor: (data: BigInt64Array, dims: number[]) => unknown } | null> {
+  try {
+    // Loaded the way transformers.js loads it (CommonJS), so both share one onnxruntime.
+    const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+    return { session: session as unknown as OrtSession, tensor: (data, dims) => new ort.Tensor('int64', data, dims) };
+  } catch {
+    return null;
+  }
+}
+
 interface FeaturePipeline {
   tokenizer: (texts: string[], options: { padding: boolean; truncation: boolean }) => Record<string, { data: BigInt64Array; dims: number[] }>;
   model: ((inputs: Record<string, unknown>) => Promise<Record<string, { data: Float32Array; dims: number[] } | undefined>>) & { session: OrtSession };
   dispose(): Promise<void>;
 }
 
-function makeFastRunner(session: OrtSession, tok: WordTokenizer): (texts: readonly string[]) => Promise<Float32Array[]> {
+function makeFastRunner(session: OrtSession, tok: WordTokenizer, tensor: (data: BigInt64Array, dims: number[]) => unknown): (texts: readonly string[]) => Promise<Float32Array[]> {
   // The Writ static graph multiplies each token vector by its attention-mask value, so a
   // word that occurs n times is fed once with mask n: same sum, far fewer tokens to gather.
   // Its special tokens ([PAD] [UNK] [CLS] [SEP] [MASK]) have zero rows, so they are not fed at all.
@@ -211,7 +232,7 @@ function makeFastRunner(session: OrtSession, tok: WordTokenizer): (texts: readon
       }
     }
     const out = await session.run(
-      { input_ids: new (loadedTransformers().Tensor)('int64', ids, [batch, tokens]), attention_mask: new (loadedTransformers().Tensor)('int64', mask, [batch, tokens]) },
+      { input_ids: tensor(ids, [batch, tokens]), attention_mask: tensor(mask, [batch, tokens]) },
       ['sentence_embedding'],
     );
     const emb = out.sentence_embedding!;
@@ -283,7 +304,11 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Loa
     const inputsOk = session.inputNames.every((n) => n === 'input_ids' || n === 'attention_mask');
     const tok = inputsOk ? readFastTokenizer(resolved.source) : null;
     if (tok !== null) {
-      runner = makeFastRunner(session, tok);
+      const own = await singleThreadSession(join(resolved.source, 'onnx', resolved.quantized ? 'model_quantized.onnx' : 'model.onnx'));
+      runner =
+        own !== null
+          ? makeFastRunner(own.session, tok, own.tensor)
+          : makeFastRunner(session, tok, (data, dims) => new (loadedTransformers().Tensor)('int64', data, dims));
       mode = 'fast';
     }
   }
