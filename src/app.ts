@@ -19,6 +19,7 @@ import {
   type Retrieval,
   type RetrievalQuery,
   type RetrievalResult,
+  type VectorIndexPort,
 } from './retrieval/index.js';
 import {
   BrokerErrors,
@@ -107,6 +108,8 @@ export interface AppOptions {
 }
 
 const VECTOR_COLLECTION = 'writ-chunks';
+/** How often a process using another process's Chroma checks that it still answers. */
+const CHROMA_TAKEOVER_CHECK_MS = 2_000;
 
 /**
  * Starts every part of Writ from one config: the SQLite store and ledger, Chroma
@@ -132,26 +135,75 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     cleanup.push(() => authority.close());
     const { store, ledger, broker, keys, warrantKeyring } = authority;
 
-    const chroma =
-      config.chroma.url !== undefined
-        ? await connectChroma(config.chroma.url)
-        : await startChroma({ dataDir: join(config.home, 'chroma'), port: config.chroma.port, startTimeoutMs: config.chroma.startTimeoutMs, logger });
+    const startOwnChroma = () =>
+      startChroma({ dataDir: join(config.home, 'chroma'), port: config.chroma.port, startTimeoutMs: config.chroma.startTimeoutMs, logger });
+    let chroma = config.chroma.url !== undefined ? await connectChroma(config.chroma.url) : await startOwnChroma();
+    // Stops whichever server is current at close (a takeover below replaces it).
     cleanup.push(() => chroma.stop());
 
     const embedder = await createEmbedder({ model: config.embedder.model, batchSize: config.embedder.batchSize });
     cleanup.push(() => embedder.close());
 
-    const openIndex = () => openVectorIndex({ server: chroma, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension });
+    const openIndex = (server: ChromaServer) =>
+      openVectorIndex({ server, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension });
+    let vectorIndex = await openIndex(chroma);
+    // Retrieval holds this stand-in, so the index behind it can move to another Chroma server.
+    const currentIndex: VectorIndexPort = {
+      upsert: (rows) => vectorIndex.upsert(rows),
+      query: (q) => vectorIndex.query(q),
+      delete: (ids) => vectorIndex.delete(ids),
+      count: () => vectorIndex.count(),
+      drop: () => vectorIndex.drop(),
+    };
     const commits = createCommitGroup(store);
     const retrieval = createRetrieval({
       store,
       commits,
       ledger,
       embedder,
-      vectorIndex: await openIndex(),
-      reopenVectorIndex: openIndex,
+      vectorIndex: currentIndex,
+      reopenVectorIndex: async () => {
+        vectorIndex = await openIndex(chroma);
+        return currentIndex;
+      },
       config: { ...config.retrieval, embedBatchSize: config.embedder.batchSize },
     });
+
+    // A shared Chroma belongs to another Writ process (often a short CLI command that was
+    // running when this one started). When it stops answering, this process takes the data
+    // folder over (or shares it with whoever did) and moves the index there; chunks written
+    // meanwhile stay pending in SQLite and are synced on the next write or query path.
+    let takingOver = false;
+    const takeover = setInterval(() => {
+      if (chroma.mode !== 'shared' || takingOver) return;
+      takingOver = true;
+      void (async () => {
+        try {
+          await chroma.heartbeat();
+          return;
+        } catch {
+          // Gone: take over below.
+        }
+        const next = await startOwnChroma();
+        try {
+          vectorIndex = await openIndex(next);
+        } catch (err) {
+          await next.stop();
+          throw err;
+        }
+        const previous = chroma;
+        chroma = next;
+        await previous.stop();
+        logger.warn({ url: next.url, mode: next.mode, pid: next.pid }, 'chroma: the process that served this data folder is gone; moved to a new server');
+        await retrieval.syncVectors().catch(() => undefined);
+      })()
+        .catch((err: unknown) => logger.warn({ err }, 'chroma: taking over the data folder failed; retrying'))
+        .finally(() => {
+          takingOver = false;
+        });
+    }, CHROMA_TAKEOVER_CHECK_MS);
+    takeover.unref();
+    cleanup.push(() => clearInterval(takeover));
 
     const firstStartKeys = options.seedWorkspace === false ? [] : await seed(workspace, { broker, retrieval, keys, config, onProgress: options.onProgress });
 
@@ -162,7 +214,9 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       store,
       commits,
       ledger,
-      chroma,
+      get chroma() {
+        return chroma;
+      },
       embedder,
       retrieval,
       broker,

@@ -1,0 +1,75 @@
+// One Chroma per data folder, across processes: a server that started while another Writ
+// process (a local `writ ingest`, say) owned the home's Chroma uses that Chroma, and keeps
+// working after that process ends — it takes the folder over and moves its index there.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/core/index.js';
+import { ownerFileOf } from '../../src/retrieval/chroma-server.js';
+
+async function waitUntil(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return check();
+}
+
+test('a server sharing another process\'s chroma takes the data folder over when that process ends', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'writ-takeover-'));
+  const dataDir = join(home, 'chroma');
+  const script = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'retrieval', 'chroma-server.ts')).href;
+  // The other process: starts the home's Chroma and waits, like a long local command would.
+  const code = `const { startChroma } = await import(${JSON.stringify(script)});
+    const s = await startChroma({ dataDir: ${JSON.stringify(dataDir)} });
+    process.stdout.write('PID ' + s.pid + '\\n');
+    setInterval(() => {}, 1000);`;
+  const other = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const otherExit = new Promise<void>((r) => other.once('exit', () => r()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      other.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/PID \d+/.test(out)) resolve();
+      });
+      other.once('exit', () => reject(new Error(`the owner process exited early: ${out}`)));
+    });
+    // Dense searches go through the Chroma index (not the exact scan) in this home.
+    const app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS: '1' } }) });
+    try {
+      assert.equal(app.chroma.mode, 'shared');
+      const sam = app.broker.getPrincipalRecord('sam')?.principal;
+      assert.ok(sam, 'the sample workspace has sam');
+      const before = await app.retrieval.retrieve({ principal: sam, query: 'refund for a cracked teapot', k: 3, mode: 'dense' });
+      assert.equal(before.denseStrategy, 'index');
+      assert.ok(before.results.length > 0);
+
+      other.kill('SIGTERM');
+      await otherExit;
+      assert.ok(await waitUntil(() => app.chroma.mode === 'embedded', 15_000), 'the server took the data folder over');
+      const owner = JSON.parse(readFileSync(ownerFileOf(dataDir), 'utf8')) as { pid: number; url: string };
+      assert.deepEqual([owner.pid, owner.url], [process.pid, app.chroma.url]);
+      const health = await app.health();
+      assert.equal(health.parts.chroma.status, 'ok');
+      assert.equal(health.parts.chroma.mode, 'embedded');
+      // The vectors written through the other process's Chroma are in the folder, and the
+      // index now answers from the new server.
+      const after = await app.retrieval.retrieve({ principal: sam, query: 'refund for a cracked teapot', k: 3, mode: 'dense' });
+      assert.equal(after.denseStrategy, 'index');
+      assert.deepEqual(after.results.map((r) => r.chunkId), before.results.map((r) => r.chunkId));
+    } finally {
+      await app.close();
+    }
+  } finally {
+    other.kill('SIGKILL');
+    await otherExit;
+    rmSync(home, { recursive: true, force: true });
+  }
+});
