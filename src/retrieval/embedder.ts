@@ -1,8 +1,8 @@
 // The embedder: turns texts into L2-normalized vectors with a transformers.js model — the
 // bundled static model (models/writ-glove-100d), a local model folder, or a model id from a
-// hub. All models load through transformers.js; for word-level static models with pooling in
-// the graph (the bundled one) a fast path tokenizes in plain JS and runs the loaded ONNX
-// session directly, which is many times faster than the generic pipeline.
+// hub. Models load through the transformers.js pipeline; for Writ's word-level static models
+// with pooling in the graph (the bundled one) a fast path tokenizes in plain JS and runs the
+// same ONNX file in its own onnxruntime session, many times faster than the generic pipeline.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -177,7 +177,7 @@ interface OrtSession {
  * (bench/embedder.ts, 2 cores): 7,433 → 14,486 chunks/s and 6,632 → 12,480 chunks per
  * CPU-second; HTTP retrieve 1.25 → 1.07 ms of CPU per request (bench/http.ts) — the other core
  * stays free for SQLite, Chroma and other requests. Null when it cannot be created (the
- * pipeline's session is used then).
+ * pipeline is loaded then).
  */
 async function singleThreadSession(modelFile: string): Promise<{ session: OrtSession; tensor: (data: BigInt64Array, dims: number[]) => unknown } | null> {
   try {
@@ -283,42 +283,52 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Loa
   else if (isFolderPath(opts.model)) resolved = resolveFolder(resolve(opts.model), opts.model);
   else resolved = { kind: 'hub', source: opts.model, quantized: true, modelId: opts.model };
 
-  let pipe: FeaturePipeline;
-  try {
-    pipe =
-      resolved.kind === 'folder'
-        ? await withEnv({ localModelPath: dirname(resolved.source), allowRemoteModels: false, allowLocalModels: true }, async () =>
-            (await (await loadTransformers()).pipeline('feature-extraction', basename(resolved.source), { quantized: resolved.quantized, local_files_only: true })) as unknown as FeaturePipeline,
-          )
-        : await withEnv({ allowRemoteModels: true, allowLocalModels: false }, async () =>
-            (await (await loadTransformers()).pipeline('feature-extraction', resolved.source, { quantized: true, ...(opts.cacheDir ? { cache_dir: opts.cacheDir } : {}) })) as unknown as FeaturePipeline,
-          );
-  } catch (err) {
-    throw loadFailed(resolved.source, err);
-  }
-
-  let runner = makePipelineRunner(pipe);
+  // A Writ static model (the bundled one) runs on the fast path: its own tokenizer and its
+  // own single-threaded onnxruntime session over the same ONNX file. The transformers.js
+  // pipeline would load a second copy of the model (its session constant-folds the 4-bit table
+  // into ~90 MB of floats) on a spinning thread per core, and cost ~0.9 s more at start; it is
+  // loaded only for other models, or if the fast path cannot be set up. The bundled model
+  // still loads through the pipeline like any transformers.js model (`fastPath: false`; a test
+  // checks both give the same vectors).
+  let runner: ((texts: readonly string[]) => Promise<Float32Array[]>) | undefined;
   let mode: EmbedderMode = 'pipeline';
-  const session = pipe.model.session;
-  if (opts.fastPath && resolved.kind === 'folder' && session.outputNames.includes('sentence_embedding') && isWritStaticModel(resolved.source)) {
-    const inputsOk = session.inputNames.every((n) => n === 'input_ids' || n === 'attention_mask');
-    const tok = inputsOk ? readFastTokenizer(resolved.source) : null;
-    if (tok !== null) {
-      const own = await singleThreadSession(join(resolved.source, 'onnx', resolved.quantized ? 'model_quantized.onnx' : 'model.onnx'));
-      runner =
-        own !== null
-          ? makeFastRunner(own.session, tok, own.tensor)
-          : makeFastRunner(session, tok, (data, dims) => new (loadedTransformers().Tensor)('int64', data, dims));
+  if (opts.fastPath && resolved.kind === 'folder' && isWritStaticModel(resolved.source)) {
+    const tok = readFastTokenizer(resolved.source);
+    const own = tok === null ? null : await singleThreadSession(join(resolved.source, 'onnx', resolved.quantized ? 'model_quantized.onnx' : 'model.onnx'));
+    if (
+      tok !== null && own !== null &&
+      own.session.outputNames.includes('sentence_embedding') &&
+      own.session.inputNames.every((n) => n === 'input_ids' || n === 'attention_mask')
+    ) {
+      runner = makeFastRunner(own.session, tok, own.tensor);
       mode = 'fast';
     }
   }
 
+  let pipe: FeaturePipeline | undefined;
+  if (runner === undefined) {
+    try {
+      pipe =
+        resolved.kind === 'folder'
+          ? await withEnv({ localModelPath: dirname(resolved.source), allowRemoteModels: false, allowLocalModels: true }, async () =>
+              (await (await loadTransformers()).pipeline('feature-extraction', basename(resolved.source), { quantized: resolved.quantized, local_files_only: true })) as unknown as FeaturePipeline,
+            )
+          : await withEnv({ allowRemoteModels: true, allowLocalModels: false }, async () =>
+              (await (await loadTransformers()).pipeline('feature-extraction', resolved.source, { quantized: true, ...(opts.cacheDir ? { cache_dir: opts.cacheDir } : {}) })) as unknown as FeaturePipeline,
+            );
+    } catch (err) {
+      throw loadFailed(resolved.source, err);
+    }
+    runner = makePipelineRunner(pipe);
+  }
+  const run = runner;
+
   let dimension: number;
   try {
-    const [probe] = await runner(['dimension probe']);
+    const [probe] = await run(['dimension probe']);
     dimension = probe!.length;
   } catch (err) {
-    await pipe.dispose().catch(() => undefined);
+    await pipe?.dispose().catch(() => undefined);
     throw loadFailed(resolved.source, err);
   }
 
@@ -341,7 +351,7 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Loa
     const out = new Array<Float32Array>(texts.length);
     for (let i = 0; i < order.length; i += batchSize) {
       const idx = order.slice(i, i + batchSize);
-      const rows = await runner(idx.map((j) => texts[j]!));
+      const rows = await run(idx.map((j) => texts[j]!));
       idx.forEach((j, k) => (out[j] = rows[k]!));
     }
     return out;
@@ -362,7 +372,7 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Loa
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      await pipe.dispose();
+      await pipe?.dispose();
     },
   };
 }
