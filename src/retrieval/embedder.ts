@@ -174,7 +174,7 @@ interface OrtSession {
  * The fast path's own ONNX session, on one thread. transformers.js creates its sessions with
  * onnxruntime's defaults (a thread per core, spinning between runs) and takes no session
  * options; this graph (a gather and a sum) gains nothing from a second thread. Measured
- * (bench/embedder.ts, 2 cores): 7,433 → 14,486 chunks/s and 6,632 → 12,480 chunks per
+ * (bench/embedder.ts, 2 cores): 7,433 → 17,076 chunks/s and 6,632 → 15,013 chunks per
  * CPU-second; HTTP retrieve 1.25 → 1.07 ms of CPU per request (bench/http.ts) — the other core
  * stays free for SQLite, Chroma and other requests. Null when it cannot be created (the
  * pipeline is loaded then).
