@@ -1,0 +1,65 @@
+// Which B-tree pages a broker round trip writes to the WAL: runs propose → decide → issue
+// warrant → execute on a real SQLite file (sample support-desk catalog and policies), then
+// reads the WAL's frame headers and names the table or index owning each page (dbstat).
+// Every page a commit touches is written whole (4 KiB), so this is where the WAL volume —
+// and with it the checkpoints' cost — comes from.
+// Run: node --import tsx bench/wal-pages.ts [warmupRoundTrips] [measuredRoundTrips]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openKeyring } from '../src/core/index.js';
+import { createLedger, ledgerMigrations } from '../src/ledger/index.js';
+import { openStore } from '../src/store/index.js';
+import { brokerMigrations, createBroker, loadCatalogFile, type EvidenceReader } from '../src/broker/index.js';
+import { createPolicyEngine, loadPolicyDir } from '../src/broker/policy/index.js';
+
+const WARMUP = Number(process.argv[2] ?? 2000);
+const N = Number(process.argv[3] ?? 150);
+const EXAMPLE = 'examples/support-desk';
+const dir = mkdtempSync(join(tmpdir(), 'writ-wal-pages-'));
+const store = openStore({ path: join(dir, 'writ.db'), migrations: [...ledgerMigrations, ...brokerMigrations] });
+const ledger = createLedger({ store, keyring: openKeyring({ dir: join(dir, 'keys', 'ledger'), purpose: 'ledger' }) });
+const catalog = loadCatalogFile(join(EXAMPLE, 'catalog.yaml'));
+const policyEngine = createPolicyEngine({ catalog, policies: loadPolicyDir(join(EXAMPLE, 'policies'), { catalog }) });
+const evidenceReader: EvidenceReader = { getEvidence: () => new Map() };
+const broker = createBroker({
+  store, ledger, catalog, policyEngine, evidenceReader,
+  warrantKeyring: openKeyring({ dir: join(dir, 'keys', 'warrant'), purpose: 'warrant' }),
+});
+const sam = broker.upsertPrincipal({ id: 'sam', kind: 'user', tenant: 'acme', roles: ['support'], groups: ['support'] });
+const roundTrip = (i: number): void => {
+  const params = { amountCents: 1000 + (i % 5000), currency: 'EUR', orderId: `ord-${i}`, recipientAccount: 'DE44500105175407324931' };
+  const p = broker.propose(sam, { action: 'refund.request', targetId: `rf-${i}`, params });
+  broker.decide(p.id);
+  broker.execute(broker.issueWarrant(sam, p.id).token);
+};
+
+// A store of some size first (B-trees several levels deep), then an empty WAL.
+for (let i = 0; i < WARMUP; i++) roundTrip(i);
+store.db.pragma('wal_checkpoint(TRUNCATE)');
+for (let i = WARMUP; i < WARMUP + N; i++) roundTrip(i);
+
+const wal = readFileSync(join(dir, 'writ.db-wal'));
+const pageSize = wal.readUInt32BE(8);
+const framesByPage = new Map<number, number>();
+let frames = 0;
+for (let off = 32; off + 24 + pageSize <= wal.length; off += 24 + pageSize) {
+  const page = wal.readUInt32BE(off);
+  framesByPage.set(page, (framesByPage.get(page) ?? 0) + 1);
+  frames++;
+}
+const owner = new Map<number, string>();
+for (const r of store.db.prepare('SELECT name, pageno, pagetype FROM dbstat').all() as Array<{ name: string; pageno: number; pagetype: string }>) {
+  owner.set(r.pageno, `${r.name} (${r.pagetype})`);
+}
+const byOwner = new Map<string, number>();
+for (const [page, n] of framesByPage) {
+  const name = page === 1 ? 'page 1 (database header)' : (owner.get(page) ?? 'free or other');
+  byOwner.set(name, (byOwner.get(name) ?? 0) + n);
+}
+console.log(`WAL frames per round trip: ${(frames / N).toFixed(1)} (${N} round trips after ${WARMUP}; page size ${pageSize} B)`);
+console.log('| pages of | frames per round trip |');
+console.log('|---|---|');
+for (const [name, n] of [...byOwner].sort((a, b) => b[1] - a[1])) if (n / N >= 0.05) console.log(`| ${name} | ${(n / N).toFixed(2)} |`);
+store.close();
+rmSync(dir, { recursive: true, force: true });
