@@ -3,7 +3,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { WRIT_VERSION, WritError, canonicalJson, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
+import { WRIT_VERSION, WritError, canonicalJson, isWritError, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
 import { createCommitGroup, openStore, type CommitGroup, type Store } from './store/index.js';
 import { createLedger, ledgerMigrations, type LedgerApi } from './ledger/index.js';
 import {
@@ -19,6 +19,7 @@ import {
   type Retrieval,
   type RetrievalQuery,
   type RetrievalResult,
+  type VectorIndex,
   type VectorIndexPort,
 } from './retrieval/index.js';
 import {
@@ -147,12 +148,25 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const openIndex = (server: ChromaServer) =>
       openVectorIndex({ server, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension });
     let vectorIndex = await openIndex(chroma);
-    // Retrieval holds this stand-in, so the index behind it can move to another Chroma server.
+    // Another process sharing this Chroma (a local `writ reindex`) may drop the collection and
+    // create it again: the index is then opened again by name, once, and the call retried.
+    const onCurrent = async <T>(op: (index: VectorIndex) => Promise<T>): Promise<T> => {
+      const index = vectorIndex;
+      try {
+        return await op(index);
+      } catch (err) {
+        if (!(isWritError(err, 'RETRIEVAL_VECTOR_INDEX_FAILED') && err.details.gone === true)) throw err;
+        if (vectorIndex === index) vectorIndex = await openIndex(chroma);
+        return op(vectorIndex);
+      }
+    };
+    // Retrieval holds this stand-in, so the index behind it can move (a new collection, or
+    // another Chroma server after a takeover).
     const currentIndex: VectorIndexPort = {
-      upsert: (rows) => vectorIndex.upsert(rows),
-      query: (q) => vectorIndex.query(q),
-      delete: (ids) => vectorIndex.delete(ids),
-      count: () => vectorIndex.count(),
+      upsert: (rows) => onCurrent((index) => index.upsert(rows)),
+      query: (q) => onCurrent((index) => index.query(q)),
+      delete: (ids) => onCurrent((index) => index.delete(ids)),
+      count: () => onCurrent((index) => index.count()),
       drop: () => vectorIndex.drop(),
     };
     const commits = createCommitGroup(store);

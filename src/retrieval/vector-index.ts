@@ -201,8 +201,10 @@ export async function openVectorIndex(options: VectorIndexOptions): Promise<Vect
       });
     }
     if ((err as { name?: unknown })?.name === 'ChromaNotFoundError') {
+      // `gone`: the collection was dropped (by `writ reindex` in another process, say); opening
+      // the index again by name finds its replacement.
       return new WritError(RetrievalErrors.RETRIEVAL_VECTOR_INDEX_FAILED, `${during} failed: collection \`${name}\` no longer exists in chroma: run \`writ reindex\``, {
-        details: { url, collection: name },
+        details: { url, collection: name, gone: true },
         cause: err,
       });
     }

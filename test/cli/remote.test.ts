@@ -98,6 +98,17 @@ describe('writ in remote mode (--server)', () => {
     assert.ok(existsSync(join(home, 'chroma')));
   });
 
+  test('a local reindex on the serving home replaces the collection; the server opens the new one and keeps indexing', async () => {
+    const reindex = await runCli(['reindex', '--json'], { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent' });
+    assert.equal(reindex.code, EXIT.OK, reindex.stdout + reindex.stderr);
+    // The server's index still names the dropped collection: its next write must find the new one.
+    const out = await app.retrieval.ingest([{ tenant: 'acme', sourceUri: 'kb://after-reindex', title: 'Heron', text: 'A grey heron waits by the ferry pier.', readers: ['group:support'] }]);
+    assert.equal(out[0]?.status, 'created');
+    const vectors = await openVectorIndex({ server: app.chroma, collection: 'writ-chunks', modelId: app.embedder.modelId, dimension: app.embedder.dimension });
+    const active = (app.store.db.prepare('SELECT count(*) AS n FROM chunks WHERE active = 1').get() as { n: number }).n;
+    assert.equal(await vectors.count(), active, 'every active chunk is in the new collection');
+  });
+
   test('policy validate over HTTP checks against the server catalog', async () => {
     const ok = await as('sam', 'policy', 'validate', 'examples/support-desk/policies');
     assert.equal(ok.code, EXIT.OK, ok.stdout + ok.stderr);
