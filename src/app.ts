@@ -185,8 +185,8 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
 
     // A shared Chroma belongs to another Writ process (often a short CLI command that was
     // running when this one started). When it stops answering, this process takes the data
-    // folder over (or shares it with whoever did) and moves the index there; chunks written
-    // meanwhile stay pending in SQLite and are synced on the next write or query path.
+    // folder over (or shares it with whoever did) and moves the index there; chunks committed
+    // meanwhile stay pending in SQLite and are synced right after the move.
     let takingOver = false;
     const takeover = setInterval(() => {
       if (chroma.mode !== 'shared' || takingOver) return;
