@@ -361,7 +361,6 @@ async function claimDataDir(file: string, deadline: number): Promise<DataDirOwne
 /** A client of the Chroma another live Writ process runs on the same data folder. */
 async function shareOwnersChroma(owner: DataDirOwner, dataDir: string, ownerFile: string, logger: Logger | undefined): Promise<ChromaServer> {
   const url = owner.url as string;
-  let stopped = false;
   const unavailableError = (during: string, cause?: unknown): WritError =>
     new WritError(
       RetrievalErrors.RETRIEVAL_CHROMA_UNAVAILABLE,
@@ -381,19 +380,33 @@ async function shareOwnersChroma(owner: DataDirOwner, dataDir: string, ownerFile
     );
   }
   logger?.info({ url, ownerPid: owner.pid, dataDir, version }, 'chroma shared: another writ process serves this data folder');
+  return clientOf({ url, mode: 'shared', version, dataDir, timeoutMs: 2000, unavailableError });
+}
+
+/** A Chroma server this process talks to but did not start: stopping it only stops using it. */
+function clientOf(input: {
+  url: string;
+  mode: 'shared' | 'external';
+  version: string;
+  dataDir: string | null;
+  timeoutMs: number;
+  unavailableError: (during: string, cause?: unknown) => WritError;
+}): ChromaServer {
+  const { url, timeoutMs, unavailableError } = input;
+  let stopped = false;
   return {
     url,
-    mode: 'shared',
+    mode: input.mode,
     pid: null,
-    version,
-    dataDir,
+    version: input.version,
+    dataDir: input.dataDir,
     isRunning: () => !stopped,
     lastLogLines: () => [],
     onExit: () => () => undefined,
     unavailableError,
     async heartbeat() {
       try {
-        await getJson(url + HEARTBEAT_PATH, 2000);
+        await getJson(url + HEARTBEAT_PATH, timeoutMs);
       } catch (err) {
         throw unavailableError('heartbeat', err);
       }
@@ -629,7 +642,6 @@ const ConnectOptionsSchema = z
 export async function connectChroma(url: string, options: z.input<typeof ConnectOptionsSchema> = {}): Promise<ChromaServer> {
   const base = parseInput(z.url({ protocol: /^https?$/ }), url, 'chroma url').replace(/\/+$/, '');
   const opts = parseInput(ConnectOptionsSchema, options, 'chroma connect options');
-  let stopped = false;
   const unavailableError = (during: string, cause?: unknown): WritError =>
     new WritError(
       RetrievalErrors.RETRIEVAL_CHROMA_UNAVAILABLE,
@@ -644,25 +656,5 @@ export async function connectChroma(url: string, options: z.input<typeof Connect
     throw unavailableError('connecting to chroma', err);
   }
   opts.logger?.info({ url: base, version }, 'chroma connected (external)');
-  return {
-    url: base,
-    mode: 'external',
-    pid: null,
-    version,
-    dataDir: null,
-    isRunning: () => !stopped,
-    lastLogLines: () => [],
-    onExit: () => () => undefined,
-    unavailableError,
-    async heartbeat() {
-      try {
-        await getJson(base + HEARTBEAT_PATH, opts.timeoutMs);
-      } catch (err) {
-        throw unavailableError('heartbeat', err);
-      }
-    },
-    async stop() {
-      stopped = true;
-    },
-  };
+  return clientOf({ url: base, mode: 'external', version, dataDir: null, timeoutMs: opts.timeoutMs, unavailableError });
 }
