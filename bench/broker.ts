@@ -3,37 +3,15 @@
 // Cedar policies. Writes bench/results/broker.json and the "## Broker round trip" section
 // of BENCHMARKS.md. Goal: p99 ≤ 2 ms.
 // Run: node --import tsx bench/broker.ts [iterations]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openKeyring } from '../src/core/index.js';
-import { createLedger, ledgerMigrations } from '../src/ledger/index.js';
-import { openStore } from '../src/store/index.js';
-import { brokerMigrations, createBroker, loadCatalogFile, type EvidenceReader } from '../src/broker/index.js';
-import { createPolicyEngine, loadPolicyDir } from '../src/broker/policy/index.js';
+import { cpus, loadavg } from 'node:os';
 import { writeBenchmarkSection } from './benchmarks-md.js';
+import { openBrokerStack } from './broker-stack.js';
 
 const N = Number(process.argv[2] ?? 3000);
 const WARMUP = Math.min(300, Math.floor(N / 10));
-const EXAMPLE = 'examples/support-desk';
-const dir = mkdtempSync(join(tmpdir(), 'writ-bench-broker-'));
-
-const store = openStore({ path: join(dir, 'writ.db'), migrations: [...ledgerMigrations, ...brokerMigrations] });
-const ledger = createLedger({ store, keyring: openKeyring({ dir: join(dir, 'keys', 'ledger'), purpose: 'ledger' }) });
-const catalog = loadCatalogFile(join(EXAMPLE, 'catalog.yaml'));
-const policyEngine = createPolicyEngine({ catalog, policies: loadPolicyDir(join(EXAMPLE, 'policies'), { catalog }) });
-// No basis in this round trip: the reader is never asked for a bundle.
-const evidenceReader: EvidenceReader = { getEvidence: () => new Map() };
-const broker = createBroker({
-  store,
-  ledger,
-  catalog,
-  policyEngine,
-  evidenceReader,
-  warrantKeyring: openKeyring({ dir: join(dir, 'keys', 'warrant'), purpose: 'warrant' }),
-});
-const sam = broker.upsertPrincipal({ id: 'sam', kind: 'user', tenant: 'acme', roles: ['support'], groups: ['support'] });
+const { dir, store, broker, sam } = openBrokerStack('writ-bench-broker-');
 
 /** Machine calibration: the p50 of an empty store transaction and of a fixed CPU task, so figures taken under different load can be compared. */
 function calibrate(): { emptyTransactionUs: number; sha256x200Us: number } {

@@ -4,29 +4,13 @@
 // Every page a commit touches is written whole (4 KiB), so this is where the WAL volume —
 // and with it the checkpoints' cost — comes from.
 // Run: node --import tsx bench/wal-pages.ts [warmupRoundTrips] [measuredRoundTrips]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openKeyring } from '../src/core/index.js';
-import { createLedger, ledgerMigrations } from '../src/ledger/index.js';
-import { openStore } from '../src/store/index.js';
-import { brokerMigrations, createBroker, loadCatalogFile, type EvidenceReader } from '../src/broker/index.js';
-import { createPolicyEngine, loadPolicyDir } from '../src/broker/policy/index.js';
+import { openBrokerStack } from './broker-stack.js';
 
 const WARMUP = Number(process.argv[2] ?? 2000);
 const N = Number(process.argv[3] ?? 150);
-const EXAMPLE = 'examples/support-desk';
-const dir = mkdtempSync(join(tmpdir(), 'writ-wal-pages-'));
-const store = openStore({ path: join(dir, 'writ.db'), migrations: [...ledgerMigrations, ...brokerMigrations] });
-const ledger = createLedger({ store, keyring: openKeyring({ dir: join(dir, 'keys', 'ledger'), purpose: 'ledger' }) });
-const catalog = loadCatalogFile(join(EXAMPLE, 'catalog.yaml'));
-const policyEngine = createPolicyEngine({ catalog, policies: loadPolicyDir(join(EXAMPLE, 'policies'), { catalog }) });
-const evidenceReader: EvidenceReader = { getEvidence: () => new Map() };
-const broker = createBroker({
-  store, ledger, catalog, policyEngine, evidenceReader,
-  warrantKeyring: openKeyring({ dir: join(dir, 'keys', 'warrant'), purpose: 'warrant' }),
-});
-const sam = broker.upsertPrincipal({ id: 'sam', kind: 'user', tenant: 'acme', roles: ['support'], groups: ['support'] });
+const { dir, store, broker, sam } = openBrokerStack('writ-wal-pages-');
 const roundTrip = (i: number): void => {
   const params = { amountCents: 1000 + (i % 5000), currency: 'EUR', orderId: `ord-${i}`, recipientAccount: 'DE44500105175407324931' };
   const p = broker.propose(sam, { action: 'refund.request', targetId: `rf-${i}`, params });
