@@ -13,6 +13,7 @@ import { loadavg, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { openRetrievalStack } from '../scripts/retrieval-stack.js';
 import { lexicalPruning } from '../src/retrieval/lexical.js';
+import { termListRanking } from '../src/retrieval/term-lists.js';
 
 const { values } = parseArgs({
   options: {
@@ -118,7 +119,8 @@ const denseRecallAt10 = async (n: number): Promise<{ queries: number; recallAt10
   return { queries: queries.length, recallAt10: Number((sum / queries.length).toFixed(4)), minRecall: Number(min.toFixed(2)) };
 };
 
-const stack = await openRetrievalStack({ config: { ratePerSecond: 1e9, rateBurst: 1e9, maxK: 100 } });
+// The store is opened as the server opens it: WAL checkpoints in a background thread, not in commits.
+const stack = await openRetrievalStack({ backgroundCheckpoint: true, config: { ratePerSecond: 1e9, rateBurst: 1e9, maxK: 100 } });
 const broadReader = { id: 'reader', kind: 'user' as const, tenant: 'bench', groups: ['all'], roles: [], attributes: {} };
 
 /**
@@ -213,20 +215,37 @@ try {
     }
     if (values['ingest-only']) continue;
 
+    // Lexical score lists: the first search at this size starts reading them (once the index
+    // has been quiet for 1 s, in a worker thread); the rows below are measured after that.
+    {
+      const t0 = Date.now();
+      const c0 = process.cpuUsage();
+      await stack.retrieval.retrieve({ principal: broadReader, query: text(3), k: 10, mode: 'lexical' });
+      await stack.retrieval.termLists.idle();
+      const { lists, bytes, readByWorker } = stack.retrieval.termLists.stats;
+      const c = process.cpuUsage(c0);
+      const listsRead = { ms: Date.now() - t0, cpuSeconds: Number(((c.user + c.system) / 1e6).toFixed(1)), lists, mb: Math.round(bytes / 2 ** 20), readByWorker };
+      (ingests[ingests.length - 1] as Record<string, unknown>).termLists = listsRead;
+      console.error(`lexical score lists at ${size} chunks: ${JSON.stringify(listsRead)}`);
+    }
+
     const principals = {
       broad: broadReader,
       selective: { id: 'sel', kind: 'agent' as const, tenant: 'bench', groups: [], roles: [], attributes: {} },
     };
     for (const [name, principal] of Object.entries(principals)) {
-      // `lexical-unpruned`: the lexical run again without MaxScore pruning (same queries), for comparison.
+      // `lexical-fts5` and `lexical-unpruned`: the lexical row's queries again, ranked by FTS5
+      // without score lists (with MaxScore pruning, then without), for comparison.
       let lastQs: string[] = [];
-      for (const variant of ['hybrid', 'lexical', 'lexical-unpruned', 'dense'] as const) {
-        const mode = variant === 'lexical-unpruned' ? 'lexical' : variant;
-        if (variant === 'lexical-unpruned' && name !== 'broad') continue;
+      for (const variant of ['hybrid', 'lexical', 'lexical-fts5', 'lexical-unpruned', 'dense'] as const) {
+        const mode = variant === 'lexical-unpruned' || variant === 'lexical-fts5' ? 'lexical' : variant;
+        if ((variant === 'lexical-unpruned' || variant === 'lexical-fts5') && name !== 'broad') continue;
         lexicalPruning.enabled = variant !== 'lexical-unpruned';
-        const qs = variant === 'lexical-unpruned' ? lastQs : Array.from({ length: nQueries }, () => text(2 + Math.floor(rand() * 4)));
+        termListRanking.enabled = variant !== 'lexical-unpruned' && variant !== 'lexical-fts5';
+        const qs = mode === 'lexical' && variant !== 'lexical' ? lastQs : Array.from({ length: nQueries }, () => text(2 + Math.floor(rand() * 4)));
         lastQs = qs;
         for (const q of qs.slice(0, 20)) await stack.retrieval.retrieve({ principal, query: q, k: 10, mode });
+        const lists0 = { ...stack.retrieval.termLists.stats };
         const lat: number[] = [];
         const cpuLat: number[] = [];
         let strategy = '';
@@ -244,6 +263,8 @@ try {
         const row = {
           chunks: size, principal: name, mode: variant, queries: qs.length, p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99),
           cpuP50: pct(cpuLat, 50), cpuP99: pct(cpuLat, 99), loadavg: Number((loadavg()[0] as number).toFixed(2)), denseStrategy: strategy, shortResults: short,
+          // Lexical rankings served from score lists vs by FTS5 (lists not read yet, or off).
+          termLists: { served: stack.retrieval.termLists.stats.served - lists0.served, fellBack: stack.retrieval.termLists.stats.fellBack - lists0.fellBack },
         };
         results.push(row);
         console.error(JSON.stringify(row));

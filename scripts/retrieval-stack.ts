@@ -29,19 +29,23 @@ export interface RetrievalStack {
 
 /** Starts a stack in a fresh temp folder (or `home`). Reuse `chroma`/`embedder` when given. */
 export async function openRetrievalStack(
-  options: { config?: RetrievalConfig; home?: string; chroma?: ChromaServer; embedder?: Embedder; collection?: string } = {},
+  options: { config?: RetrievalConfig; home?: string; chroma?: ChromaServer; embedder?: Embedder; collection?: string; backgroundCheckpoint?: boolean } = {},
 ): Promise<RetrievalStack> {
   const home = options.home ?? mkdtempSync(join(tmpdir(), 'writ-'));
   const ownsHome = options.home === undefined;
-  const store = openStore({ path: join(home, 'writ.db'), migrations: [...ledgerMigrations, ...retrievalMigrations] });
+  const store = openStore({ path: join(home, 'writ.db'), migrations: [...ledgerMigrations, ...retrievalMigrations], backgroundCheckpoint: options.backgroundCheckpoint ?? false });
   const ledger = createLedger({ store, keyring: openKeyring({ dir: join(home, 'keys', 'ledger'), purpose: 'ledger' }) });
   const chroma = options.chroma ?? (await startChroma({ dataDir: join(home, 'chroma') }));
   const embedder = options.embedder ?? (await createEmbedder({ model: 'bundled' }));
   const collection = options.collection ?? `writ-${Math.random().toString(36).slice(2, 10)}`;
   const open = () => openVectorIndex({ server: chroma, collection, modelId: embedder.modelId, dimension: embedder.dimension });
   const vectorIndex = await open();
-  const build = (config: RetrievalConfig | undefined): Retrieval =>
-    createRetrieval({ store, ledger, embedder, vectorIndex, reopenVectorIndex: open, ...(config ? { config } : {}) });
+  const built: Retrieval[] = [];
+  const build = (config: RetrievalConfig | undefined): Retrieval => {
+    const r = createRetrieval({ store, ledger, embedder, vectorIndex, reopenVectorIndex: open, ...(config ? { config } : {}) });
+    built.push(r);
+    return r;
+  };
   return {
     home,
     store,
@@ -52,6 +56,7 @@ export async function openRetrievalStack(
     retrieval: build(options.config),
     withConfig: (config) => build(config),
     close: async () => {
+      for (const r of built) r.close();
       store.close();
       if (options.chroma === undefined) await chroma.stop();
       if (options.embedder === undefined) await embedder.close();

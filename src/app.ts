@@ -182,6 +182,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       },
       config: { ...config.retrieval, embedBatchSize: config.embedder.batchSize },
     });
+    cleanup.push(() => retrieval.close());
 
     // A shared Chroma belongs to another Writ process (often a short CLI command that was
     // running when this one started). When it stops answering, this process takes the data

@@ -69,11 +69,13 @@ export const ConfigSchema = z
         denseWeight: z.coerce.number().min(0).max(1).default(0.3),
         /** At or below this many readable chunks, dense search scans them exactly. */
         exactScanMaxChunks: positiveInt.default(5_000),
+        /** Memory for per-word lexical score lists in MB (0: rank with FTS5 alone). */
+        lexicalCacheMb: z.coerce.number().int().min(0).default(128),
       })
       .strict()
       .default({
         maxK: 50, maxChars: 40_000, maxQueryChars: 4_000, timeoutMs: 2_000, maxTimeoutMs: 30_000, ratePerSecond: 20, rateBurst: 40,
-        chunkMaxChars: 2_000, chunkOverlapChars: 200, denseWeight: 0.3, exactScanMaxChunks: 5_000,
+        chunkMaxChars: 2_000, chunkOverlapChars: 200, denseWeight: 0.3, exactScanMaxChunks: 5_000, lexicalCacheMb: 128,
       }),
     /** The workspace folder (catalog, policies, principals, documents); default: the sample refund desk. */
     workspace: z.string().min(1).default(join(PACKAGE_ROOT, 'examples', 'support-desk')),
@@ -121,6 +123,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[];
   { env: 'WRIT_RETRIEVAL_RATE_BURST', path: ['retrieval', 'rateBurst'], doc: 'burst of retrievals per principal' },
   { env: 'WRIT_RETRIEVAL_DENSE_WEIGHT', path: ['retrieval', 'denseWeight'], doc: 'weight of the dense score in hybrid fusion (0..1)' },
   { env: 'WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS', path: ['retrieval', 'exactScanMaxChunks'], doc: 'at or below this many readable chunks, dense search scans them exactly; also the largest backlog of chunks not yet in Chroma that broad queries scan beside it' },
+  { env: 'WRIT_RETRIEVAL_LEXICAL_CACHE_MB', path: ['retrieval', 'lexicalCacheMb'], doc: 'memory (MB) for per-word BM25 score lists that rank large indexes without FTS5 scoring every match (0: off)' },
 ];
 
 function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {

@@ -3,6 +3,7 @@
 // index (Chroma) is brought in step. Re-ingesting unchanged content does nothing; changed
 // content becomes a new version whose old chunks leave both indexes.
 import { canonicalJson, newId, nowIso, parseInput, sha256Hex, type Clock, type JsonValue } from '../core/index.js';
+import type { TermLists } from './term-lists.js';
 import type { CommitGroup, Store } from '../store/index.js';
 import type { Ledger, LedgerAppend } from '../ledger/types.js';
 import type { Embedder } from './embedder-types.js';
@@ -32,6 +33,8 @@ export interface RetrievalContext {
   generation: number;
   /** Stores the bundles of concurrent retrievals with one commit per turn of the event loop. */
   readonly commits: CommitGroup;
+  /** Per-word BM25 score lists for lexical ranking without FTS5 scoring every match (absent: FTS5 only). */
+  readonly termLists?: TermLists;
 }
 
 /** Who caused an ingest (recorded in the ledger). */

@@ -2,6 +2,7 @@
 // dropped), ranked by FTS5's BM25 inside the reader ACL join.
 import { statement, type Db } from '../store/index.js';
 import type { SqlCondition } from './acl.js';
+import type { TermLists } from './term-lists.js';
 
 // A short English stop-word list: these words match most chunks, add cost and carry no signal.
 const STOP_WORDS = new Set(
@@ -63,7 +64,8 @@ export function termStatsOf(db: Db, generation: number, rows: number): TermStats
   return s;
 }
 
-function dfOf(db: Db, stats: TermStats, term: string): number {
+/** Rows of the FTS index matching `term` (cached for the statistics' generation). */
+export function dfOf(db: Db, stats: TermStats, term: string): number {
   let n = stats.df.get(term);
   if (n === undefined) {
     n = statement(db, 'SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?').pluck().get(ftsQueryOf([term])) as number;
@@ -138,12 +140,24 @@ export function prunedTopK(
   return null;
 }
 
+/** What a lexical search may use beyond FTS5: the query's words, their statistics and score lists. */
+export interface LexicalAids {
+  readonly terms: readonly string[];
+  readonly stats: TermStats;
+  readonly lists?: TermLists;
+}
+
+/** A ranking from score lists fetches at most this many rows before it checks readers (beyond: the ACL join). */
+const LISTS_MAX_FETCH = 16_384;
+
 /**
  * Top `limit` readable chunks by BM25 for `match`, with the ACL condition inside the search.
- * When the principal may read most of its tenant (`readableFraction` high), the FTS index is
+ * With score lists for every word (`aids.lists`), the whole index is ranked from them and
+ * the best rows are checked against the ACL, widening until `limit` are readable. Otherwise,
+ * when the principal may read most of its tenant (`readableFraction` high), the FTS index is
  * ranked alone first (fast) and over-fetched by the inverse fraction, then re-checked; if that
- * cannot fill `limit`, the search runs again with the ACL join for every match. With `prune`
- * (terms + statistics), those FTS-only rankings try `prunedTopK` first (same result, fewer rows scored).
+ * cannot fill `limit`, the search runs again with the ACL join for every match. Those FTS-only
+ * rankings try `prunedTopK` first (same result, fewer rows scored).
  */
 export function lexicalSearch(
   db: Db,
@@ -154,7 +168,7 @@ export function lexicalSearch(
   readableFraction = 0,
   /** When given (a small readable set, already ACL-filtered), only these chunks are ranked. */
   readableSeqs?: readonly number[],
-  prune?: { readonly terms: readonly string[]; readonly stats: TermStats },
+  aids?: LexicalAids,
   /**
    * With `readableSeqs`: filled with the score of *every* readable chunk that matches (one pass),
    * so the caller needs no second FTS pass for other readable candidates (absent = no match).
@@ -162,6 +176,14 @@ export function lexicalSearch(
   allReadableScores?: Map<number, number>,
 ): LexicalHit[] {
   if (match === '') return [];
+  const q = aids?.lists?.listsFor(db, aids.terms, weights, (t) => dfOf(db, aids.stats, t), aids.stats.rows) ?? null;
+  if (readableSeqs !== undefined && q !== null && aids?.lists !== undefined) {
+    // Score lists give every readable chunk's score directly (no pass over the matches).
+    const scores = aids.lists.scoresOf(q, readableSeqs);
+    allReadableScores?.clear();
+    for (const [seq, score] of scores) allReadableScores?.set(seq, score);
+    return [...scores].map(([seq, score]) => ({ seq, score })).sort((a, b) => b.score - a.score || a.seq - b.seq).slice(0, limit);
+  }
   if (readableSeqs !== undefined && allReadableScores !== undefined) {
     const all = statement(db,
         `SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts
@@ -175,7 +197,7 @@ export function lexicalSearch(
     // Few readable chunks: rank only those (the IN list filters the match stream in SQLite).
     const restrict = JSON.stringify(readableSeqs);
     // Pruning pays only when the allowed set is large; for a few rows the IN filter is the cost.
-    const pruned = prune && readableSeqs.length >= PRUNE_MIN_RESTRICTED ? prunedTopK(db, prune.terms, limit, weights, prune.stats, restrict) : null;
+    const pruned = aids && readableSeqs.length >= PRUNE_MIN_RESTRICTED ? prunedTopK(db, aids.terms, limit, weights, aids.stats, restrict) : null;
     if (pruned !== null) return pruned;
     return statement(db,
         `SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts
@@ -183,12 +205,7 @@ export function lexicalSearch(
       )
       .all(weights.title, weights.heading, weights.body, match, restrict, limit) as LexicalHit[];
   }
-  if (readableFraction >= 0.2) {
-    const fetch = Math.ceil((limit / readableFraction) * 1.5) + 20;
-    const top =
-      (prune ? prunedTopK(db, prune.terms, fetch, weights, prune.stats) : null) ??
-      (statement(db, 'SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?')
-        .all(weights.title, weights.heading, weights.body, match, fetch) as LexicalHit[]);
+  const readable = (top: readonly LexicalHit[]): LexicalHit[] => {
     const ok = new Set(
       (
         statement(db,
@@ -198,7 +215,22 @@ export function lexicalSearch(
           .all(JSON.stringify(top.map((h) => h.seq)), ...cond.params) as Array<{ seq: number }>
       ).map((r) => r.seq),
     );
-    const kept = top.filter((h) => ok.has(h.seq));
+    return top.filter((h) => ok.has(h.seq));
+  };
+  const overFetch = (fraction: number): number => Math.ceil((limit / fraction) * 1.5) + 20;
+  if (q !== null && aids?.lists !== undefined) {
+    for (let fetch = overFetch(Math.max(readableFraction, 0.01)); fetch <= LISTS_MAX_FETCH; fetch *= 4) {
+      const top = aids.lists.topK(q, fetch);
+      const kept = readable(top);
+      if (kept.length >= limit || top.length < fetch) return kept.slice(0, limit);
+    }
+  } else if (readableFraction >= 0.2) {
+    const fetch = overFetch(readableFraction);
+    const top =
+      (aids ? prunedTopK(db, aids.terms, fetch, weights, aids.stats) : null) ??
+      (statement(db, 'SELECT rowid AS seq, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?')
+        .all(weights.title, weights.heading, weights.body, match, fetch) as LexicalHit[]);
+    const kept = readable(top);
     if (kept.length >= limit || top.length < fetch) return kept.slice(0, limit);
   }
   const sql = `SELECT c.seq AS seq, -bm25(chunks_fts, ?, ?, ?) AS score
@@ -209,11 +241,14 @@ export function lexicalSearch(
 }
 
 /**
- * BM25 scores of specific chunks for `match` (chunks that do not match are absent).
+ * BM25 scores of specific chunks for `match` (chunks that do not match are absent); from
+ * score lists when `aids` has them for every word.
  */
-export function lexicalScoresOf(db: Db, match: string, seqs: readonly number[], weights: ColumnWeights = DEFAULT_COLUMN_WEIGHTS): Map<number, number> {
+export function lexicalScoresOf(db: Db, match: string, seqs: readonly number[], weights: ColumnWeights = DEFAULT_COLUMN_WEIGHTS, aids?: LexicalAids): Map<number, number> {
   const out = new Map<number, number>();
   if (match === '' || seqs.length === 0) return out;
+  const q = aids?.lists?.listsFor(db, aids.terms, weights, (t) => dfOf(db, aids.stats, t), aids.stats.rows) ?? null;
+  if (q !== null && aids?.lists !== undefined) return aids.lists.scoresOf(q, seqs);
   const want = new Set(seqs);
   // `+rowid` keeps the IN list out of FTS5 (which would run one query per row): the matches
   // stream once, the list filters them, and BM25 is computed only for the rows kept.

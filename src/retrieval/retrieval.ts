@@ -14,6 +14,7 @@ import { ingestPath, type IngestPathOptions, type IngestPathSummary } from './in
 import { isZeroVector } from './embedder-types.js';
 import { createRateLimiter } from './rate-limit.js';
 import { VectorCache } from './dense.js';
+import { createTermLists, type TermLists, type TermListsOptions } from './term-lists.js';
 import { DEFAULT_SEARCH_TUNING, retrieve, type SearchSettings } from './search.js';
 import type { DocumentInput, IngestOutcome, RetrievalQuery, RetrievalResult, VectorIndexPort } from './types.js';
 import { formatOf, loadFile, type RecordFields } from './loaders.js';
@@ -33,6 +34,10 @@ export interface RetrievalConfig {
   readonly denseWeight?: number;
   readonly exactScanMaxChunks?: number;
   readonly embedBatchSize?: number;
+  /** Memory for per-word lexical score lists in MB (0: rank with FTS5 alone). */
+  readonly lexicalCacheMb?: number;
+  /** Score-list thresholds beyond config (tests: lists on small indexes). */
+  readonly termLists?: Partial<Pick<TermListsOptions, 'minRows' | 'inlineMaxRows' | 'quietMs'>>;
   /** Search tuning beyond config (used by the eval tool). */
   readonly tuning?: Partial<Pick<SearchSettings, 'columnWeights' | 'candidateFactor' | 'candidateFloor' | 'prfWeight' | 'prfDocs'>>;
 }
@@ -77,6 +82,10 @@ export interface Retrieval {
   /** Rebuilds the vector index from SQLite (re-embedding chunk text when `reembed`). */
   reindex(options?: { reembed?: boolean }): Promise<{ chunks: number }>;
   watch(dir: string, options: Omit<IngestPathOptions, 'onProgress' | 'signal'> & { fields?: RecordFields }): RetrievalWatcher;
+  /** Lexical score lists: counters, and a promise for reads in flight (benchmarks, tests). */
+  readonly termLists: Pick<TermLists, 'stats' | 'idle'>;
+  /** Stops background work (the score-list reader); call before closing the store. */
+  close(): void;
 }
 
 /**
@@ -91,6 +100,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
   const cfg = deps.config ?? {};
   const clock = deps.clock ?? systemClock;
   if (!deps.store || !deps.ledger || !deps.embedder || !deps.vectorIndex) throw new TypeError('createRetrieval needs store, ledger, embedder and vectorIndex');
+  const termLists = createTermLists({ maxBytes: (cfg.lexicalCacheMb ?? 128) * 2 ** 20, dbPath: deps.store.path, ...(cfg.termLists ?? {}) });
   const ctx: RetrievalContext = {
     store: deps.store,
     ledger: deps.ledger,
@@ -104,6 +114,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     generation: 0,
     vectorCache: new VectorCache(),
     commits: deps.commits ?? createCommitGroup(deps.store),
+    termLists,
   };
   const settings: SearchSettings = {
     maxK: cfg.maxK ?? 50,
@@ -222,5 +233,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     syncVectors: () => syncVectorIndex(ctx),
     reindex,
     watch,
+    termLists,
+    close: () => termLists.close(),
   };
 }

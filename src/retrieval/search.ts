@@ -9,7 +9,7 @@ import { storeBundle, type ContextBundle } from './bundles.js';
 import { countAllChunks, countReadableChunks, countTenantChunks, readableChunkSeqs, denseScoresOf, denseSearch, dot } from './dense.js';
 import { RetrievalErrors } from './errors.js';
 import type { RetrievalContext } from './ingest.js';
-import { ftsQueryOf, lexicalScoresOf, lexicalSearch, queryTerms, termStatsOf, type ColumnWeights } from './lexical.js';
+import { ftsQueryOf, lexicalScoresOf, lexicalSearch, queryTerms, termStatsOf, type ColumnWeights, type LexicalAids } from './lexical.js';
 import type { RateLimiter } from './rate-limit.js';
 import { RetrievalQuerySchema, type RetrievalQuery, type RetrievalResult, type RetrievedChunk } from './types.js';
 
@@ -160,13 +160,14 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
-  // Term document frequencies let the lexical search skip scoring rows that only match common terms.
-  const prune = useLexical ? { terms, stats: termStatsOf(db, storeGeneration(ctx), sizes.indexTotal) } : undefined;
+  // Term document frequencies let the lexical search skip scoring rows that only match common
+  // terms; score lists (when read) let it rank without FTS5 scoring rows at all.
+  const aids: LexicalAids | undefined = useLexical ? { terms, stats: termStatsOf(db, storeGeneration(ctx), sizes.indexTotal), lists: ctx.termLists } : undefined;
   // A small readable set in hybrid mode: one FTS pass scores every readable match, which also
   // gives the lexical score of every dense candidate (they come from the same readable set).
   const readableScores = readableSeqs !== undefined && req.mode === 'hybrid' ? new Map<number, number>() : undefined;
   const lexHits = useLexical
-    ? lexicalSearch(db, match, cond, nCand, settings.columnWeights, sizes.tenantTotal > 0 ? sizes.readable / sizes.tenantTotal : 0, readableSeqs, prune, readableScores)
+    ? lexicalSearch(db, match, cond, nCand, settings.columnWeights, sizes.tenantTotal > 0 ? sizes.readable / sizes.tenantTotal : 0, readableSeqs, aids, readableScores)
     : [];
   if (Date.now() > deadline) throw timeoutError(timeoutMs);
 
@@ -199,7 +200,7 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
     if (readableSet !== undefined && needLex.every((c) => readableSet.has(c.seq))) {
       for (const c of needLex) c.lexical = readableScores!.get(c.seq) ?? 0;
     } else if (!hybridLexicalBound.enabled) {
-      const scores = lexicalScoresOf(db, match, needLex.map((c) => c.seq), settings.columnWeights);
+      const scores = lexicalScoresOf(db, match, needLex.map((c) => c.seq), settings.columnWeights, aids);
       for (const c of needLex) c.lexical = scores.get(c.seq) ?? 0;
     } else if (lexHits.length < nCand) {
       // The lexical ranking is the exact top of the readable matches, and it came back short:
@@ -222,7 +223,7 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   }
   /** Exact lexical scores for candidates that only had the lower bound. */
   function resolveLexical(list: readonly Candidate[]): void {
-    const scores = lexicalScoresOf(db, match, list.map((c) => c.seq), settings.columnWeights);
+    const scores = lexicalScoresOf(db, match, list.map((c) => c.seq), settings.columnWeights, aids);
     for (const c of list) c.lexical = scores.get(c.seq) ?? 0;
     const resolved = new Set(list);
     unknownLexical = unknownLexical.filter((c) => !resolved.has(c));

@@ -39,6 +39,8 @@ after(async () => {
 describe('permissions inside search', () => {
   test('no result is ever unreadable by the asker, and revoked documents never appear', async () => {
     const indexPath = stack.withConfig({ ratePerSecond: 1e6, rateBurst: 1e6, exactScanMaxChunks: 1 });
+    // The index path again with lexical ranking from score lists (on any index size).
+    const withLists = stack.withConfig({ ratePerSecond: 1e6, rateBurst: 1e6, exactScanMaxChunks: 1, termLists: { minRows: 0, inlineMaxRows: 1e9 } });
     const readerArb = fc.constantFrom('p1', 'p2', 'p3', 'group:g1', 'group:g2', '*');
     const docArb = fc.record({
       tenant: fc.constantFrom('t1', 't2'),
@@ -75,7 +77,7 @@ describe('permissions inside search', () => {
           for (const [p, words, mode] of queries) {
             const principal = { id: p.id, kind: 'user' as const, tenant: tn(p.tenant), groups: p.groups, roles: [], attributes: {} };
             const keys = new Set([p.id, ...p.groups.map((g) => `group:${g}`), '*']);
-            for (const r of [stack.retrieval, indexPath]) {
+            for (const r of [stack.retrieval, indexPath, withLists]) {
               const out = await r.retrieve({ principal, query: words.join(' '), k: 10, mode });
               for (const res of out.results) {
                 const m = model.get(res.documentId);

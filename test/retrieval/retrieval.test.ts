@@ -11,7 +11,7 @@ import { startChroma, type ChromaServer } from '../../src/retrieval/chroma-serve
 import { createEmbedder } from '../../src/retrieval/embedder.js';
 import type { Embedder } from '../../src/retrieval/embedder-types.js';
 import type { LedgerApi } from '../../src/ledger/index.js';
-import { createBundleEvidenceReader, createRetrieval, type Retrieval } from '../../src/retrieval/index.js';
+import { createBundleEvidenceReader, createRetrieval, type Retrieval, type RetrievalResult } from '../../src/retrieval/index.js';
 import { hybridLexicalBound } from '../../src/retrieval/search.js';
 import { openRetrievalStack, type RetrievalStack } from '../../scripts/retrieval-stack.js';
 
@@ -200,6 +200,35 @@ describe('ingest and retrieve', () => {
       compared++;
     }
     assert.equal(compared, 12);
+  });
+
+  test('lexical and hybrid searches rank and score the same from score lists as from FTS5', async () => {
+    const s = await stack();
+    const words = Array.from({ length: 60 }, (_, i) => `term${i.toString(36)}`);
+    let seed = 11;
+    const next = () => (seed = (seed * 48271) % 2147483647);
+    // Zipf-like: low-numbered words are in most chunks.
+    const pick = () => words[Math.min(words.length - 1, Math.floor(words.length ** ((next() % 1000) / 1000)))]!;
+    await s.retrieval.ingest(Array.from({ length: 150 }, (_, i) => doc(`kb://lists-${i}`, Array.from({ length: 8 + (i % 13) }, pick).join(' '))));
+    const shown = (r: RetrievalResult) => r.results.map((x) => [x.chunkId, x.scores.fused, x.scores.lexical, x.scores.dense]);
+    // Both ways of ranking: the whole index (Chroma, FTS index alone) and the small readable set.
+    for (const exactScanMaxChunks of [1, 5_000]) {
+      const base = { ratePerSecond: 1e6, rateBurst: 1e6, exactScanMaxChunks };
+      const fts5 = s.withConfig({ ...base, lexicalCacheMb: 0 });
+      const lists = s.withConfig({ ...base, termLists: { minRows: 0, inlineMaxRows: 1e9 } });
+      for (let q = 0; q < 16; q++) {
+        const query = Array.from({ length: 1 + (q % 4) }, pick).join(' ');
+        for (const mode of ['lexical', 'hybrid'] as const) {
+          const want = await fts5.retrieve({ principal: alice, query, k: 10, mode });
+          const got = await lists.retrieve({ principal: alice, query, k: 10, mode });
+          assert.ok(want.results.length > 0);
+          assert.deepEqual(shown(got), shown(want), `${mode} "${query}", exactScanMaxChunks ${exactScanMaxChunks}`);
+        }
+      }
+      assert.ok(lists.termLists.stats.served >= 32, JSON.stringify(lists.termLists.stats));
+      assert.equal(lists.termLists.stats.fellBack, 0);
+      assert.equal(fts5.termLists.stats.served, 0);
+    }
   });
 
   test('when the re-check drops results during a hybrid search, a dense-only chunk that moves up is shown with its exact lexical score', async () => {
