@@ -78,7 +78,7 @@ export interface TermLists {
 /** Switch for measurements (bench/retrieval.ts compares rankings with and without lists); lists never change results. */
 export const termListRanking = { enabled: true };
 
-export const TERM_LISTS_DEFAULTS = Object.freeze({ minRows: 20_000, inlineMaxRows: 500, quietMs: 1_000 });
+export const TERM_LISTS_DEFAULTS = Object.freeze({ minRows: 5_000, inlineMaxRows: 500, quietMs: 1_000 });
 /** Largest row number the accumulator indexes directly (beyond it: FTS5). */
 const MAX_ROW = 1 << 26;
 
