@@ -44,6 +44,12 @@ export interface TermListsOptions {
   readonly quietMs?: number;
   /** Whether the worker also reads every large list of the index, not only those queries asked for. */
   readonly readAhead?: boolean;
+  /**
+   * Memory the row-indexed accumulator may take (12 bytes per row number up to the largest
+   * row); beyond it rankings merge the row-sorted lists instead (slower, no memory). Default:
+   * half of `maxBytes`, at least 32 MB.
+   */
+  readonly directBytes?: number;
 }
 
 /** Counters for benchmarks and tests. */
@@ -79,8 +85,8 @@ export interface TermLists {
 export const termListRanking = { enabled: true };
 
 export const TERM_LISTS_DEFAULTS = Object.freeze({ minRows: 5_000, inlineMaxRows: 500, quietMs: 1_000 });
-/** Largest row number the accumulator indexes directly (beyond it: FTS5). */
-const MAX_ROW = 1 << 26;
+/** The row-indexed accumulator (12 bytes per row number) may take at least this much memory. */
+const MIN_DIRECT_BYTES = 32 * 2 ** 20;
 
 const stampSql = 'SELECT block FROM chunks_fts_data WHERE id IN (1, 10) ORDER BY id';
 const listSql = 'SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ?';
@@ -159,11 +165,14 @@ export function createTermLists(options: TermListsOptions): TermLists {
   let keysOf: ((words: readonly string[]) => string[]) | undefined;
   let keysDb: Db | undefined;
 
-  // The accumulator, indexed by row: score, the query that last touched it, and touched rows.
+  // The accumulator, indexed by row: score and the query that last touched it; then the rows a
+  // ranking touched and their sums.
   let acc = new Float64Array(0);
   let mark = new Int32Array(0);
   let touched = new Int32Array(0);
+  let sums = new Float64Array(0);
   let queryId = 0;
+  const directBytes = options.directBytes ?? Math.max(MIN_DIRECT_BYTES, options.maxBytes / 2);
 
   const add = (key: string, list: TermList): void => {
     const bytes = list.rows.length * 12;
@@ -316,12 +325,6 @@ export function createTermLists(options: TermListsOptions): TermLists {
         stats.fellBack++;
         return null;
       }
-      let maxRow = 0;
-      for (const l of out) if (l.rows.length > 0) maxRow = Math.max(maxRow, l.rows[l.rows.length - 1] as number);
-      if (maxRow >= MAX_ROW) {
-        stats.fellBack++;
-        return null;
-      }
       // The index is searched at this size: read its large lists ahead of the queries that need them.
       if (readAhead && !readAheadAsked) flush();
       stats.served++;
@@ -335,29 +338,56 @@ export function createTermLists(options: TermListsOptions): TermLists {
         total += l.rows.length;
         if (l.rows.length > 0) maxRow = Math.max(maxRow, l.rows[l.rows.length - 1] as number);
       }
-      if (acc.length <= maxRow) {
-        const size = Math.max(maxRow + 1, Math.min(MAX_ROW, acc.length * 2));
-        acc = new Float64Array(size);
-        mark = new Int32Array(size);
+      if (sums.length < total) {
+        sums = new Float64Array(Math.max(total, sums.length * 2));
+        touched = new Int32Array(sums.length);
       }
-      if (touched.length < total) touched = new Int32Array(Math.max(total, touched.length * 2));
-      // A new query id marks rows untouched without clearing the arrays (wraps after 2^31 queries).
-      if (++queryId === 0x7fffffff) {
-        mark.fill(0);
-        queryId = 1;
-      }
-      const id = queryId;
       let n = 0;
-      // Words in query order, so each row's sum is FTS5's, bit for bit.
-      for (const { rows, scores } of q.lists) {
-        for (let i = 0; i < rows.length; i++) {
-          const r = rows[i] as number;
-          if (mark[r] !== id) {
-            mark[r] = id;
-            acc[r] = 0;
-            touched[n++] = r;
+      if ((maxRow + 1) * 12 <= directBytes) {
+        // Row-indexed accumulator: one pass per list.
+        if (acc.length <= maxRow) {
+          const size = Math.min(Math.max(maxRow + 1, acc.length * 2), Math.floor(directBytes / 12));
+          acc = new Float64Array(size);
+          mark = new Int32Array(size);
+        }
+        // A new query id marks rows untouched without clearing the arrays (wraps after 2^31 queries).
+        if (++queryId === 0x7fffffff) {
+          mark.fill(0);
+          queryId = 1;
+        }
+        const id = queryId;
+        // Words in query order, so each row's sum is FTS5's, bit for bit.
+        for (const { rows, scores } of q.lists) {
+          for (let i = 0; i < rows.length; i++) {
+            const r = rows[i] as number;
+            if (mark[r] !== id) {
+              mark[r] = id;
+              acc[r] = 0;
+              touched[n++] = r;
+            }
+            acc[r] = (acc[r] as number) + (scores[i] as number);
           }
-          acc[r] = (acc[r] as number) + (scores[i] as number);
+        }
+        for (let j = 0; j < n; j++) sums[j] = acc[touched[j] as number] as number;
+      } else {
+        // Row numbers too large to index directly: merge the row-sorted lists, adding each
+        // row's scores in query order (the same sums, bit for bit).
+        const at = new Int32Array(q.lists.length);
+        for (;;) {
+          let r = 0x7fffffff;
+          q.lists.forEach((l, k) => {
+            if ((at[k] as number) < l.rows.length && (l.rows[at[k] as number] as number) < r) r = l.rows[at[k] as number] as number;
+          });
+          if (r === 0x7fffffff) break;
+          let sum = 0;
+          q.lists.forEach((l, k) => {
+            if ((at[k] as number) < l.rows.length && l.rows[at[k] as number] === r) {
+              sum += l.scores[at[k] as number] as number;
+              at[k] = (at[k] as number) + 1;
+            }
+          });
+          touched[n] = r;
+          sums[n++] = sum;
         }
       }
       // A min-heap of the best `limit` (root: the worst kept, by lower score, then higher row).
@@ -367,7 +397,7 @@ export function createTermLists(options: TermListsOptions): TermLists {
       const worse = (s1: number, r1: number, s2: number, r2: number): boolean => s1 < s2 || (s1 === s2 && r1 > r2);
       for (let j = 0; j < n; j++) {
         const r = touched[j] as number;
-        const s = acc[r] as number;
+        const s = sums[j] as number;
         if (size < limit) {
           let i = size++;
           while (i > 0) {

@@ -77,6 +77,16 @@ describe('term score lists', () => {
     assert.ok(l.stats.served >= 290 && l.stats.fellBack === 0, JSON.stringify(l.stats));
   });
 
+  test('rank the same by merging the lists when the row-indexed accumulator may not take the memory', () => {
+    const l = lists({ directBytes: 0 });
+    for (let q = 0; q < 60; q++) {
+      const terms = queryTerms(text(1 + Math.floor(rand() * 5)));
+      if (terms.length === 0) continue;
+      const got = listsTop(l, terms, 40);
+      assert.deepEqual(got?.map((h) => h.score), plainTop(terms, 40).map((h) => h.score), `query ${terms.join(' ')}`);
+    }
+  });
+
   test('give the scores of given rows as FTS5 does, and none for rows that do not match', () => {
     const l = lists();
     const stats = termStatsOf(store.db, generation, rowCount());
