@@ -54,6 +54,12 @@ export const HealthSchema = z.object({
       error: z.string().optional(),
     }),
     model: z.object({ status: PartStatusSchema, id: z.string(), dimension: z.number().int(), error: z.string().optional() }),
+    /**
+     * Per-word BM25 score lists for lexical ranking (src/retrieval/README.md): lists held for
+     * the index as it is now, their memory, and rankings since start served from lists or by
+     * FTS5 (lists off, the index under 5,000 chunks, or lists not read yet after a write).
+     */
+    lexical: z.object({ status: z.literal('ok'), lists: z.number().int(), bytes: z.number().int(), served: z.number().int(), fellBack: z.number().int() }),
   }),
 });
 export type Health = z.infer<typeof HealthSchema>;
@@ -277,8 +283,10 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
           (err: Error) => ({ status: 'down' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode, error: err.message }),
         );
         const model = { status: 'ok' as const, id: embedder.modelId, dimension: embedder.dimension };
+        const { lists, bytes, served, fellBack } = retrieval.termLists.stats;
+        const lexical = { status: 'ok' as const, lists, bytes, served, fellBack };
         const ok = sqlite.status === 'ok' && chromaPart.status === 'ok' && model.status === 'ok';
-        return { status: ok ? 'ok' : 'degraded', version: WRIT_VERSION, parts: { sqlite, chroma: chromaPart, model } };
+        return { status: ok ? 'ok' : 'degraded', version: WRIT_VERSION, parts: { sqlite, chroma: chromaPart, model, lexical } };
       },
       version: () => ({
         writ: WRIT_VERSION,

@@ -125,6 +125,22 @@ describe('term score lists', () => {
     assert.deepEqual(without?.map((h) => h.score), plainTop(terms, 10).map((h) => h.score));
   });
 
+  test('a write by another connection (another process) retires the lists too', () => {
+    const l = lists();
+    const terms = [VOCAB[60] as string, VOCAB[700] as string];
+    assert.ok(listsTop(l, terms, 10) !== null);
+    const other = openStore({ path: join(dir, 'writ.db'), migrations: retrievalMigrations });
+    try {
+      other.transaction(() => other.db.prepare('INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)').run(ROWS + 3, '', '', `${terms[1]} ${terms[1]} ${terms[0]}`));
+    } finally {
+      other.close();
+    }
+    generation++;
+    const got = listsTop(l, terms, 10);
+    assert.equal(got?.[0]?.seq, ROWS + 3);
+    assert.deepEqual(got?.map((h) => h.score), plainTop(terms, 10).map((h) => h.score));
+  });
+
   test('large lists come from the worker once the index is quiet; until then the caller uses FTS5', async () => {
     const l = lists({ inlineMaxRows: 50, quietMs: 150 });
     const common = [VOCAB[0] as string, VOCAB[2] as string, VOCAB[900] as string];

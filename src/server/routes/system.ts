@@ -10,7 +10,7 @@ export const systemRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server,
     {
       schema: {
         tags: ['system'],
-        summary: 'Status of SQLite, Chroma and the model, with versions',
+        summary: 'Status of SQLite, Chroma and the model, with versions, and the lexical score lists',
         response: { 200: HealthSchema, 503: HealthSchema },
       },
     },
