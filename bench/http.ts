@@ -8,13 +8,13 @@
 // Writes bench/results/http.json. Run: node --import tsx bench/http.ts [seconds-per-load-run]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { openKeyring } from '../src/core/index.js';
 import { createLedger, ledgerMigrations } from '../src/ledger/index.js';
 import { openStore } from '../src/store/index.js';
+import { freePort } from './free-port.js';
 
 type AutocannonResult = {
   requests: { average: number; total: number };
@@ -36,16 +36,6 @@ const RAISED_LIMITS = {
   WRIT_RATE_BURST: '1000000',
 };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;

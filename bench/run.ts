@@ -22,6 +22,7 @@ const BENCHES: Record<string, Bench> = {
   'wal-pages': { file: 'wal-pages.ts', args: [], measures: 'WAL pages a broker round trip writes, by table', minutes: 1 },
   ledger: { file: 'ledger.ts', args: ['50000', '200000'], measures: 'ledger append and verify rates', minutes: 3 },
   http: { file: 'http.ts', args: ['15'], measures: 'HTTP retrieve, propose + decide and SSE under autocannon', minutes: 4 },
+  'http-processes': { file: 'http-processes.ts', args: ['2', '10'], measures: 'two server processes on one home: HTTP retrieve and propose + decide', minutes: 2 },
 };
 
 function run(name: string, args: readonly string[]): number {
