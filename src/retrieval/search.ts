@@ -113,9 +113,10 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   const useDense = req.mode !== 'lexical';
 
   // Selectivity decides the strategy of both searches; cached until the next write.
-  const sizes = selectivity(ctx, principal.tenant, cond);
-  // A small readable set is enumerated once and both searches rank only it.
-  const readableSeqs = sizes.readable <= settings.exactScanMaxChunks ? readableChunkSeqs(db, cond) : undefined;
+  const generation = storeGeneration(ctx);
+  const sizes = selectivity(ctx, generation, principal.tenant, cond);
+  // A small readable set is enumerated once (per store generation) and both searches rank only it.
+  const readableSeqs = sizes.readable <= settings.exactScanMaxChunks ? readableSetOf(ctx, sizes, cond) : undefined;
   const terms = queryTerms(req.query);
   const match = ftsQueryOf(terms);
 
@@ -162,7 +163,7 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
 
   // Term document frequencies let the lexical search skip scoring rows that only match common
   // terms; score lists (when read) let it rank without FTS5 scoring rows at all.
-  const aids: LexicalAids | undefined = useLexical ? { terms, stats: termStatsOf(db, storeGeneration(ctx), sizes.indexTotal), lists: ctx.termLists } : undefined;
+  const aids: LexicalAids | undefined = useLexical ? { terms, stats: termStatsOf(db, generation, sizes.indexTotal), lists: ctx.termLists } : undefined;
   // A small readable set in hybrid mode: one FTS pass scores every readable match, which also
   // gives the lexical score of every dense candidate (they come from the same readable set).
   const readableScores = readableSeqs !== undefined && req.mode === 'hybrid' ? new Map<number, number>() : undefined;
@@ -343,7 +344,15 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   };
 }
 
-const selectivityCache = new WeakMap<RetrievalContext, { generation: number; entries: Map<string, { readable: number; tenantTotal: number; indexTotal: number }> }>();
+/** Sizes of a principal's readable set, and the set itself once enumerated (small sets only). */
+interface Selectivity {
+  readonly readable: number;
+  readonly tenantTotal: number;
+  readonly indexTotal: number;
+  seqs?: readonly number[];
+}
+
+const selectivityCache = new WeakMap<RetrievalContext, { generation: number; entries: Map<string, Selectivity>; seqCount: number }>();
 
 /** Changes whenever the indexed content may have changed. */
 function storeGeneration(ctx: RetrievalContext): number {
@@ -351,17 +360,34 @@ function storeGeneration(ctx: RetrievalContext): number {
   return ctx.generation * 1e6 + (statement(ctx.store.db, 'PRAGMA data_version').pluck().get() as number);
 }
 
+/** At most this many readable chunk numbers stay cached per store generation (all principals together). */
+const MAX_CACHED_SEQS = 1_000_000;
+
+/** The readable set of `sizes`' condition, enumerated once per store generation while the cache has room. */
+function readableSetOf(ctx: RetrievalContext, sizes: Selectivity, cond: SqlCondition): readonly number[] {
+  if (sizes.seqs !== undefined) return sizes.seqs;
+  const seqs = Object.freeze(readableChunkSeqs(ctx.store.db, cond)) as number[];
+  const cache = selectivityCache.get(ctx);
+  if (cache !== undefined && cache.seqCount + seqs.length <= MAX_CACHED_SEQS) {
+    cache.seqCount += seqs.length;
+    sizes.seqs = seqs;
+  }
+  return seqs;
+}
+
 /** Readable and total active chunks for a condition, cached per store generation. */
-function selectivity(ctx: RetrievalContext, tenant: string, cond: SqlCondition): { readable: number; tenantTotal: number; indexTotal: number } {
+function selectivity(ctx: RetrievalContext, generation: number, tenant: string, cond: SqlCondition): Selectivity {
   const db = ctx.store.db;
-  const generation = storeGeneration(ctx);
   let cache = selectivityCache.get(ctx);
-  if (cache === undefined || cache.generation !== generation) selectivityCache.set(ctx, (cache = { generation, entries: new Map() }));
+  if (cache === undefined || cache.generation !== generation) selectivityCache.set(ctx, (cache = { generation, entries: new Map(), seqCount: 0 }));
   const key = JSON.stringify([cond.sql, cond.params]);
   let hit = cache.entries.get(key);
   if (hit === undefined) {
     hit = { readable: countReadableChunks(db, cond), tenantTotal: countTenantChunks(db, tenant), indexTotal: countAllChunks(db) };
-    if (cache.entries.size > 10_000) cache.entries.clear();
+    if (cache.entries.size > 10_000) {
+      cache.entries.clear();
+      cache.seqCount = 0;
+    }
     cache.entries.set(key, hit);
   }
   return hit;
