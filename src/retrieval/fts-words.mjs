@@ -1,7 +1,24 @@
-// Query words as the FTS index sees them: each word's key is the token the index's own
-// tokenizer makes of it (so "study" and "studies" share one key, "studi"). Shared by the
-// search thread and the score-list worker (plain JS, which a worker can load without the
-// TypeScript loader).
+// Query words as the FTS index sees them: each word's FTS5 phrase, its key (the token the
+// index's own tokenizer makes of it, so "study" and "studies" share one key, "studi"), the
+// SQL of one word's score list, and the index state lists belong to. Shared by the search
+// thread and the score-list worker, so both read lists and states the same way (plain JS,
+// which a worker can load without the TypeScript loader).
+
+/** A word as one quoted FTS5 phrase, so no FTS query syntax gets through. */
+export function phraseOf(word) {
+  return `"${word.replace(/"/g, '""')}"`;
+}
+
+/** Every row matching one phrase with its one-phrase BM25 score (params: 3 column weights, phrase). */
+export const TERM_LIST_SQL = 'SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ?';
+
+/** The FTS index's averages (1) and structure (10) records: both change with every write. */
+export const FTS_STATE_SQL = 'SELECT block FROM chunks_fts_data WHERE id IN (1, 10) ORDER BY id';
+
+/** The index state named by the blocks `FTS_STATE_SQL` returns. */
+export function ftsStateOf(blocks) {
+  return blocks.map((b) => b.toString('hex')).join('/');
+}
 
 /** The `tokenize` option of `chunks_fts`, read from its schema (so it always matches the index). */
 export function tokenizerOf(db) {

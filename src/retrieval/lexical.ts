@@ -2,7 +2,8 @@
 // dropped), ranked by FTS5's BM25 inside the reader ACL join.
 import { statement, type Db } from '../store/index.js';
 import type { SqlCondition } from './acl.js';
-import type { TermLists } from './term-lists.js';
+import { phraseOf } from './fts-words.mjs';
+import type { QueryLists, TermLists } from './term-lists.js';
 
 // A short English stop-word list: these words match most chunks, add cost and carry no signal.
 const STOP_WORDS = new Set(
@@ -29,7 +30,7 @@ export function queryTerms(query: string, max = 64): string[] {
 
 /** An FTS5 MATCH expression: every term quoted (so no FTS syntax gets through), joined by OR. */
 export function ftsQueryOf(terms: readonly string[]): string {
-  return terms.map((t) => `"${t.replace(/"/g, '""')}"`).join(' OR ');
+  return terms.map(phraseOf).join(' OR ');
 }
 
 /** BM25 weights of the FTS columns (title, heading, body). */
@@ -147,6 +148,13 @@ export interface LexicalAids {
   readonly lists?: TermLists;
 }
 
+/** The score lists of the query's words, when `aids` has lists and they are all there. */
+function queryListsOf(db: Db, aids: LexicalAids | undefined, weights: ColumnWeights): { lists: TermLists; q: QueryLists } | null {
+  if (aids?.lists === undefined) return null;
+  const q = aids.lists.listsFor(db, aids.terms, weights, (t) => dfOf(db, aids.stats, t), aids.stats.rows);
+  return q === null ? null : { lists: aids.lists, q };
+}
+
 /** A ranking from score lists fetches at most this many rows before it checks readers (beyond: the ACL join). */
 const LISTS_MAX_FETCH = 16_384;
 
@@ -176,10 +184,10 @@ export function lexicalSearch(
   allReadableScores?: Map<number, number>,
 ): LexicalHit[] {
   if (match === '') return [];
-  const q = aids?.lists?.listsFor(db, aids.terms, weights, (t) => dfOf(db, aids.stats, t), aids.stats.rows) ?? null;
-  if (readableSeqs !== undefined && q !== null && aids?.lists !== undefined) {
+  const fromLists = queryListsOf(db, aids, weights);
+  if (readableSeqs !== undefined && fromLists !== null) {
     // Score lists give every readable chunk's score directly (no pass over the matches).
-    const scores = aids.lists.scoresOf(q, readableSeqs);
+    const scores = fromLists.lists.scoresOf(fromLists.q, readableSeqs);
     allReadableScores?.clear();
     for (const [seq, score] of scores) allReadableScores?.set(seq, score);
     return [...scores].map(([seq, score]) => ({ seq, score })).sort((a, b) => b.score - a.score || a.seq - b.seq).slice(0, limit);
@@ -218,9 +226,9 @@ export function lexicalSearch(
     return top.filter((h) => ok.has(h.seq));
   };
   const overFetch = (fraction: number): number => Math.ceil((limit / fraction) * 1.5) + 20;
-  if (q !== null && aids?.lists !== undefined) {
+  if (fromLists !== null) {
     for (let fetch = overFetch(Math.max(readableFraction, 0.01)); fetch <= LISTS_MAX_FETCH; fetch *= 4) {
-      const top = aids.lists.topK(q, fetch);
+      const top = fromLists.lists.topK(fromLists.q, fetch);
       const kept = readable(top);
       if (kept.length >= limit || top.length < fetch) return kept.slice(0, limit);
     }
@@ -247,8 +255,8 @@ export function lexicalSearch(
 export function lexicalScoresOf(db: Db, match: string, seqs: readonly number[], weights: ColumnWeights = DEFAULT_COLUMN_WEIGHTS, aids?: LexicalAids): Map<number, number> {
   const out = new Map<number, number>();
   if (match === '' || seqs.length === 0) return out;
-  const q = aids?.lists?.listsFor(db, aids.terms, weights, (t) => dfOf(db, aids.stats, t), aids.stats.rows) ?? null;
-  if (q !== null && aids?.lists !== undefined) return aids.lists.scoresOf(q, seqs);
+  const fromLists = queryListsOf(db, aids, weights);
+  if (fromLists !== null) return fromLists.lists.scoresOf(fromLists.q, seqs);
   const want = new Set(seqs);
   // `+rowid` keeps the IN list out of FTS5 (which would run one query per row): the matches
   // stream once, the list filters them, and BM25 is computed only for the rows kept.

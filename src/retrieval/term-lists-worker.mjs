@@ -4,11 +4,11 @@
 // read-ahead. Plain JS: a worker does not inherit the TypeScript loader in every setup.
 import { parentPort, workerData } from 'node:worker_threads';
 import { openReadConnection } from '../store/read-connection.mjs';
-import { createWordKeys } from './fts-words.mjs';
+import { createWordKeys, ftsStateOf, FTS_STATE_SQL, phraseOf, TERM_LIST_SQL } from './fts-words.mjs';
 
 const db = openReadConnection(workerData.path);
-const stampStmt = db.prepare('SELECT block FROM chunks_fts_data WHERE id IN (1, 10) ORDER BY id').pluck();
-const listStmt = db.prepare('SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ?').raw();
+const stampStmt = db.prepare(FTS_STATE_SQL).pluck();
+const listStmt = db.prepare(TERM_LIST_SQL).raw();
 const begin = db.prepare('BEGIN');
 const commit = db.prepare('COMMIT');
 const keysOf = createWordKeys(db);
@@ -16,7 +16,7 @@ let vocab;
 /** Endings tried when a token's own text does not make it (enough for every such token of the bench vocabulary). */
 const SUFFIXES = ['e', 's', 'y', 'es', 'ed', 'ing', 'al', 'ate', 'ation', 'ize', 'ic', 'ous', 'ive', 'ity', 'ent', 'ence', 'ance'];
 
-const stampOf = () => stampStmt.all().map((b) => b.toString('hex')).join('/');
+const stampOf = () => ftsStateOf(stampStmt.all());
 
 /** Tokens of the index matching more than `minRows` rows, with their row counts, largest first. */
 function largeTokens(minRows) {
@@ -68,7 +68,7 @@ function readList(task) {
   try {
     // A write since the request retires every list of that state.
     if (stampOf() !== task.stamp) return null;
-    return listStmt.all(task.weights[0], task.weights[1], task.weights[2], `"${task.word.replace(/"/g, '""')}"`);
+    return listStmt.all(task.weights[0], task.weights[1], task.weights[2], phraseOf(task.word));
   } finally {
     commit.run();
   }

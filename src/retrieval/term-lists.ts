@@ -17,7 +17,7 @@
 // FTS5's ranking either way.
 import { Worker } from 'node:worker_threads';
 import { statement, type Db } from '../store/index.js';
-import { createWordKeys } from './fts-words.mjs';
+import { createWordKeys, ftsStateOf, FTS_STATE_SQL, phraseOf, TERM_LIST_SQL } from './fts-words.mjs';
 import type { ColumnWeights } from './lexical.js';
 
 /** One token's list: matching rows in ascending order, each with its one-word BM25 score. */
@@ -88,21 +88,13 @@ export const TERM_LISTS_DEFAULTS = Object.freeze({ minRows: 5_000, inlineMaxRows
 /** The row-indexed accumulator (12 bytes per row number) may take at least this much memory. */
 const MIN_DIRECT_BYTES = 32 * 2 ** 20;
 
-const stampSql = 'SELECT block FROM chunks_fts_data WHERE id IN (1, 10) ORDER BY id';
-const listSql = 'SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ?';
-
-/** The FTS index's state: its averages (1) and structure (10) records. */
+/** The FTS index's state (see `ftsStateOf`). */
 function stampOf(db: Db): string {
-  return (statement(db, stampSql).pluck().all() as Buffer[]).map((b) => b.toString('hex')).join('/');
+  return ftsStateOf(statement(db, FTS_STATE_SQL).pluck().all() as Buffer[]);
 }
 
 function weightsKey(w: ColumnWeights): string {
   return `${w.title},${w.heading},${w.body}`;
-}
-
-/** FTS5 phrase of one word, as `ftsQueryOf` writes it. */
-function phraseOf(term: string): string {
-  return `"${term.replace(/"/g, '""')}"`;
 }
 
 function listOf(rowsAndScores: Array<[number, number]>): TermList {
@@ -315,7 +307,7 @@ export function createTermLists(options: TermListsOptions): TermLists {
           missing = true;
           continue;
         }
-        const list = listOf(statement(db, listSql).raw().all(w.title, w.heading, w.body, phraseOf(term)) as Array<[number, number]>);
+        const list = listOf(statement(db, TERM_LIST_SQL).raw().all(w.title, w.heading, w.body, phraseOf(term)) as Array<[number, number]>);
         stats.readInline++;
         add(key, list);
         out.push(list);
