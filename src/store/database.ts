@@ -116,12 +116,22 @@ export function openStore(options: StoreOptions): Store {
   if (!(options.readonly ?? false)) applyMigrations(db, options.migrations ?? []);
 
   let checkpoints = 0;
+  // The worker copies the bulk of the WAL back; the last few frames of a busy WAL are
+  // copied here, between transactions (see checkpointer.mjs).
+  const checkpointTail = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+  let closed = false;
   const checkpointer =
     options.backgroundCheckpoint === true && options.path !== ':memory:' && !(options.readonly ?? false)
-      ? startCheckpointer(options.path, () => void checkpoints++)
+      ? startCheckpointer(options.path, {
+          onCheckpoint: () => void checkpoints++,
+          onTail: () => {
+            if (!closed && !db.inTransaction) checkpointTail.get();
+          },
+        })
       : undefined;
+  // With the worker copying the WAL back, a commit checkpoints only as a fallback.
+  if (checkpointer !== undefined) db.pragma(`wal_autocheckpoint = ${CHECKPOINT_FALLBACK_FRAMES}`);
 
-  let closed = false;
   return {
     db,
     path: options.path,
@@ -146,8 +156,8 @@ export function openStore(options: StoreOptions): Store {
 
 /** How long after a contended BEGIN the connection keeps waiting for the lock by polling. */
 const CONTENDED_FOR_MS = 10_000;
-/** A BEGIN slower than this met another writer (SQLite's handler slept at least 1 ms). */
-const CONTENDED_BEGIN_NS = 500_000n;
+/** A BEGIN slower than this met another writer (SQLite's busy handler sleeps 1 ms first). */
+const CONTENDED_BEGIN_NS = 900_000n;
 
 /**
  * BEGIN IMMEDIATE / COMMIT / ROLLBACK for outermost transactions. When another connection
@@ -161,11 +171,12 @@ function writeLock(db: Db, timeoutMs: number): { begin(): void; commit(): void; 
   const begin = db.prepare('BEGIN IMMEDIATE');
   const commit = db.prepare('COMMIT');
   const rollback = db.prepare('ROLLBACK');
+  // Through `db.pragma` (~6 µs): a prepared `PRAGMA busy_timeout` statement does not take
+  // effect reliably on each run (measured with better-sqlite3 12).
   const pause = new Int32Array(new SharedArrayBuffer(4));
   let pollUntil = 0;
   const polling = (): void => {
     const deadline = Date.now() + timeoutMs;
-    // Only on this path, so `db.pragma`'s few µs do not matter.
     db.pragma('busy_timeout = 0');
     try {
       for (;;) {
@@ -193,22 +204,36 @@ function writeLock(db: Db, timeoutMs: number): { begin(): void; commit(): void; 
   };
 }
 
-// The worker checkpoints once the WAL holds ~4000 pages, looking every 50 ms: half the
-// commits' fallback (8000 pages), and large enough that hot pages are copied once for many
-// commits. It retries a checkpoint that met a writer mid-update up to 10 times, 1 ms apart.
+// The worker looks every 50 ms and checkpoints once ~4000 frames wait to be copied back:
+// large enough that hot pages are copied once for many commits. It retries a checkpoint
+// that met a writer mid-update up to 10 times, 1 ms apart. How the WAL starts over under
+// steady writes, and why only every ~24,000 frames: checkpointer.mjs.
 const CHECKPOINT_INTERVAL_MS = 50;
-const CHECKPOINT_MIN_WAL_BYTES = 16 * 1024 * 1024;
+const CHECKPOINT_MIN_FRAMES = 4000;
+const CHECKPOINT_TAIL_FRAMES = 64;
+/** WAL frames at which the worker asks the writing thread to copy the tail (~94 MiB of 4 KiB pages). */
+const CHECKPOINT_RESTART_FRAMES = 24_000;
+/** The commits' own checkpoint threshold while the worker runs: a fallback, above the worker's. */
+const CHECKPOINT_FALLBACK_FRAMES = 32_000;
 const CHECKPOINT_ATTEMPTS = 10;
 
-function startCheckpointer(path: string, onCheckpoint: () => void): Worker {
+function startCheckpointer(path: string, on: { onCheckpoint(): void; onTail(): void }): Worker {
   const worker = new Worker(new URL('./checkpointer.mjs', import.meta.url), {
-    workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS, minWalBytes: CHECKPOINT_MIN_WAL_BYTES, attempts: CHECKPOINT_ATTEMPTS },
+    workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS, minFrames: CHECKPOINT_MIN_FRAMES, tailFrames: CHECKPOINT_TAIL_FRAMES, restartFrames: CHECKPOINT_RESTART_FRAMES, attempts: CHECKPOINT_ATTEMPTS },
   });
   // A failed worker only means commits checkpoint inline again (SQLite's automatic
   // checkpoint is still on), so its errors are not the caller's.
   worker.on('error', () => undefined);
-  worker.on('message', (m: { kind?: string; log?: number; checkpointed?: number }) => {
-    if (m?.kind === 'checkpoint' && m.log !== -1) onCheckpoint();
+  worker.on('message', (m: { kind?: string; log?: number; tail?: boolean }) => {
+    if (m?.kind !== 'checkpoint' || m.log === -1) return;
+    on.onCheckpoint();
+    if (m.tail === true) {
+      try {
+        on.onTail();
+      } catch {
+        // Another connection's lock or a closing store: the next cycle tries again.
+      }
+    }
   });
   worker.unref();
   return worker;

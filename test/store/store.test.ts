@@ -1,8 +1,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { endianness, tmpdir } from 'node:os';
 import { openStore, statement, type Migration } from '../../src/store/index.js';
 import { isWritError } from '../../src/core/index.js';
 
@@ -140,5 +140,37 @@ describe('store', () => {
     const plain = openStore({ path: join(dir, 'plain.db'), migrations });
     assert.equal(plain.backgroundCheckpoints(), 0);
     plain.close();
+  });
+  test('with a background checkpointer, a busy WAL starts over without any commit checkpointing, and a quiet one is left alone', { skip: endianness() !== 'LE' }, async () => {
+    const path = join(dir, 'bg-busy.db');
+    const store = openStore({ path, migrations, backgroundCheckpoint: true });
+    // Frames in the WAL, from the wal-index header (mxFrame, native byte order).
+    const walFrames = () => readFileSync(`${path}-shm`).readUInt32LE(16);
+    try {
+      // Commits never checkpoint here: only the worker and the tail copy it asks for can.
+      store.db.pragma('wal_autocheckpoint = 0');
+      const insert = store.db.prepare('INSERT INTO items (name) VALUES (?)');
+      const filler = 'y'.repeat(3000);
+      let peak = 0;
+      let startedOver = false;
+      const deadline = Date.now() + 30_000;
+      // A writer that never pauses for long: the event loop turns between small batches.
+      for (let i = 0; !startedOver && Date.now() < deadline; i++) {
+        store.transaction(() => insert.run(`${i}-${filler}`));
+        const frames = walFrames();
+        peak = Math.max(peak, frames);
+        if (peak >= 4000 && frames < peak / 2) startedOver = true;
+        if (i % 4 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.ok(peak >= 4000, `the WAL reached the worker's threshold (peak ${peak} frames)`);
+      assert.ok(startedOver, `the WAL started over while the writer kept committing (peak ${peak}, now ${walFrames()} frames)`);
+      // Quiet now: the WAL file keeps its size, but nothing is left to copy, so no more checkpoints.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const settled = store.backgroundCheckpoints();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal(store.backgroundCheckpoints(), settled, 'no checkpoints while nothing is written');
+    } finally {
+      store.close();
+    }
   });
 });
