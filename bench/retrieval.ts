@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { isWritError } from '../src/core/index.js';
 import { openRetrievalStack } from '../scripts/retrieval-stack.js';
 import { lexicalPruning } from '../src/retrieval/lexical.js';
 import { termListRanking } from '../src/retrieval/term-lists.js';
@@ -138,8 +139,14 @@ async function probeWhileIngesting(done: () => boolean): Promise<Array<{ ms: num
     const pending = (pendingCount.get() as { n: number }).n;
     const query = `${vocab[(i * 37) % 500]} ${vocab[(i * 53 + 11) % 500]} ${vocab[(i * 71 + 5) % 2000]}`;
     const t = process.hrtime.bigint();
-    const r = await stack.retrieval.retrieve({ principal: broadReader, query, k: 10, mode: 'dense' });
-    out.push({ ms: Number(process.hrtime.bigint() - t) / 1e6, pending, results: r.results.length, strategy: r.denseStrategy });
+    try {
+      const r = await stack.retrieval.retrieve({ principal: broadReader, query, k: 10, mode: 'dense' });
+      out.push({ ms: Number(process.hrtime.bigint() - t) / 1e6, pending, results: r.results.length, strategy: r.denseStrategy });
+    } catch (err) {
+      // A probe past the retrieval time limit is a finding, not the end of the run.
+      if (!isWritError(err, 'RETRIEVAL_TIMEOUT')) throw err;
+      out.push({ ms: Number(process.hrtime.bigint() - t) / 1e6, pending, results: 0, strategy: 'timed out' });
+    }
   }
   return out;
 }

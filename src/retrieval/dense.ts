@@ -16,6 +16,8 @@ export interface DenseHit {
 export interface DenseOutcome {
   readonly hits: DenseHit[];
   readonly strategy: 'exact' | 'index' | 'none';
+  /** The index did not answer within `indexWaitMs`, so the readable set was scanned exactly. */
+  readonly indexTimedOut?: boolean;
   /** Readable active chunks (the size of the allowed set). */
   readonly readable: number;
 }
@@ -135,6 +137,33 @@ export interface DenseOptions {
   readonly maxIndexFetch?: number;
   /** Told when the first index request has been issued (the caller can then use this thread meanwhile). */
   readonly onIndexQuery?: () => void;
+  /**
+   * Longest wait for one index answer, in ms; past it a readable set of at most
+   * SCAN_INSTEAD_MAX_CHUNKS is scanned exactly instead (the index request is left to finish
+   * on its own). Unset, or a larger set: wait as long as it takes.
+   */
+  readonly indexWaitMs?: number;
+}
+
+/**
+ * Largest readable set scanned exactly when the index is slow to answer. The scan runs on the
+ * caller's thread: ~0.3 s for 20k chunks whose vectors are not cached yet, but ~1.7 s for 100k
+ * during a bulk ingest (bench/retrieval.ts) — no better than waiting for Chroma, and it would
+ * hold every other request meanwhile. Larger sets wait for the index.
+ */
+export const SCAN_INSTEAD_MAX_CHUNKS = 20_000;
+
+/** An index answer, or `undefined` when it did not come within `ms`. */
+async function withinWait<T>(request: Promise<T>, ms: number | undefined): Promise<T | undefined> {
+  if (ms === undefined) return request;
+  let timer: NodeJS.Timeout | undefined;
+  // A late answer (or failure) is no longer anyone's concern.
+  request.catch(() => undefined);
+  try {
+    return await Promise.race([request, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, ms))))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -187,7 +216,10 @@ export async function denseSearch(
   for (;;) {
     const request = index.query({ vector: query, k: fetch, withMetadata: false, ...(useWhere ? { where: { tenant: opts.tenant } } : {}) });
     opts.onIndexQuery?.();
-    const found = await request;
+    // Chroma answers a query only after the upsert batch it is indexing (seconds, during a bulk
+    // ingest): then the exact scan — slower than the index at 100k, but bounded and exact.
+    const found = await withinWait(request, readable <= SCAN_INSTEAD_MAX_CHUNKS ? opts.indexWaitMs : undefined);
+    if (found === undefined) return { hits: exactDenseSearch(db, cache, query, cond, opts.k), strategy: 'exact', readable, indexTimedOut: true };
     // INVARIANT: index hits are only candidates; SQLite decides what is readable and active.
     const ok = new Map<string, number>();
     for (const r of check.all(JSON.stringify(found.map((f) => f.id)), ...cond.params) as Array<{ id: string; seq: number }>) ok.set(r.id, r.seq);

@@ -39,7 +39,7 @@ export interface RetrievalConfig {
   /** Score-list thresholds beyond config (tests: lists on small indexes). */
   readonly termLists?: Partial<Pick<TermListsOptions, 'minRows' | 'inlineMaxRows' | 'quietMs'>>;
   /** Search tuning beyond config (used by the eval tool). */
-  readonly tuning?: Partial<Pick<SearchSettings, 'columnWeights' | 'candidateFactor' | 'candidateFloor' | 'prfWeight' | 'prfDocs'>>;
+  readonly tuning?: Partial<Pick<SearchSettings, 'columnWeights' | 'candidateFactor' | 'candidateFloor' | 'prfWeight' | 'prfDocs' | 'indexWaitMs'>>;
 }
 
 /** What `createRetrieval` needs. */

@@ -29,6 +29,15 @@ export interface SearchSettings {
   /** Pseudo-relevance feedback for the dense query: weight of the top lexical chunks' centroid (0 = off). */
   readonly prfWeight: number;
   readonly prfDocs: number;
+  /**
+   * Longest wait for one answer of the vector index before dense search scans the readable
+   * set exactly, when that set is at most 20,000 chunks (dense.ts: SCAN_INSTEAD_MAX_CHUNKS;
+   * at most half the time left is spent waiting). Chroma answers in ~10 ms at
+   * 100k chunks when idle, but only after the upsert batch it is indexing: up to ~2 s for a
+   * bulk ingest's first batch (bench/retrieval.ts, "queries while ingesting"), which used to
+   * time whole retrievals out.
+   */
+  readonly indexWaitMs: number;
 }
 
 export const DEFAULT_SEARCH_TUNING = Object.freeze({
@@ -37,6 +46,7 @@ export const DEFAULT_SEARCH_TUNING = Object.freeze({
   candidateFloor: 40,
   prfWeight: 0,
   prfDocs: 3,
+  indexWaitMs: 300,
 });
 
 function timeoutError(ms: number): WritError {
@@ -135,6 +145,7 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
         tenant: principal.tenant,
         k: nCand,
         exactScanMaxChunks: settings.exactScanMaxChunks,
+        indexWaitMs: Math.min(settings.indexWaitMs, Math.max(0, (deadline - Date.now()) / 2)),
         ...sizes,
         ...(readableSeqs ? { readableSeqs } : {}),
         onIndexQuery: () => {

@@ -170,6 +170,43 @@ describe('ingest and retrieve', () => {
     assert.equal(caughtUp.results[0]?.sourceUri, 'kb://heron');
   });
 
+  test('dense search scans exactly when the vector index answers too late, with the same ranking', async () => {
+    const s = await stack();
+    await s.retrieval.ingest(Array.from({ length: 30 }, (_, i) => doc(`kb://note-${i}`, `Note ${i}: ${['ferry', 'storm', 'refund', 'harbour', 'engine'][i % 5]} report number ${i} for the pier office.`)));
+    await s.retrieval.syncVectors();
+    // Chroma answers a query only after the upsert batch it is indexing: this index takes 5 s.
+    let asked = 0;
+    const busy = {
+      ...s.vectorIndex,
+      query: (q: Parameters<typeof s.vectorIndex.query>[0]) => {
+        asked++;
+        return new Promise<Awaited<ReturnType<typeof s.vectorIndex.query>>>((resolve, reject) => setTimeout(() => s.vectorIndex.query(q).then(resolve, reject), 5000).unref());
+      },
+    };
+    // exactScanMaxChunks = 1 puts this principal (30 readable chunks) on the index path.
+    const slow = createRetrieval({ store: s.store, ledger: s.ledger, embedder, vectorIndex: busy, config: { ratePerSecond: 1000, rateBurst: 1000, exactScanMaxChunks: 1 } });
+    const exact = s.withConfig({ ratePerSecond: 1000, rateBurst: 1000 });
+    try {
+      for (const query of ['storm report for the pier', 'refund office harbour']) {
+        const t0 = Date.now();
+        const r = await slow.retrieve({ principal: alice, query, k: 5, mode: 'dense' });
+        const took = Date.now() - t0;
+        assert.ok(took < 1500, `answered in ${took} ms, not after the index's 5 s`);
+        assert.equal(r.denseStrategy, 'exact');
+        const ref = await exact.retrieve({ principal: alice, query, k: 5, mode: 'dense' });
+        assert.equal(ref.denseStrategy, 'exact');
+        assert.deepEqual(r.results.map((x) => [x.chunkId, x.scores.dense]), ref.results.map((x) => [x.chunkId, x.scores.dense]));
+        assert.equal(r.results.length, 5);
+      }
+      assert.equal(asked, 2, 'the index was asked first');
+      // Within its time the index answers as before.
+      const indexed = s.withConfig({ ratePerSecond: 1000, rateBurst: 1000, exactScanMaxChunks: 1 });
+      assert.equal((await indexed.retrieve({ principal: alice, query: 'storm report for the pier', k: 5, mode: 'dense' })).denseStrategy, 'index');
+    } finally {
+      slow.close();
+    }
+  });
+
   test('hybrid ranks and scores exactly whether or not dense-only candidates are lexically scored up front', async () => {
     const s = await stack();
     const words = 'harbour ferry ticket refund delay storm engine crew cabin luggage pier schedule captain island'.split(' ');
@@ -258,7 +295,9 @@ describe('ingest and retrieve', () => {
         return hits;
       },
     };
-    const r = await createRetrieval({ store: s.store, ledger: s.ledger, embedder, vectorIndex: racing, config }).retrieve({ principal: alice, query, k: 10 });
+    // The index "answers" only after 40 revokes: wait for it (the exact-scan fallback would
+    // answer before the race is set up).
+    const r = await createRetrieval({ store: s.store, ledger: s.ledger, embedder, vectorIndex: racing, config: { ...config, tuning: { indexWaitMs: 60_000 } } }).retrieve({ principal: alice, query, k: 10 });
     assert.ok(raced);
     // The first 30 ranked candidates were all revoked: the re-check goes on to the next ones,
     // so k results still come back.
