@@ -147,9 +147,9 @@ export interface DenseOptions {
 
 /**
  * Largest readable set scanned exactly when the index is slow to answer. The scan runs on the
- * caller's thread: ~0.3 s for 20k chunks whose vectors are not cached yet, but ~1.7 s for 100k
- * during a bulk ingest (bench/retrieval.ts) — no better than waiting for Chroma, and it would
- * hold every other request meanwhile. Larger sets wait for the index.
+ * caller's thread and grows with the set: at 100k chunks during a bulk ingest, probes that
+ * scanned took up to ~2 s (bench/retrieval.ts) — no better than waiting for Chroma, and the
+ * scan holds every other request meanwhile. Larger sets wait for the index.
  */
 export const SCAN_INSTEAD_MAX_CHUNKS = 20_000;
 
