@@ -3,6 +3,7 @@
 // index (Chroma) is brought in step. Re-ingesting unchanged content does nothing; changed
 // content becomes a new version whose old chunks leave both indexes.
 import { canonicalJson, newId, nowIso, parseInput, sha256Hex, type Clock, type JsonValue } from '../core/index.js';
+import { noteSearchableWrite } from './generation.js';
 import type { TermLists } from './term-lists.js';
 import type { CommitGroup, Store } from '../store/index.js';
 import type { Ledger, LedgerAppend } from '../ledger/types.js';
@@ -29,8 +30,6 @@ export interface RetrievalContext {
   lastIndexQueryAt: number;
   /** In-process copy of chunk vectors read from SQLite. */
   readonly vectorCache: VectorCache;
-  /** Bumped by every write that changes documents or readers (invalidates cached selectivity). */
-  generation: number;
   /** Stores the bundles of concurrent retrievals with one commit per turn of the event loop. */
   readonly commits: CommitGroup;
   /** Per-word BM25 score lists for lexical ranking without FTS5 scoring every match (absent: FTS5 only). */
@@ -243,7 +242,7 @@ export async function ingestDocuments(
     appendAll(ctx.ledger, entries);
     return result;
   });
-  ctx.generation++;
+  noteSearchableWrite(ctx.store.db);
   if (outcomes.some((o) => o.status === 'created' || o.status === 'updated')) {
     const sync = syncVectorIndex(ctx);
     if (options.deferVectorSync) sync.catch(() => undefined);
@@ -291,7 +290,7 @@ export async function revokeDocument(
     });
     return { documentId: row.id, version: row.current_version, revoked: true };
   });
-  ctx.generation++;
+  noteSearchableWrite(ctx.store.db);
   if (out.revoked) await syncVectorIndex(ctx);
   return out;
 }

@@ -111,7 +111,6 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     clock,
     syncChain: Promise.resolve(),
     lastIndexQueryAt: 0,
-    generation: 0,
     vectorCache: new VectorCache(),
     commits: deps.commits ?? createCommitGroup(deps.store),
     termLists,

@@ -2,6 +2,7 @@
 // reader ACL, fused by a convex combination of normalized scores, re-checked against
 // SQLite, cut to the budget, sealed into a ContextBundle and stored before returning.
 import { statement } from '../store/index.js';
+import { searchableGeneration } from './generation.js';
 import { newId, nowIso, parseInput, WritError, type JsonValue, type Principal } from '../core/index.js';
 import { isZeroVector } from './embedder-types.js';
 import { readableDocumentCondition, readerKeysOf, type SqlCondition } from './acl.js';
@@ -367,8 +368,7 @@ const selectivityCache = new WeakMap<RetrievalContext, { generation: number; ent
 
 /** Changes whenever the indexed content may have changed. */
 function storeGeneration(ctx: RetrievalContext): number {
-  // Ingest and revoke bump `ctx.generation`; `data_version` moves when another connection writes.
-  return ctx.generation * 1e6 + (statement(ctx.store.db, 'PRAGMA data_version').pluck().get() as number);
+  return searchableGeneration(ctx.store.db);
 }
 
 /** At most this many readable chunk numbers stay cached per store generation (all principals together). */

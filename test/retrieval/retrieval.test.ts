@@ -335,6 +335,26 @@ describe('ingest and retrieve', () => {
     assert.equal(await s.vectorIndex.count(), 2400);
   });
 
+  test('two retrievals on one store see each other\'s ingests and revokes at once', async () => {
+    const s = await stack();
+    const a = s.retrieval;
+    const b = s.withConfig({ ratePerSecond: 1000, rateBurst: 1000 });
+    await a.ingest([doc('kb://otters', 'Otters hold hands while they sleep.')]);
+    // b ranks (and caches its view of) the readable set before a writes again.
+    for (const mode of ['lexical', 'dense', 'hybrid'] as const) assert.equal((await b.retrieve({ principal: alice, query: 'otters sleep', k: 5, mode })).results.length, 1);
+    const [walrus] = await a.ingest([doc('kb://walrus', 'Walruses sleep on floating ice.')]);
+    for (const mode of ['lexical', 'dense', 'hybrid'] as const) {
+      const r = await b.retrieve({ principal: alice, query: 'walruses sleep on ice', k: 5, mode });
+      assert.equal(r.results[0]?.sourceUri, 'kb://walrus', `${mode}: b sees a's new document`);
+    }
+    await a.revoke({ documentId: walrus!.documentId });
+    for (const mode of ['lexical', 'dense', 'hybrid'] as const) {
+      const r = await b.retrieve({ principal: alice, query: 'walruses sleep on ice', k: 5, mode });
+      assert.ok(!r.results.some((x) => x.sourceUri === 'kb://walrus'), `${mode}: b no longer returns the revoked document`);
+      assert.equal(r.results.length, 1, `${mode}: the other document is still found`);
+    }
+  });
+
   test('readers and tenant decide what a principal sees', async () => {
     const s = await stack();
     await s.retrieval.ingest([
