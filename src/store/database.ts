@@ -226,7 +226,8 @@ function startCheckpointer(path: string, on: { onCheckpoint(): void; onTail(): v
   worker.on('error', () => undefined);
   worker.on('message', (m: { kind?: string; log?: number; tail?: boolean }) => {
     if (m?.kind !== 'checkpoint' || m.log === -1) return;
-    on.onCheckpoint();
+    // A tail already small enough comes without a checkpoint of the worker's own.
+    if (m.log !== undefined) on.onCheckpoint();
     if (m.tail === true) {
       try {
         on.onTail();
