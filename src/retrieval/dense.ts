@@ -16,8 +16,6 @@ export interface DenseHit {
 export interface DenseOutcome {
   readonly hits: DenseHit[];
   readonly strategy: 'exact' | 'index' | 'none';
-  /** The index did not answer within `indexWaitMs`, so the readable set was scanned exactly. */
-  readonly indexTimedOut?: boolean;
   /** Readable active chunks (the size of the allowed set). */
   readonly readable: number;
 }
@@ -219,7 +217,7 @@ export async function denseSearch(
     // Chroma answers a query only after the upsert batch it is indexing (seconds, during a bulk
     // ingest): then the exact scan — slower than the index at 100k, but bounded and exact.
     const found = await withinWait(request, readable <= SCAN_INSTEAD_MAX_CHUNKS ? opts.indexWaitMs : undefined);
-    if (found === undefined) return { hits: exactDenseSearch(db, cache, query, cond, opts.k), strategy: 'exact', readable, indexTimedOut: true };
+    if (found === undefined) return { hits: exactDenseSearch(db, cache, query, cond, opts.k), strategy: 'exact', readable };
     // INVARIANT: index hits are only candidates; SQLite decides what is readable and active.
     const ok = new Map<string, number>();
     for (const r of check.all(JSON.stringify(found.map((f) => f.id)), ...cond.params) as Array<{ id: string; seq: number }>) ok.set(r.id, r.seq);
