@@ -136,29 +136,33 @@ export interface DenseOptions {
   /** Told when the first index request has been issued (the caller can then use this thread meanwhile). */
   readonly onIndexQuery?: () => void;
   /**
-   * Longest wait for one index answer, in ms; past it a readable set of at most
-   * SCAN_INSTEAD_MAX_CHUNKS is scanned exactly instead (the index request is left to finish
-   * on its own). Unset, or a larger set: wait as long as it takes.
+   * Longest wait for one index answer, in ms; past it, or when the index fails, a readable
+   * set of at most SCAN_INSTEAD_MAX_CHUNKS is scanned exactly instead (the index request is
+   * left to finish on its own). Unset, or a larger set: wait as long as it takes, and a
+   * failure is the search's.
    */
   readonly indexWaitMs?: number;
 }
 
 /**
- * Largest readable set scanned exactly when the index is slow to answer. The scan runs on the
+ * Largest readable set scanned exactly when the index is slow to answer (or down). The scan runs on the
  * caller's thread and grows with the set: at 100k chunks during a bulk ingest, probes that
  * scanned took up to ~2 s (bench/retrieval.ts) — no better than waiting for Chroma, and the
  * scan holds every other request meanwhile. Larger sets wait for the index.
  */
 export const SCAN_INSTEAD_MAX_CHUNKS = 20_000;
 
-/** An index answer, or `undefined` when it did not come within `ms`. */
-async function withinWait<T>(request: Promise<T>, ms: number | undefined): Promise<T | undefined> {
+/**
+ * An index answer, or `undefined` when it did not come within `ms` or the index failed
+ * (Chroma down: its own reconnects already ran inside `request`). Without `ms`, the
+ * answer or the failure as it comes.
+ */
+async function answerWithin<T>(request: Promise<T>, ms: number | undefined): Promise<T | undefined> {
   if (ms === undefined) return request;
   let timer: NodeJS.Timeout | undefined;
-  // A late answer (or failure) is no longer anyone's concern.
-  request.catch(() => undefined);
   try {
-    return await Promise.race([request, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, ms))))]);
+    // A late answer or a failure is no longer anyone's concern.
+    return await Promise.race([request.catch(() => undefined), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, ms))))]);
   } finally {
     clearTimeout(timer);
   }
@@ -215,8 +219,9 @@ export async function denseSearch(
     const request = index.query({ vector: query, k: fetch, withMetadata: false, ...(useWhere ? { where: { tenant: opts.tenant } } : {}) });
     opts.onIndexQuery?.();
     // Chroma answers a query only after the upsert batch it is indexing (seconds, during a bulk
-    // ingest): then the exact scan — slower than the index at 100k, but bounded and exact.
-    const found = await withinWait(request, readable <= SCAN_INSTEAD_MAX_CHUNKS ? opts.indexWaitMs : undefined);
+    // ingest), and not at all while it is down: then a small enough readable set is scanned
+    // exactly — the same ranking, bounded cost.
+    const found = await answerWithin(request, readable <= SCAN_INSTEAD_MAX_CHUNKS ? opts.indexWaitMs : undefined);
     if (found === undefined) return { hits: exactDenseSearch(db, cache, query, cond, opts.k), strategy: 'exact', readable };
     // INVARIANT: index hits are only candidates; SQLite decides what is readable and active.
     const ok = new Map<string, number>();

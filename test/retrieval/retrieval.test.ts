@@ -170,7 +170,7 @@ describe('ingest and retrieve', () => {
     assert.equal(caughtUp.results[0]?.sourceUri, 'kb://heron');
   });
 
-  test('dense search scans exactly when the vector index answers too late, with the same ranking', async () => {
+  test('dense search scans exactly when the vector index answers too late or not at all, with the same ranking', async () => {
     const s = await stack();
     await s.retrieval.ingest(Array.from({ length: 30 }, (_, i) => doc(`kb://note-${i}`, `Note ${i}: ${['ferry', 'storm', 'refund', 'harbour', 'engine'][i % 5]} report number ${i} for the pier office.`)));
     await s.retrieval.syncVectors();
@@ -199,6 +199,16 @@ describe('ingest and retrieve', () => {
         assert.equal(r.results.length, 5);
       }
       assert.equal(asked, 2, 'the index was asked first');
+      // Chroma down: the same answer from the exact scan, not an error.
+      const down = createRetrieval({ store: s.store, ledger: s.ledger, embedder, vectorIndex: { ...s.vectorIndex, query: async () => { throw new Error('chroma down'); } }, config: { ratePerSecond: 1000, rateBurst: 1000, exactScanMaxChunks: 1 } });
+      try {
+        const r = await down.retrieve({ principal: alice, query: 'storm report for the pier', k: 5, mode: 'hybrid' });
+        const ref = await exact.retrieve({ principal: alice, query: 'storm report for the pier', k: 5, mode: 'hybrid' });
+        assert.equal(r.denseStrategy, 'exact');
+        assert.deepEqual(r.results.map((x) => [x.chunkId, x.scores.fused]), ref.results.map((x) => [x.chunkId, x.scores.fused]));
+      } finally {
+        down.close();
+      }
       // Within its time the index answers as before.
       const indexed = s.withConfig({ ratePerSecond: 1000, rateBurst: 1000, exactScanMaxChunks: 1 });
       assert.equal((await indexed.retrieve({ principal: alice, query: 'storm report for the pier', k: 5, mode: 'dense' })).denseStrategy, 'index');
