@@ -124,7 +124,7 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   const useDense = req.mode !== 'lexical';
 
   // Selectivity decides the strategy of both searches; cached until the next write.
-  const generation = storeGeneration(ctx);
+  const generation = searchableGeneration(db);
   const sizes = selectivity(ctx, generation, principal.tenant, cond);
   // A small readable set is enumerated once (per store generation) and both searches rank only it.
   const readableSeqs = sizes.readable <= settings.exactScanMaxChunks ? readableSetOf(ctx, sizes, cond) : undefined;
@@ -365,11 +365,6 @@ interface Selectivity {
 }
 
 const selectivityCache = new WeakMap<RetrievalContext, { generation: number; entries: Map<string, Selectivity>; seqCount: number }>();
-
-/** Changes whenever the indexed content may have changed. */
-function storeGeneration(ctx: RetrievalContext): number {
-  return searchableGeneration(ctx.store.db);
-}
 
 /** At most this many readable chunk numbers stay cached per store generation (all principals together). */
 const MAX_CACHED_SEQS = 1_000_000;
