@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import canonicalize from 'canonicalize';
 import { canonicalJson, sealOf, isWritError } from '../../src/core/index.js';
 
 function shuffleKeys(value: unknown, seed: number): unknown {
@@ -67,6 +68,36 @@ describe('canonicalJson (RFC 8785)', () => {
         assert.equal(JSON.parse(canonicalJson(n)), n === 0 ? 0 : n);
       }),
     );
+  });
+
+  test('writes exactly what the reference implementation writes (property)', () => {
+    const reference = canonicalize as unknown as (value: unknown) => string;
+    // Keys V8 enumerates first in numeric order, keys that sort apart from their insertion
+    // order, `__proto__` as an own key, and strings outside ASCII.
+    const key = fc.oneof(fc.constantFrom('0', '1', '9', '10', '01', '-1', '4294967295', '__proto__', 'a', 'B', '\u00e9', '\ud83d\ude00', ''), fc.string({ unit: 'grapheme' }));
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.constant(null),
+        fc.boolean(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.integer(),
+        fc.string({ unit: 'grapheme' }),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.array(fc.tuple(key, tie('value')), { maxLength: 5 }).map((entries) => JSON.parse(JSON.stringify(Object.fromEntries(entries))) as unknown),
+      ),
+    }));
+    fc.assert(
+      fc.property(value, (v) => {
+        assert.equal(canonicalJson(v), reference(v));
+      }),
+      { numRuns: 2000 },
+    );
+    // Built objects (not parsed): a `__proto__` own property made by defineProperty, a null
+    // prototype, and nesting that must be reordered below an object already in order.
+    const own = Object.defineProperty({ b: 1 }, '__proto__', { value: { z: 1, y: 2 }, enumerable: true });
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { b: [{ d: 1, c: 2 }], a: '\u00e9' });
+    for (const v of [own, bare, { a: { c: 1, b: 2 }, b: [3, { 10: 'x', 9: 'y', a: 0 }] }]) assert.equal(canonicalJson(v), reference(v));
   });
 
   test('seals differ when any value differs and match when only key order does', () => {
