@@ -53,10 +53,6 @@ export function storeBundle(store: Store, ledger: Ledger, bundle: ContextBundle,
     statement(tx,
       'INSERT INTO bundles (id, tenant, principal_id, session_id, query, bounds, truncated, created_at, seal, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ).run(bundle.id, bundle.tenant, bundle.principalId, bundle.sessionId, bundle.query, canonicalJson(bundle.bounds as unknown as JsonValue), bundle.truncated ? 1 : 0, bundle.createdAt, seal, record);
-    const ins = statement(tx,
-      'INSERT INTO bundle_chunks (bundle_id, ordinal, chunk_id, document_id, document_version, content_hash, dense_score, lexical_score, fused_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    bundle.chunks.forEach((c, i) => ins.run(bundle.id, i, c.chunkId, c.documentId, c.documentVersion, c.contentHash, c.scores.dense, c.scores.lexical, c.scores.fused));
     ledger.append({
       kind: 'bundle.sealed',
       subjectId: bundle.id,

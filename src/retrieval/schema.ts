@@ -132,4 +132,17 @@ CREATE TABLE ingest_job_files (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    area: 'retrieval',
+    version: 2,
+    name: 'drop bundle_chunks and bundle indexes nothing reads',
+    // Every retrieval wrote its chunk list three times (the bundle record, bundle_chunks, the
+    // ledger body) and kept two bundle indexes no query uses: bundles are read by id, and
+    // lineage and impact walk the ledger's refs. The record holds every dropped value.
+    up: `
+DROP INDEX IF EXISTS bundles_session;
+DROP INDEX IF EXISTS bundles_principal;
+DROP TABLE IF EXISTS bundle_chunks;
+`,
+  },
 ];
