@@ -18,6 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import { statement, type Db } from '../store/index.js';
 import { createWordKeys, ftsStateOf, FTS_STATE_SQL, phraseOf, TERM_LIST_SQL } from './fts-words.mjs';
+import { searchableGeneration } from './generation.js';
 import type { ColumnWeights } from './lexical.js';
 
 /** One token's list: matching rows in ascending order, each with its one-word BM25 score. */
@@ -95,6 +96,21 @@ const MIN_DIRECT_BYTES = 32 * 2 ** 20;
 /** The FTS index's state (see `ftsStateOf`). */
 function stampOf(db: Db): string {
   return ftsStateOf(statement(db, FTS_STATE_SQL).pluck().all() as Buffer[]);
+}
+
+/**
+ * `stampOf`, read again only when the searchable generation moved: the FTS index changes
+ * only with it (ingest and revoke note their writes; other connections move data_version).
+ * Reading and hex-encoding the structure record on every query was ~2% of an HTTP retrieve.
+ */
+const stamps = new WeakMap<Db, { generation: number; stamp: string }>();
+function currentStamp(db: Db): string {
+  const generation = searchableGeneration(db);
+  const seen = stamps.get(db);
+  if (seen !== undefined && seen.generation === generation) return seen.stamp;
+  const stamp = stampOf(db);
+  stamps.set(db, { generation, stamp });
+  return stamp;
 }
 
 function weightsKey(w: ColumnWeights): string {
@@ -271,7 +287,7 @@ export function createTermLists(options: TermListsOptions): TermLists {
     stats,
     listsFor(db, terms, w, df, rows) {
       if (!termListRanking.enabled || options.maxBytes <= 0 || rows < minRows || terms.length === 0) return null;
-      const now = stampOf(db);
+      const now = currentStamp(db);
       const k = weightsKey(w);
       if (now !== stamp || k !== wkey) {
         stamp = now;

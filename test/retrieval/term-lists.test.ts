@@ -10,6 +10,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { retrievalMigrations } from '../../src/retrieval/schema.js';
 import { DEFAULT_COLUMN_WEIGHTS, dfOf, ftsQueryOf, queryTerms, termStatsOf, type ColumnWeights } from '../../src/retrieval/lexical.js';
 import { createTermLists, type TermLists } from '../../src/retrieval/term-lists.js';
+import { noteSearchableWrite } from '../../src/retrieval/generation.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'writ-'));
 let store: Store;
@@ -114,11 +115,14 @@ describe('term score lists', () => {
     assert.deepEqual(before?.map((h) => h.score), plainTop(terms, 10).map((h) => h.score));
     // A row made of the query's words outranks every other; then it is deleted again.
     store.transaction(() => store.db.prepare('INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)').run(ROWS + 1, '', '', `${terms[0]} ${terms[1]} ${terms[1]}`));
+    // Ingest and revoke note their writes; so does this test, which writes FTS rows itself.
+    noteSearchableWrite(store.db);
     generation++;
     const withRow = listsTop(l, terms, 10);
     assert.equal(withRow?.[0]?.seq, ROWS + 1);
     assert.deepEqual(withRow?.map((h) => h.score), plainTop(terms, 10).map((h) => h.score));
     store.transaction(() => store.db.prepare('DELETE FROM chunks_fts WHERE rowid = ?').run(ROWS + 1));
+    noteSearchableWrite(store.db);
     generation++;
     const without = listsTop(l, terms, 10);
     assert.ok(without?.every((h) => h.seq !== ROWS + 1));
@@ -154,6 +158,7 @@ describe('term score lists', () => {
     assert.deepEqual(got?.map((h) => h.score), plainTop(common, 20).map((h) => h.score));
     // A write retires the worker's lists too: FTS5 again until they are read anew.
     store.transaction(() => store.db.prepare('INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)').run(ROWS + 2, '', '', `${common[0]} ${common[1]}`));
+    noteSearchableWrite(store.db);
     generation++;
     assert.equal(listsTop(l, common, 20), null);
     await l.idle();
