@@ -7,6 +7,7 @@ import { newId, nowIso, parseInput, WritError, type JsonValue, type Principal } 
 import { isZeroVector } from './embedder-types.js';
 import { readableDocumentCondition, readerKeysOf, type SqlCondition } from './acl.js';
 import { storeBundle, type ContextBundle } from './bundles.js';
+import { chunkContents } from './chunk-content.js';
 import { countAllChunks, countReadableChunks, countTenantChunks, readableChunkSeqs, denseScoresOf, denseSearch, dot } from './dense.js';
 import { RetrievalErrors } from './errors.js';
 import type { RetrievalContext } from './ingest.js';
@@ -247,14 +248,14 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
 
   // INVARIANT: every candidate is re-checked against SQLite (tenant, readers, document and
   // chunk status) right before sealing; the index results are never trusted on their own.
-  // Rows come back as arrays (columns in this order): building an object per row cost a
-  // third of the re-check (measured on the sample workspace, 7 rows: 75 → 51 µs).
+  // The re-check reads only what can change (a chunk's id comes along to match its cached
+  // content); a chunk's text and metadata never change and come from chunkContents.
   type ChunkRow = [
     seq: number, id: string, documentId: string, version: number, heading: string, text: string, contentHash: string,
     charStart: number, charEnd: number, title: string, sourceUri: string,
   ];
   const recheckStmt = statement(db,
-    `SELECT c.seq, c.id, c.document_id, c.version, c.heading, c.text, c.content_hash, c.char_start, c.char_end, d.title, d.source_uri
+    `SELECT c.seq, c.id, d.title, d.source_uri
      FROM json_each(?) j CROSS JOIN chunks c ON c.seq = j.value CROSS JOIN documents d ON d.id = c.document_id
      WHERE c.active = 1 AND d.current_version = c.version AND ${cond.sql}`,
   ).raw(true);
@@ -272,7 +273,12 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
         if (!checked.has(next)) seqs.push(next);
       }
       for (const next of seqs) checked.add(next);
-      for (const row of recheckStmt.all(JSON.stringify(seqs), ...cond.params) as ChunkRow[]) bySeq.set(row[0], row);
+      const readable = recheckStmt.all(JSON.stringify(seqs), ...cond.params) as Array<[seq: number, id: string, title: string, sourceUri: string]>;
+      const contents = chunkContents(db, new Map(readable.map(([s, id]) => [s, id])));
+      for (const [s, , title, sourceUri] of readable) {
+        const content = contents.get(s);
+        if (content !== undefined) bySeq.set(s, [s, ...content, title, sourceUri]);
+      }
     }
     return bySeq.get(seq);
   };
