@@ -84,7 +84,6 @@ export class VectorCache {
   }
 }
 
-/** Exact cosine scan of every readable chunk vector. */
 /** The active chunks readable under `cond`, enumerated from the reader index. */
 export function readableChunkSeqs(db: Db, cond: SqlCondition): number[] {
   return (
