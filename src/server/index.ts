@@ -4,7 +4,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import { WRIT_VERSION, WritError, newId, type Logger } from '../core/index.js';
 import type { WritApp } from '../app.js';
 import { authPlugin } from './auth.js';
@@ -21,6 +21,7 @@ import { systemRoutes } from './routes/system.js';
 import { transitionRoutes } from './routes/transitions.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 import { eventRoutes } from './routes/events.js';
+import { responseSerializerCompiler } from './response-serializer.js';
 
 export { ServerErrors } from './errors.js';
 export { authPlugin, readApiKey, hasRole, requireRole, requireKind } from './auth.js';
@@ -66,7 +67,7 @@ export async function buildServer(app: WritApp, options: ServerOptions = {}): Pr
     requestTimeout: 60_000,
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   server.setValidatorCompiler(validatorCompiler);
-  server.setSerializerCompiler(serializerCompiler);
+  server.setSerializerCompiler(responseSerializerCompiler);
   server.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', String(request.id));
   });
