@@ -41,37 +41,62 @@ export function sealBundle(bundle: ContextBundle): string {
   return sealOf(bundle as unknown as JsonValue);
 }
 
+/** A bundle with its canonical record and seal, ready to write. */
+export interface PreparedBundle {
+  readonly bundle: ContextBundle;
+  /** The canonical JSON the seal covers, stored as the bundle's record. */
+  readonly record: string;
+  readonly seal: string;
+}
+
+/**
+ * Serializes and seals a bundle; throws CORE_NOT_CANONICAL for a value canonical JSON
+ * cannot hold (a query with a lone surrogate), before anything is written.
+ */
+export function prepareBundle(bundle: ContextBundle): PreparedBundle {
+  // The seal is the hash of the very text stored as the record (what `sealBundle` computes),
+  // so the bundle is serialized once.
+  const record = canonicalJson(bundle as unknown as JsonValue);
+  return { bundle, record, seal: `sha256:${sha256Hex(record)}` };
+}
+
+/**
+ * Writes a prepared bundle and its `bundle.sealed` ledger entry inside the caller's
+ * transaction (a commit group's), which makes the two writes one.
+ */
+export function writeBundle(db: Db, ledger: Ledger, prepared: PreparedBundle, requestId?: string | null): SealedBundle {
+  // INVARIANT: the bundle row and its ledger entry commit together or not at all.
+  if (!db.inTransaction) throw new Error('writeBundle must run inside a transaction');
+  const { bundle, record, seal } = prepared;
+  statement(db,
+    'INSERT INTO bundles (id, tenant, principal_id, session_id, query, bounds, truncated, created_at, seal, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  ).run(bundle.id, bundle.tenant, bundle.principalId, bundle.sessionId, bundle.query, canonicalJson(bundle.bounds as unknown as JsonValue), bundle.truncated ? 1 : 0, bundle.createdAt, seal, record);
+  ledger.append({
+    kind: 'bundle.sealed',
+    subjectId: bundle.id,
+    tenant: bundle.tenant,
+    actorId: bundle.principalId,
+    requestId: requestId ?? null,
+    refs: [...new Set(bundle.chunks.map((c) => c.documentId))],
+    body: {
+      bundleId: bundle.id,
+      seal,
+      sessionId: bundle.sessionId,
+      query: bundle.query,
+      bounds: bundle.bounds as unknown as JsonValue,
+      truncated: bundle.truncated,
+      chunks: bundle.chunks.map((c) => ({ chunkId: c.chunkId, documentId: c.documentId, documentVersion: c.documentVersion, contentHash: c.contentHash })),
+    },
+  });
+  return { ...bundle, seal };
+}
+
 /**
  * Seals and stores a bundle with its `bundle.sealed` ledger entry in one transaction.
  */
 export function storeBundle(store: Store, ledger: Ledger, bundle: ContextBundle, requestId?: string | null): SealedBundle {
-  // The seal is the hash of the very text stored as the record (what `sealBundle` computes),
-  // so the bundle is serialized once.
-  const record = canonicalJson(bundle as unknown as JsonValue);
-  const seal = `sha256:${sha256Hex(record)}`;
-  store.transaction((tx) => {
-    statement(tx,
-      'INSERT INTO bundles (id, tenant, principal_id, session_id, query, bounds, truncated, created_at, seal, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ).run(bundle.id, bundle.tenant, bundle.principalId, bundle.sessionId, bundle.query, canonicalJson(bundle.bounds as unknown as JsonValue), bundle.truncated ? 1 : 0, bundle.createdAt, seal, record);
-    ledger.append({
-      kind: 'bundle.sealed',
-      subjectId: bundle.id,
-      tenant: bundle.tenant,
-      actorId: bundle.principalId,
-      requestId: requestId ?? null,
-      refs: [...new Set(bundle.chunks.map((c) => c.documentId))],
-      body: {
-        bundleId: bundle.id,
-        seal,
-        sessionId: bundle.sessionId,
-        query: bundle.query,
-        bounds: bundle.bounds as unknown as JsonValue,
-        truncated: bundle.truncated,
-        chunks: bundle.chunks.map((c) => ({ chunkId: c.chunkId, documentId: c.documentId, documentVersion: c.documentVersion, contentHash: c.contentHash })),
-      },
-    });
-  });
-  return { ...bundle, seal };
+  const prepared = prepareBundle(bundle);
+  return store.transaction((tx) => writeBundle(tx, ledger, prepared, requestId));
 }
 
 /** Reads a stored bundle, or throws RETRIEVAL_BUNDLE_NOT_FOUND. */

@@ -6,7 +6,7 @@ import { searchableGeneration } from './generation.js';
 import { newId, nowIso, parseInput, WritError, type JsonValue, type Principal } from '../core/index.js';
 import { isZeroVector } from './embedder-types.js';
 import { readableDocumentCondition, readerKeysOf, type SqlCondition } from './acl.js';
-import { storeBundle, type ContextBundle } from './bundles.js';
+import { prepareBundle, writeBundle, type ContextBundle } from './bundles.js';
 import { chunkContents } from './chunk-content.js';
 import { countAllChunks, countReadableChunks, countTenantChunks, readableChunkSeqs, denseScoresOf, denseSearch, dot } from './dense.js';
 import { RetrievalErrors } from './errors.js';
@@ -350,10 +350,11 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
     })),
     createdAt: nowIso(ctx.clock),
   };
-  // Grouped with the other retrievals in flight; committed before this returns. storeBundle
-  // runs its own transaction (a savepoint here), which undoes its writes if it throws, so the
-  // job needs no second savepoint around it.
-  const sealed = await ctx.commits.run(() => storeBundle(ctx.store, ctx.ledger, bundle, req.requestId), { onThrow: 'keep' });
+  // Grouped with the other retrievals in flight; committed before this returns. The bundle is
+  // serialized and sealed first, so a value canonical JSON refuses fails this retrieval
+  // alone; the job itself only writes, and needs no savepoint of its own.
+  const prepared = prepareBundle(bundle);
+  const sealed = await ctx.commits.run((db) => writeBundle(db, ctx.ledger, prepared, req.requestId), { savepoint: false });
   return {
     bundleId: sealed.id,
     seal: sealed.seal,

@@ -133,6 +133,47 @@ describe('commit group', () => {
     }
   });
 
+  test('a job without a savepoint writes straight into the group; a throw re-runs the group so it fails alone', async () => {
+    const { store, reader } = open();
+    try {
+      const group = createCommitGroup(store);
+      let runsOfGood = 0;
+      let runsOfBad = 0;
+      const before = group.run((db) => db.prepare('INSERT INTO items (name) VALUES (?)').run('first').changes);
+      const good = group.run((db) => {
+        runsOfGood++;
+        return db.prepare('INSERT INTO items (name) VALUES (?)').run('bare-ok').changes;
+      }, { savepoint: false });
+      const bad = group.run((db) => {
+        runsOfBad++;
+        db.prepare('INSERT INTO items (name) VALUES (?)').run('bare-half');
+        db.prepare('INSERT INTO items (name) VALUES (?)').run('first'); // UNIQUE violation
+      }, { savepoint: false });
+      const after = group.run((db) => db.prepare('INSERT INTO items (name) VALUES (?)').run('last').changes);
+      assert.equal(await before, 1);
+      assert.equal(await good, 1);
+      await assert.rejects(bad, /UNIQUE constraint failed/);
+      assert.equal(await after, 1);
+      // The first run was rolled back whole, then every job ran again in its own savepoint.
+      assert.equal(runsOfGood, 2);
+      assert.equal(runsOfBad, 2);
+      assert.deepEqual(names(reader), ['first', 'bare-ok', 'last']);
+
+      // Without a throw, nothing runs twice.
+      let runs = 0;
+      await group.run((db) => {
+        runs++;
+        db.prepare('INSERT INTO items (name) VALUES (?)').run('once');
+      }, { savepoint: false });
+      assert.equal(runs, 1);
+      assert.deepEqual(names(reader), ['first', 'bare-ok', 'last', 'once']);
+      assert.throws(() => group.run(() => 1, { savepoint: false, onThrow: 'keep' }), RangeError);
+    } finally {
+      reader.close();
+      store.close();
+    }
+  });
+
   test('rejects a bad maxJobs', () => {
     const { store, reader } = open();
     try {
