@@ -2,8 +2,8 @@
 // names its own record (`writ_<keyId>_<secret>`) so lookup is one indexed read, and the
 // secret is compared in constant time. Keys carry 256 bits of randomness, so a fast hash
 // is enough (no password stretching needed).
-import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
-import { WritError, newId, nowIso, type Clock, systemClock } from '../core/index.js';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { WritError, newId, nowIso, sha256Hex, type Clock, systemClock } from '../core/index.js';
 import type { Db, Migration, Store } from '../store/index.js';
 import { AuthErrors } from './errors.js';
 
@@ -47,7 +47,8 @@ export interface ApiKeyInfo {
 }
 
 function hashSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret).digest();
+  // One-shot hash, and a small Buffer from Node's pool: no Hash object per request.
+  return Buffer.from(sha256Hex(secret), 'hex');
 }
 
 /** Key management over the store; `principalExists` keeps this module free of broker code. */
@@ -69,7 +70,7 @@ export function createApiKeys(options: { store: Store; principalExists: (id: str
   const { store } = options;
   const clock = options.clock ?? systemClock;
   const db: Db = store.db;
-  const byId = db.prepare('SELECT principal_id, secret_hash, revoked_at FROM api_keys WHERE id = ?');
+  const byId = db.prepare('SELECT principal_id, secret_hash, revoked_at FROM api_keys WHERE id = ?').raw(true);
   const touch = db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?');
   let lastTouch = new Map<string, number>();
 
@@ -95,9 +96,9 @@ export function createApiKeys(options: { store: Store; principalExists: (id: str
       const match = KEY_PATTERN.exec(key);
       if (match === null) throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key');
       const [, id, secret] = match as unknown as [string, string, string];
-      const row = byId.get(id) as { principal_id: string; secret_hash: Buffer; revoked_at: string | null } | undefined;
+      const row = byId.get(id) as [principalId: string, secretHash: Buffer, revokedAt: string | null] | undefined;
       // INVARIANT: a key authenticates only when its secret hash matches and it is not revoked.
-      if (row === undefined || row.revoked_at !== null || !timingSafeEqual(row.secret_hash, hashSecret(secret))) {
+      if (row === undefined || row[2] !== null || !timingSafeEqual(row[1], hashSecret(secret))) {
         throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key');
       }
       // last_used_at is advisory; write it at most once a minute per key to keep reads cheap.
@@ -107,7 +108,7 @@ export function createApiKeys(options: { store: Store; principalExists: (id: str
         lastTouch.set(id, now);
         touch.run(new Date(now).toISOString(), id);
       }
-      return { keyId: id, principalId: row.principal_id };
+      return { keyId: id, principalId: row[0] };
     },
     revoke(keyId) {
       db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(nowIso(clock), keyId);

@@ -13,23 +13,40 @@ export interface PrincipalRecord {
   readonly disabled: boolean;
 }
 
-function toPrincipal(row: Record<string, unknown>): PrincipalRecord {
+/** A principal row as read: columns in this order, as an array (no object per row). */
+type PrincipalRow = [
+  id: string,
+  kind: Principal['kind'],
+  tenant: string,
+  displayName: string | null,
+  groupsJson: string,
+  rolesJson: string,
+  onBehalfOf: string | null,
+  attributesJson: string,
+  disabled: number,
+];
+
+const SELECT_PRINCIPAL =
+  'SELECT id, kind, tenant, display_name, groups_json, roles_json, on_behalf_of, attributes_json, disabled FROM principals WHERE id = ?';
+
+function toPrincipal(row: PrincipalRow): PrincipalRecord {
+  const [id, kind, tenant, displayName, groupsJson, rolesJson, onBehalfOf, attributesJson, disabled] = row;
   const principal: Principal = {
-    id: row.id as string,
-    kind: row.kind as Principal['kind'],
-    tenant: row.tenant as string,
-    groups: JSON.parse(row.groups_json as string),
-    roles: JSON.parse(row.roles_json as string),
-    attributes: JSON.parse(row.attributes_json as string),
+    id,
+    kind,
+    tenant,
+    groups: JSON.parse(groupsJson),
+    roles: JSON.parse(rolesJson),
+    attributes: JSON.parse(attributesJson),
   };
-  if (row.display_name !== null) principal.displayName = row.display_name as string;
-  if (row.on_behalf_of !== null) principal.onBehalfOf = row.on_behalf_of as string;
-  return { principal, disabled: row.disabled === 1 };
+  if (displayName !== null) principal.displayName = displayName;
+  if (onBehalfOf !== null) principal.onBehalfOf = onBehalfOf;
+  return { principal, disabled: disabled === 1 };
 }
 
-/** Reads a stored principal, or undefined. */
+/** Reads a stored principal, or undefined. Every request's authentication reads one. */
 export function readPrincipal(db: Db, id: string): PrincipalRecord | undefined {
-  const row = prep(db, 'SELECT * FROM principals WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+  const row = prep(db, SELECT_PRINCIPAL).raw(true).get(id) as PrincipalRow | undefined;
   return row === undefined ? undefined : toPrincipal(row);
 }
 
