@@ -261,13 +261,18 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         if (session === undefined || session.actorId !== principal.id) {
           throw new WritError(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${input.sessionId}\` does not exist`, { details: { sessionId: input.sessionId } });
         }
+        // Refused before any work when the session is not live or its retrievals are spent;
+        // charged in the transaction that stores the bundle, so a retrieval is charged
+        // exactly when it is recorded (a concurrent one that spent the budget first makes
+        // this one fail whole: no bundle, no charge).
+        broker.checkSessionCharge(session, { retrievals: 1 });
         const remaining = session.budgets.contextChars - session.used.contextChars;
         const maxChars = Math.min(input.budget?.maxChars ?? config.retrieval.maxChars, Math.max(1, remaining));
-        broker.chargeSession(input.sessionId, { retrievals: 1 });
-        const result = await retrieval.retrieve({ ...input, budget: { maxChars }, principal });
-        const chars = result.results.reduce((n, r) => n + r.text.length, 0);
-        if (chars > 0) broker.chargeSession(input.sessionId, { contextChars: Math.min(chars, remaining) });
-        return result;
+        const sessionId = input.sessionId;
+        return retrieval.retrieve(
+          { ...input, budget: { maxChars }, principal },
+          { alongsideBundle: (db, { contextChars }) => broker.chargeSessionIn(db, sessionId, { retrievals: 1, contextChars }) },
+        );
       },
       async health() {
         const sqlite = (() => {

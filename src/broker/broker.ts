@@ -1,8 +1,8 @@
 // The broker facade: builds the context once (options checked here, not on first use)
 // and exposes the operations bound to it.
-import { WritError, systemClock, toInputIssues, type Clock, type InputIssue, type Principal } from '../core/index.js';
+import { WritError, nowIso, systemClock, toInputIssues, type Clock, type InputIssue, type Principal } from '../core/index.js';
 import type { Ledger } from '../ledger/types.js';
-import type { Store } from '../store/index.js';
+import type { Db, Store } from '../store/index.js';
 import { approve, listApprovals, reject } from './approvals.js';
 import type { Catalog } from './catalog.js';
 import { BrokerConfigSchema, type BrokerConfigInput } from './config.js';
@@ -14,8 +14,8 @@ import { expireStale } from './expiry.js';
 import { computeFacts } from './facts.js';
 import { getPrincipal, readParties, readPrincipal, upsertPrincipal } from './principals.js';
 import { getProposal, listProposals, propose, type ProposeInput } from './proposals.js';
-import { readProposal, readSession } from './records.js';
-import { chargeSession, createSession, endSession, revokeSession, type CreateSessionInput, type SessionCharge } from './sessions.js';
+import { readProposal, readSession, type SessionRecord } from './records.js';
+import { chargeSession, chargeSessionIn, checkSessionCharge, createSession, endSession, revokeSession, type CreateSessionInput, type SessionCharge } from './sessions.js';
 import { execute, getResource, reportTransition, type TransitionReport } from './transitions.js';
 import { issueWarrant } from './warrant-issue.js';
 
@@ -99,6 +99,10 @@ export function createBroker(options: BrokerOptions) {
     endSession: (caller: Principal, sessionId: string, opts?: { reason?: string; requestId?: string }) => endSession(ctx, caller, sessionId, opts),
     revokeSession: (caller: Principal, sessionId: string, opts?: { reason?: string; requestId?: string }) => revokeSession(ctx, caller, sessionId, opts),
     chargeSession: (sessionId: string, charge: SessionCharge) => chargeSession(ctx, sessionId, charge),
+    /** Charges a session inside the caller's transaction (all or nothing, as `chargeSession`). */
+    chargeSessionIn: (db: Db, sessionId: string, charge: SessionCharge) => chargeSessionIn(db, sessionId, charge, nowIso(ctx.clock)),
+    /** Throws what `chargeSession` would for a session as just read, without charging. */
+    checkSessionCharge: (session: SessionRecord, charge: SessionCharge) => checkSessionCharge(ctx, session, charge),
     propose: (caller: Principal, input: ProposeInput | unknown, opts?: { requestId?: string }) => propose(ctx, caller, input, opts),
     getProposal: (id: string, tenant?: string) => getProposal(ctx, id, tenant),
     listProposals: (filter?: Parameters<typeof listProposals>[1]) => listProposals(ctx, filter),

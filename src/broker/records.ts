@@ -116,19 +116,42 @@ export const prep = statement;
 const str = (v: unknown): string => v as string;
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
 
-export function toSession(r: Row): SessionRecord {
+/** A session row as read: these columns, in this order, as an array (no object per row). */
+type SessionRow = [
+  id: string,
+  tenant: string,
+  actorId: string,
+  onBehalfOf: string | null,
+  status: SessionRecord['status'],
+  createdAt: string,
+  expiresAt: string,
+  closedAt: string | null,
+  closeReason: string | null,
+  budgetRetrievals: number,
+  budgetProposals: number,
+  budgetContextChars: number,
+  usedRetrievals: number,
+  usedProposals: number,
+  usedContextChars: number,
+];
+
+const SELECT_SESSION =
+  'SELECT id, tenant, actor_id, on_behalf_of, status, created_at, expires_at, closed_at, close_reason, ' +
+  'budget_retrievals, budget_proposals, budget_context_chars, used_retrievals, used_proposals, used_context_chars FROM sessions WHERE id = ?';
+
+function toSession(r: SessionRow): SessionRecord {
   return {
-    id: str(r.id),
-    tenant: str(r.tenant),
-    actorId: str(r.actor_id),
-    onBehalfOf: strOrNull(r.on_behalf_of),
-    status: r.status as SessionRecord['status'],
-    createdAt: str(r.created_at),
-    expiresAt: str(r.expires_at),
-    closedAt: strOrNull(r.closed_at),
-    closeReason: strOrNull(r.close_reason),
-    budgets: { retrievals: r.budget_retrievals as number, proposals: r.budget_proposals as number, contextChars: r.budget_context_chars as number },
-    used: { retrievals: r.used_retrievals as number, proposals: r.used_proposals as number, contextChars: r.used_context_chars as number },
+    id: r[0],
+    tenant: r[1],
+    actorId: r[2],
+    onBehalfOf: r[3],
+    status: r[4],
+    createdAt: r[5],
+    expiresAt: r[6],
+    closedAt: r[7],
+    closeReason: r[8],
+    budgets: { retrievals: r[9], proposals: r[10], contextChars: r[11] },
+    used: { retrievals: r[12], proposals: r[13], contextChars: r[14] },
   };
 }
 
@@ -270,6 +293,7 @@ export function readDecisionHead(db: Db, id: string): DecisionHead | undefined {
 
 /** Reads one session by id, or undefined. */
 export function readSession(db: Db, id: string): SessionRecord | undefined {
-  const row = prep(db, 'SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
+  // Every session retrieval and proposal reads its session: as an array, the cheap path.
+  const row = prep(db, SELECT_SESSION).raw(true).get(id) as SessionRow | undefined;
   return row === undefined ? undefined : toSession(row);
 }

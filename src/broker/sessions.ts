@@ -137,17 +137,7 @@ export function chargeSessionIn(db: Db, sessionId: string, charge: SessionCharge
  */
 export function chargeLiveSession(db: Db, session: SessionRecord, c: z.output<typeof SessionChargeSchema>): SessionRecord {
   const sessionId = session.id;
-  const want = {
-    retrievals: session.used.retrievals + (c.retrievals ?? 0),
-    proposals: session.used.proposals + (c.proposals ?? 0),
-    contextChars: session.used.contextChars + (c.contextChars ?? 0),
-  };
-  const over = (Object.keys(want) as Array<keyof typeof want>).filter((k) => want[k] > session.budgets[k]);
-  if (over.length > 0) {
-    throw new WritError(BrokerErrors.BROKER_SESSION_BUDGET_EXCEEDED, `session \`${sessionId}\` budget exceeded: ${over.map((k) => `\`${k}\``).join(', ')}`, {
-      details: { sessionId, exceeded: over, budgets: session.budgets, used: session.used },
-    });
-  }
+  const want = usageAfter(session, c);
   prep(db, 'UPDATE sessions SET used_retrievals = ?, used_proposals = ?, used_context_chars = ? WHERE id = ?').run(
     want.retrievals,
     want.proposals,
@@ -157,9 +147,35 @@ export function chargeLiveSession(db: Db, session: SessionRecord, c: z.output<ty
   return { ...session, used: want };
 }
 
-/** Charges a session's budgets; the app calls it for each retrieval. */
+/** The session's usage with `c` added; throws BROKER_SESSION_BUDGET_EXCEEDED when any counter would pass its budget. */
+function usageAfter(session: SessionRecord, c: z.output<typeof SessionChargeSchema>): SessionRecord['used'] {
+  const want = {
+    retrievals: session.used.retrievals + (c.retrievals ?? 0),
+    proposals: session.used.proposals + (c.proposals ?? 0),
+    contextChars: session.used.contextChars + (c.contextChars ?? 0),
+  };
+  const over = (Object.keys(want) as Array<keyof typeof want>).filter((k) => want[k] > session.budgets[k]);
+  if (over.length > 0) {
+    throw new WritError(BrokerErrors.BROKER_SESSION_BUDGET_EXCEEDED, `session \`${session.id}\` budget exceeded: ${over.map((k) => `\`${k}\``).join(', ')}`, {
+      details: { sessionId: session.id, exceeded: over, budgets: session.budgets, used: session.used },
+    });
+  }
+  return want;
+}
+
+/** Charges a session's budgets in a transaction of its own. */
 export function chargeSession(ctx: BrokerContext, sessionId: string, charge: SessionCharge): SessionRecord {
   return ctx.store.transaction((db) => chargeSessionIn(db, sessionId, charge, nowIso(ctx.clock)));
+}
+
+/**
+ * Throws what `chargeSession` would throw now for a session as just read (not live, or
+ * over budget), and writes nothing: a check before work that is charged later, in the
+ * transaction that records it.
+ */
+export function checkSessionCharge(ctx: BrokerContext, session: SessionRecord, charge: SessionCharge): void {
+  const c = parseInput(SessionChargeSchema, charge, 'session charge');
+  usageAfter(requireLiveSession(ctx.store.db, session.id, nowIso(ctx.clock), session), c);
 }
 
 /** What closing a session voided. */

@@ -15,7 +15,7 @@ import { isZeroVector } from './embedder-types.js';
 import { createRateLimiter } from './rate-limit.js';
 import { VectorCache } from './dense.js';
 import { createTermLists, type TermLists, type TermListsOptions } from './term-lists.js';
-import { DEFAULT_SEARCH_TUNING, retrieve, type SearchSettings } from './search.js';
+import { DEFAULT_SEARCH_TUNING, retrieve, type RetrieveOptions, type SearchSettings } from './search.js';
 import type { DocumentInput, IngestOutcome, RetrievalQuery, RetrievalResult, VectorIndexPort } from './types.js';
 import { formatOf, loadFile, type RecordFields } from './loaders.js';
 import { getDocument, listDocuments, type DocumentRecord, type ListDocumentsOptions } from './documents.js';
@@ -70,7 +70,7 @@ export interface Retrieval {
   ingest(docs: readonly DocumentInput[], actor?: ActorContext): Promise<IngestOutcome[]>;
   ingestPath(paths: readonly string[], options: IngestPathOptions): Promise<IngestPathSummary>;
   revoke(ref: { documentId: string } | { tenant: string; sourceUri: string }, actor?: ActorContext): Promise<{ documentId: string; version: number; revoked: boolean }>;
-  retrieve(request: RetrievalQuery & { principal: Principal }): Promise<RetrievalResult>;
+  retrieve(request: RetrievalQuery & { principal: Principal }, options?: RetrieveOptions): Promise<RetrievalResult>;
   getBundle(id: string): SealedBundle;
   /** The document record with that id (any tenant: the caller checks), or undefined. */
   getDocument(id: string): DocumentRecord | undefined;
@@ -221,9 +221,9 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     ingest: (docs, actor) => ingestDocuments(ctx, docs, actor),
     ingestPath: (paths, options) => ingestPath(ctx, paths, options),
     revoke: (ref, actor) => revokeDocument(ctx, ref, actor),
-    retrieve: (request) => {
+    retrieve: (request, options) => {
       const { principal, ...rest } = request;
-      return retrieve(ctx, settings, limiter, principal, rest);
+      return retrieve(ctx, settings, limiter, principal, rest, options);
     },
     getBundle: (id) => getBundle(deps.store.db, id),
     getDocument: (id) => getDocument(deps.store.db, id),

@@ -1,7 +1,7 @@
 // Hybrid retrieval: lexical (FTS5 BM25) and dense (vectors) searches, both inside the
 // reader ACL, fused by a convex combination of normalized scores, re-checked against
 // SQLite, cut to the budget, sealed into a ContextBundle and stored before returning.
-import { statement } from '../store/index.js';
+import { statement, type Db } from '../store/index.js';
 import { searchableGeneration } from './generation.js';
 import { newId, nowIso, parseInput, WritError, type JsonValue, type Principal } from '../core/index.js';
 import { isZeroVector } from './embedder-types.js';
@@ -86,7 +86,24 @@ interface Candidate {
  * One retrieval for `principal`. Throws a typed error when a bound is exceeded; never
  * returns a chunk the principal may not read.
  */
-export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, limiter: RateLimiter, principal: Principal, input: RetrievalQuery): Promise<RetrievalResult> {
+/** What a caller of `retrieve` may add to the transaction that stores the bundle. */
+export interface RetrieveOptions {
+  /**
+   * Runs in the transaction that stores the bundle, right after it is written, with the
+   * characters of context returned (the app charges the session's budgets here). A throw
+   * fails the retrieval and undoes its writes: no bundle is stored, nothing is charged.
+   */
+  readonly alongsideBundle?: (db: Db, returned: { readonly contextChars: number }) => void;
+}
+
+export async function retrieve(
+  ctx: RetrievalContext,
+  settings: SearchSettings,
+  limiter: RateLimiter,
+  principal: Principal,
+  input: RetrievalQuery,
+  options: RetrieveOptions = {},
+): Promise<RetrievalResult> {
   const started = Date.now();
   const req = parseInput(RetrievalQuerySchema, input, 'retrieval');
   // Bounds (guarantee 4): each is a typed error, checked before any work.
@@ -352,9 +369,18 @@ export async function retrieve(ctx: RetrievalContext, settings: SearchSettings, 
   };
   // Grouped with the other retrievals in flight; committed before this returns. The bundle is
   // serialized and sealed first, so a value canonical JSON refuses fails this retrieval
-  // alone; the job itself only writes, and needs no savepoint of its own.
+  // alone; the job itself only writes, and needs no savepoint of its own — unless the caller
+  // adds work that may refuse (a session over budget), which then undoes only this job.
   const prepared = prepareBundle(bundle);
-  const sealed = await ctx.commits.run((db) => writeBundle(db, ctx.ledger, prepared, req.requestId), { savepoint: false });
+  const alongside = options.alongsideBundle;
+  const sealed =
+    alongside === undefined
+      ? await ctx.commits.run((db) => writeBundle(db, ctx.ledger, prepared, req.requestId), { savepoint: false })
+      : await ctx.commits.run((db) => {
+          const written = writeBundle(db, ctx.ledger, prepared, req.requestId);
+          alongside(db, { contextChars: chars });
+          return written;
+        });
   return {
     bundleId: sealed.id,
     seal: sealed.seal,
