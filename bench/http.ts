@@ -1,7 +1,7 @@
 // HTTP benchmarks from a second process on loopback: the server runs as a child process
 // (`node bin/writ.mjs serve`, temporary WRIT_HOME and WRIT_PORT), driven by autocannon
 // from this process. Measures (goals from issue 5):
-//   - POST /v1/retrieve p99 at 50 concurrent clients (goal ≤ 40 ms)
+//   - POST /v1/retrieve p99 at 50 concurrent clients (goal ≤ 40 ms); also in a session (no goal)
 //   - POST /v1/proposals (propose + decision) requests/s and p99 (goal ≥ 2,000 req/s, p99 ≤ 20 ms)
 //   - SSE delivery latency of an appended entry to a subscriber, p50/p99 over ~1000 appends (goal ≤ 50 ms p99)
 // Rate limits are raised for the run through the environment (see RAISED_LIMITS).
@@ -141,6 +141,31 @@ try {
   const retrieve = await measure(child.pid, { url: base, connections: 50, duration: SECONDS, requests: retrieveRequests });
   const retrieveSummary = summarize(retrieve.result, { route: 'POST /v1/retrieve', principal: 'sam', k: 5, connections: 50, resultsPerQuery: probeBody.results?.length ?? null, cpu: retrieve.cpu });
   console.log('retrieve', JSON.stringify(retrieveSummary));
+
+  // ---- retrieve in a session: the agent's path (each retrieval charged to its session) ----
+  const retrievalSessionRes = await fetch(`${base}/v1/sessions`, {
+    method: 'POST',
+    headers: auth('desk-agent'),
+    body: JSON.stringify({ ttlMs: 3600_000, budgets: { retrievals: 100_000_000, contextChars: 1_000_000_000_000 } }),
+  });
+  const retrievalSession = (await retrievalSessionRes.json()) as { id: string };
+  if (retrievalSessionRes.status !== 201) throw new Error(`session create answered ${retrievalSessionRes.status}: ${JSON.stringify(retrievalSession)}`);
+  const sessionRetrieveRequests = queries.map((q) => ({
+    method: 'POST',
+    path: '/v1/retrieve',
+    headers: auth('desk-agent'),
+    body: JSON.stringify({ query: q, k: 5, sessionId: retrievalSession.id }),
+  }));
+  await autocannon({ url: base, connections: 10, duration: 2, requests: sessionRetrieveRequests }); // warm-up
+  const sessionRetrieve = await measure(child.pid, { url: base, connections: 50, duration: SECONDS, requests: sessionRetrieveRequests });
+  const sessionRetrieveSummary = summarize(sessionRetrieve.result, {
+    route: 'POST /v1/retrieve (sessionId)',
+    principal: 'desk-agent (in one session)',
+    k: 5,
+    connections: 50,
+    cpu: sessionRetrieve.cpu,
+  });
+  console.log('retrieve-in-session', JSON.stringify(sessionRetrieveSummary));
 
   // ---- decide: propose + decision, as the agent within one session with a large proposal budget ----
   const sessionRes = await fetch(`${base}/v1/sessions`, {
@@ -316,6 +341,7 @@ try {
     client: 'autocannon 9 in a second process on loopback (this process; shares the 2 cores with the server)',
     secondsPerRun: SECONDS,
     retrieve: { goal: 'p99 <= 40 ms at 50 connections', ...retrieveSummary },
+    retrieveInSession: { goal: 'none (the agent path: same as retrieve, charged to a session)', ...sessionRetrieveSummary },
     decide: { goal: '>= 2000 req/s with p99 <= 20 ms', runs: decideRuns },
     sse: { goal: 'p99 <= 50 ms from append to subscriber', ...sseSummary },
     sseOtherProcess: { goal: 'none (bounded by the 50 ms poll)', ...pollSummary },
