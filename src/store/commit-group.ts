@@ -2,7 +2,8 @@
 // transaction and one commit per turn of the event loop. A commit costs a WAL write per
 // page it touches and the locks around it; jobs that append to the same B-tree right edges
 // (the ledger, bundles) write those pages once per group instead of once each. Each job
-// runs in its own savepoint, so a failing job rolls back only its own writes, and every
+// runs in its own savepoint (or, for jobs that only write, none: a throw then re-runs the
+// group with one per job), so a failing job rolls back only its own writes, and every
 // promise settles after the shared commit: no caller sees a result that is not committed.
 import type { Db, Store } from './database.js';
 
@@ -141,7 +142,7 @@ export function createCommitGroup(store: Store, options: CommitGroupOptions = {}
 
 /** A throw from a job that ran without a savepoint: the group rolls back and runs again. */
 class BareJobFailed extends Error {
-  constructor(readonly reason: unknown) {
-    super('a job without a savepoint threw');
+  constructor(cause: unknown) {
+    super('a job without a savepoint threw', { cause });
   }
 }
