@@ -7,7 +7,7 @@ import { approve, listApprovals, reject } from './approvals.js';
 import type { Catalog } from './catalog.js';
 import { BrokerConfigSchema, type BrokerConfigInput } from './config.js';
 import type { BrokerContext, DecisionEngine, WarrantKeyring } from './context.js';
-import { decide, getDecision, proposeAndDecide } from './decisions.js';
+import { decide, getDecision, proposeAndDecide, proposeAndDecideIn } from './decisions.js';
 import { BrokerErrors } from './errors.js';
 import type { EvidenceReader } from './evidence.js';
 import { expireStale } from './expiry.js';
@@ -114,6 +114,8 @@ export function createBroker(options: BrokerOptions) {
     decide: (proposalId: string, opts?: { requestId?: string; actorId?: string }) => decide(ctx, proposalId, opts),
     /** `propose` then `decide` in one transaction (what `POST /v1/proposals` does). */
     proposeAndDecide: (caller: Principal, input: ProposeInput | unknown, opts?: { requestId?: string }) => proposeAndDecide(ctx, caller, input, opts),
+    /** `proposeAndDecide` in the caller's transaction, its refusal returned (throw it after the commit). */
+    proposeAndDecideIn: (db: Db, caller: Principal, input: ProposeInput | unknown, opts?: { requestId?: string }) => proposeAndDecideIn(ctx, db, caller, input, opts),
     getDecision: (id: string) => getDecision(ctx, id),
     approve: (caller: Principal, proposalId: string, input?: { note?: string }, opts?: { requestId?: string }) => approve(ctx, caller, proposalId, input, opts),
     reject: (caller: Principal, proposalId: string, reason: string, opts?: { requestId?: string }) => reject(ctx, caller, proposalId, reason, opts),

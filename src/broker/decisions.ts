@@ -1,7 +1,7 @@
 // Decisions: facts in, policy verdict out, recorded with the determining policies, the
 // facts seen and the policy-set hash; the proposal moves by the outcome. A deny is a
 // result, not an exception.
-import { WritError, newId, nowIso, type JsonValue, type Principal } from '../core/index.js';
+import { WritError, isWritError, newId, nowIso, type JsonValue, type Principal } from '../core/index.js';
 import type { Db } from '../store/index.js';
 import type { BrokerContext, PolicyVerdict } from './context.js';
 import { disabledParties, readParties, requireCallerRecord, type PrincipalRecord } from './principals.js';
@@ -160,23 +160,44 @@ export interface ProposedAndDecided {
  * decision?.outcome // 'allow' | 'deny' | 'needs_approval'
  */
 export function proposeAndDecide(ctx: BrokerContext, caller: Principal, input: unknown, options: { requestId?: string } = {}): ProposedAndDecided {
-  const at = nowIso(ctx.clock);
-  const requestId = options.requestId ?? null;
-  const outcome = ctx.store.transaction((db): ProposedAndDecided | { error: WritError } => {
-    const actor = requireCallerRecord(db, caller);
-    const proposed = proposeIn(ctx, db, actor.principal, input, at, requestId);
-    if ('error' in proposed) return proposed;
-    const { proposal } = proposed;
-    if (proposal.status !== 'proposed') {
-      const decision = proposal.decisionId === null ? null : (readDecision(db, proposal.decisionId) ?? null);
-      return { proposal, decision, decidedNow: false };
-    }
-    const decision = decideIn(ctx, db, proposal, at, { requestId, actorId: caller.id }, actor);
-    // The proposal as decideIn left it (a test checks it equals a read-back).
-    return { proposal: { ...proposal, status: NEXT[decision.outcome], decisionId: decision.id, updatedAt: at }, decision, decidedNow: true };
-  });
+  const outcome = ctx.store.transaction((db) => proposeAndDecideIn(ctx, db, caller, input, options));
   if ('error' in outcome) throw outcome.error;
   return outcome;
+}
+
+/**
+ * `proposeAndDecide` inside the caller's transaction (a commit group's), with its refusal
+ * returned rather than thrown: commit, then throw `error`. A refusal that is recorded
+ * (`proposal.rejected`) is written with the transaction; one that is not wrote nothing. It
+ * throws only when the database fails, so it can run without a savepoint of its own.
+ */
+export function proposeAndDecideIn(
+  ctx: BrokerContext,
+  db: Db,
+  caller: Principal,
+  input: unknown,
+  options: { requestId?: string } = {},
+): ProposedAndDecided | { error: WritError } {
+  const at = nowIso(ctx.clock);
+  const requestId = options.requestId ?? null;
+  let actor: PrincipalRecord;
+  try {
+    actor = requireCallerRecord(db, caller);
+  } catch (err) {
+    // Checked before anything is written.
+    if (isWritError(err)) return { error: err };
+    throw err;
+  }
+  const proposed = proposeIn(ctx, db, actor.principal, input, at, requestId);
+  if ('error' in proposed) return proposed;
+  const { proposal } = proposed;
+  if (proposal.status !== 'proposed') {
+    const decision = proposal.decisionId === null ? null : (readDecision(db, proposal.decisionId) ?? null);
+    return { proposal, decision, decidedNow: false };
+  }
+  const decision = decideIn(ctx, db, proposal, at, { requestId, actorId: caller.id }, actor);
+  // The proposal as decideIn left it (a test checks it equals a read-back).
+  return { proposal: { ...proposal, status: NEXT[decision.outcome], decisionId: decision.id, updatedAt: at }, decision, decidedNow: true };
 }
 
 /** The decision with that id, or undefined. */

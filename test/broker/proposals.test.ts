@@ -116,6 +116,37 @@ describe('proposals', () => {
     assert.equal(h.broker.getSession(s.id)!.used.retrievals, 2);
   });
 
+  test('proposeAndDecideIn returns refusals instead of throwing, and writes only in the caller\'s transaction', () => {
+    const agent = h.p['desk-agent']!;
+    const s = h.broker.createSession(agent, { ttlMs: 60_000, budgets: { proposals: 5 } });
+    const input = (targetId: string, amount: unknown = 100) => ({ sessionId: s.id, action: 'refund.request', targetId, params: { ...refundParams(1), amountCents: amount } });
+    const before = h.ledger.head().seq;
+    // A refusal that is recorded: the record is written with the caller's transaction.
+    const refused = h.store.transaction((db) => h.broker.proposeAndDecideIn(db, agent, input('rf-in-bad', 'lots')));
+    assert.ok('error' in refused && refused.error.code === 'BROKER_PARAMS_INVALID');
+    assert.deepEqual(h.ledger.entries({ afterSeq: before }).map((e) => e.kind), ['proposal.rejected']);
+    // A caller that is not registered: refused as a value, nothing written.
+    const ghost = { ...agent, id: 'ghost-agent' };
+    const unknown = h.store.transaction((db) => h.broker.proposeAndDecideIn(db, ghost, input('rf-in-ghost')));
+    assert.ok('error' in unknown && unknown.error.code === 'BROKER_PRINCIPAL_NOT_FOUND');
+    assert.equal(h.ledger.head().seq, before + 1);
+    // Its writes are the caller's: rolled back with it, committed with it.
+    const seq = h.ledger.head().seq;
+    assert.throws(() =>
+      h.store.transaction((db) => {
+        const done = h.broker.proposeAndDecideIn(db, agent, input('rf-in-rolled-back'));
+        assert.ok(!('error' in done) && done.decision?.outcome === 'allow');
+        throw new Error('caller gives up');
+      }),
+    /caller gives up/);
+    assert.equal(h.ledger.head().seq, seq);
+    assert.equal(h.broker.getSession(s.id)!.used.proposals, 0);
+    const ok = h.store.transaction((db) => h.broker.proposeAndDecideIn(db, agent, input('rf-in-ok')));
+    assert.ok(!('error' in ok) && ok.decidedNow && ok.decision?.outcome === 'allow');
+    assert.deepEqual(h.ledger.entries({ afterSeq: seq }).map((e) => e.kind), ['proposal.created', 'decision.made']);
+    assert.equal(h.broker.getSession(s.id)!.used.proposals, 1);
+  });
+
   test('proposeAndDecide charges the session once per proposal and refuses, recorded, past its budget or after it ends', () => {
     const agent = h.p['desk-agent']!;
     const s = h.broker.createSession(agent, { ttlMs: 60_000, budgets: { proposals: 2 } });
