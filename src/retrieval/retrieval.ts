@@ -70,6 +70,10 @@ export interface Retrieval {
   ingest(docs: readonly DocumentInput[], actor?: ActorContext): Promise<IngestOutcome[]>;
   ingestPath(paths: readonly string[], options: IngestPathOptions): Promise<IngestPathSummary>;
   revoke(ref: { documentId: string } | { tenant: string; sourceUri: string }, actor?: ActorContext): Promise<{ documentId: string; version: number; revoked: boolean }>;
+  /**
+   * A bounded, permission-checked retrieval, sealed and stored as a ContextBundle before it
+   * returns; `options.alongsideBundle` adds work to the transaction that stores it.
+   */
   retrieve(request: RetrievalQuery & { principal: Principal }, options?: RetrieveOptions): Promise<RetrievalResult>;
   getBundle(id: string): SealedBundle;
   /** The document record with that id (any tenant: the caller checks), or undefined. */

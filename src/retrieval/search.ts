@@ -82,10 +82,6 @@ interface Candidate {
   fused: number;
 }
 
-/**
- * One retrieval for `principal`. Throws a typed error when a bound is exceeded; never
- * returns a chunk the principal may not read.
- */
 /** What a caller of `retrieve` may add to the transaction that stores the bundle. */
 export interface RetrieveOptions {
   /**
@@ -96,6 +92,10 @@ export interface RetrieveOptions {
   readonly alongsideBundle?: (db: Db, returned: { readonly contextChars: number }) => void;
 }
 
+/**
+ * One retrieval for `principal`. Throws a typed error when a bound is exceeded; never
+ * returns a chunk the principal may not read.
+ */
 export async function retrieve(
   ctx: RetrievalContext,
   settings: SearchSettings,
