@@ -1,6 +1,5 @@
 // The ledger: appends hash-chained entries inside the caller's transaction, signs
 // checkpoints, answers queries, and verifies itself.
-import { writeFileSync, readFileSync, renameSync } from 'node:fs';
 import {
   canonicalJson,
   type Clock,
@@ -15,6 +14,7 @@ import {
   WritError,
 } from '../core/index.js';
 import type { Store } from '../store/index.js';
+import { openAnchorFile } from './anchor-file.js';
 import { LedgerErrors } from './errors.js';
 import { checkpointPayload, entryHash, GENESIS_HASH } from './hash-chain.js';
 import { walkImpact, walkLineage } from './lineage.js';
@@ -255,41 +255,8 @@ export function createLedger(options: LedgerOptions): LedgerApi {
 
   const readHead = (): LedgerHead => (selectHead.get() as LedgerHead | undefined) ?? { seq: 0, hash: GENESIS_HASH, at: null };
 
-  function writeAnchor(checkpoint: LedgerCheckpoint): void {
-    if (options.anchorFile === undefined) return;
-    const current = readAnchor();
-    if (current !== undefined && current.seq >= checkpoint.seq) return;
-    const tmp = `${options.anchorFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(checkpoint, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, options.anchorFile);
-  }
-
-  function readAnchor(): LedgerCheckpoint | undefined {
-    if (options.anchorFile === undefined) return undefined;
-    let text: string;
-    try {
-      text = readFileSync(options.anchorFile, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      value = undefined;
-    }
-    const v = value as Partial<LedgerCheckpoint> | undefined;
-    if (
-      typeof v !== 'object' || v === null || !Number.isSafeInteger(v.seq) || typeof v.at !== 'string' ||
-      typeof v.headHash !== 'string' || typeof v.kid !== 'string' || typeof v.signature !== 'string'
-    ) {
-      throw new WritError(LedgerErrors.LEDGER_CHAIN_BROKEN, `anchor file \`${options.anchorFile}\` is not a signed checkpoint`, {
-        details: { anchorFile: options.anchorFile },
-      });
-    }
-    return { seq: v.seq as number, at: v.at, headHash: v.headHash, kid: v.kid, signature: v.signature };
-  }
+  const anchorFile = options.anchorFile === undefined ? undefined : openAnchorFile(options.anchorFile, store.path);
+  const readAnchor = (): LedgerCheckpoint | undefined => anchorFile?.read();
 
   // Runs inside the caller's transaction; the checkpoint commits or rolls back with the entries.
   function signCheckpoint(head: { seq: number; hash: string }): LedgerCheckpoint {
@@ -299,25 +266,39 @@ export function createLedger(options: LedgerOptions): LedgerApi {
     return { seq: head.seq, at, headHash: head.hash, kid, signature };
   }
 
+  // Checkpoints signed by this ledger whose anchor is not written yet. Appends run inside
+  // their caller's transaction (every broker and server write does), so the anchor is
+  // written once that transaction has ended, and only for a checkpoint it committed.
   const pendingAnchors: LedgerCheckpoint[] = [];
   const selectCheckpointSignature = db.prepare('SELECT signature FROM ledger_checkpoints WHERE seq = ?').pluck();
-  function flushAnchors(quiet: boolean): void {
-    try {
-      writePendingAnchors();
-    } catch (err) {
-      // After commit an append must not report failure; verify reports a stale or bad anchor.
-      if (!quiet) throw err;
-    }
-  }
-  function writePendingAnchors(): void {
-    if (options.anchorFile === undefined) pendingAnchors.length = 0;
-    if (pendingAnchors.length === 0 || db.inTransaction) return;
+  /** The newest pending checkpoint that committed; empties the list. */
+  function takeCommittedAnchor(): LedgerCheckpoint | undefined {
     // INVARIANT: an anchor names only a committed checkpoint; one made inside a
     // transaction that rolled back is dropped here.
     const committed = pendingAnchors.filter((cp) => selectCheckpointSignature.get(cp.seq) === cp.signature);
     pendingAnchors.length = 0;
-    if (committed.length === 0) return;
-    writeAnchor(committed.reduce((a, b) => (b.seq > a.seq ? b : a)));
+    return committed.length === 0 ? undefined : committed.reduce((a, b) => (b.seq > a.seq ? b : a));
+  }
+  let anchorFlushScheduled = false;
+  function scheduleAnchorFlush(): void {
+    if (anchorFile === undefined) pendingAnchors.length = 0;
+    if (pendingAnchors.length === 0 || anchorFlushScheduled) return;
+    anchorFlushScheduled = true;
+    setImmediate(flushAnchorLater);
+  }
+  function flushAnchorLater(): void {
+    if (closed || !db.open) {
+      anchorFlushScheduled = false;
+      return;
+    }
+    if (db.inTransaction) {
+      setImmediate(flushAnchorLater);
+      return;
+    }
+    anchorFlushScheduled = false;
+    const checkpoint = takeCommittedAnchor();
+    // Off this thread: the write waits for the WAL to be synced (see anchor-file.ts).
+    if (checkpoint !== undefined) anchorFile?.writeLater(checkpoint);
   }
 
   // Append listeners (the live feed): told after the appending transaction has ended.
@@ -458,7 +439,7 @@ export function createLedger(options: LedgerOptions): LedgerApi {
       // two more statements per append, and `chain` can only fail on an SQLite error, which
       // fails the caller's whole transaction anyway.
       const [stored] = db.inTransaction ? chain([prepared]) : store.transaction(() => chain([prepared]));
-      flushAnchors(true);
+      scheduleAnchorFlush();
       notifyAppended();
       return stored as LedgerEntry;
     },
@@ -471,7 +452,7 @@ export function createLedger(options: LedgerOptions): LedgerApi {
       const prepared = entries.map((e, i) => prepareEntry(e, String(i)));
       if (prepared.length === 0) return [];
       const stored = db.inTransaction ? chain(prepared) : store.transaction(() => chain(prepared));
-      flushAnchors(true);
+      scheduleAnchorFlush();
       notifyAppended();
       return stored;
     },
@@ -485,8 +466,17 @@ export function createLedger(options: LedgerOptions): LedgerApi {
         pendingAnchors.push(made);
         return made;
       });
-      flushAnchors(false);
+      if (db.inTransaction) scheduleAnchorFlush();
+      else if (result !== null && anchorFile !== undefined) {
+        // Committed now, and the newest: written before returning (at close, the last word).
+        pendingAnchors.length = 0;
+        anchorFile.writeSync(result);
+      }
       return result;
+    },
+    anchorWritten: async () => {
+      while (anchorFlushScheduled) await new Promise<void>((resolve) => setImmediate(resolve));
+      await anchorFile?.settled();
     },
     lastCheckpoint() {
       return (selectLastCheckpoint.get() as LedgerCheckpoint | undefined) ?? null;
@@ -533,6 +523,8 @@ export function createLedger(options: LedgerOptions): LedgerApi {
         if (db.open && !db.readonly) ledger.checkpoint();
       } finally {
         closed = true;
+        // Writes still queued would name older checkpoints than the one just written.
+        anchorFile?.stop();
       }
     },
     onAppend(listener) {

@@ -170,7 +170,13 @@ export interface LedgerApi extends Ledger {
    * transaction; a worker that fails only leaves its ranges to the calling thread.
    */
   verifyAsync(options?: LedgerParallelVerifyOptions): Promise<LedgerVerification>;
-  /** Checkpoints the head and refuses further appends. Idempotent. Does not close the store. */
+  /**
+   * Resolves once the anchor file (`anchorFile`) names the newest checkpoint committed so
+   * far. After a commit the anchor is written off the calling thread, once the WAL holding
+   * the checkpoint is synced; `checkpoint()` and `close()` write it before returning.
+   */
+  anchorWritten(): Promise<void>;
+  /** Checkpoints the head (its anchor written before returning) and refuses further appends. Idempotent. Does not close the store. */
   close(): void;
   /**
    * Calls `listener` after entries were appended through this ledger, once their

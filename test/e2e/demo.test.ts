@@ -11,7 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { PACKAGE_ROOT } from '../../src/core/index.js';
-import { descendantsOf, waitGone } from './processes.js';
+import { descendantsOf, startServe, waitGone } from './processes.js';
 
 /** Runs a child to completion and returns its exit code and output. */
 function runChild(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -34,8 +34,7 @@ describe('npm run demo against the running server', () => {
   let home: string;
   let server: ChildProcess;
   let url = '';
-  let serverOut = '';
-  let serverErr = '';
+  let serverErr = (): string => '';
   let keys: Record<string, string> = {};
   const demoEnv = () => {
     const env: NodeJS.ProcessEnv = { ...process.env };
@@ -45,24 +44,10 @@ describe('npm run demo against the running server', () => {
 
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'writ-'));
-    server = spawn(process.execPath, ['bin/writ.mjs', 'serve'], {
-      cwd: PACKAGE_ROOT,
-      env: { ...process.env, WRIT_HOME: home, WRIT_PORT: '0', WRIT_HOST: '127.0.0.1', WRIT_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    server.stderr?.on('data', (d: Buffer) => (serverErr += d.toString()));
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${serverErr}`)), 120_000);
-      server.stdout?.on('data', (d: Buffer) => {
-        serverOut += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(serverOut);
-        if (m?.[1]) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      server.once('exit', (code) => reject(new Error(`the server exited (${code}) before listening:\n${serverErr}`)));
-    });
+    const started = await startServe(home);
+    server = started.child;
+    url = started.url;
+    serverErr = started.stderr;
     keys = JSON.parse(readFileSync(join(home, 'first-start-keys.json'), 'utf8')) as Record<string, string>;
   });
 
@@ -159,7 +144,7 @@ describe('npm run demo against the running server', () => {
     assert.ok(tree.length >= 2, `the server runs an embedded chroma child (tree ${tree.join(', ')})`);
     const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
     server.kill('SIGINT');
-    assert.equal(await exited, 0, serverErr);
-    assert.deepEqual(await waitGone(tree, 15_000), [], `processes left behind:\n${serverErr}`);
+    assert.equal(await exited, 0, serverErr());
+    assert.deepEqual(await waitGone(tree, 15_000), [], `processes left behind:\n${serverErr()}`);
   });
 });

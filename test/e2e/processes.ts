@@ -1,6 +1,54 @@
-// Process-tree helpers for end-to-end tests: find a child's descendants, and wait until a
-// set of processes is gone (so a test can prove it left nothing behind).
-import { execFileSync } from 'node:child_process';
+// Process helpers for end-to-end tests: start the real `writ serve`, find a child's
+// descendants, and wait until a set of processes is gone (so a test can prove it left
+// nothing behind).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { PACKAGE_ROOT } from '../../src/core/index.js';
+
+/** A running `node bin/writ.mjs serve`. */
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  /** Where it listens (loopback, a free port). */
+  readonly url: string;
+  /** Its stderr so far. */
+  stderr(): string;
+}
+
+/**
+ * Starts `writ serve` on `home` (loopback, any free port, real Chroma child) and resolves
+ * once it listens; `env` adds or overrides variables.
+ */
+export async function startServe(home: string, env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['bin/writ.mjs', 'serve'], {
+    cwd: PACKAGE_ROOT,
+    env: { ...process.env, WRIT_HOME: home, WRIT_PORT: '0', WRIT_HOST: '127.0.0.1', WRIT_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${err}`)), 120_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${code ?? signal}) before listening:\n${err}`));
+    });
+  });
+  return { child, url, stderr: () => err };
+}
+
+/** Resolves when `child` has exited (at once if it already has). */
+export function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
 
 /** Every descendant of `pid` (children, grandchildren, …), from `ps`. */
 export function descendantsOf(pid: number): number[] {
