@@ -6,7 +6,7 @@
 //   keyring.json   manifest: { format, purpose, active, keys: [{ kid, x, createdAt, retiredAt, file }] }
 //   <kid>.pem      PKCS#8 PEM private key, mode 0600 (the folder is 0700)
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defineErrors, WritError } from './errors.js';
@@ -333,7 +333,7 @@ export function openKeyring(options: KeyringOptions): Keyring {
     const file = `${kid}.pem`;
     const path = join(dir, file);
     try {
-      writeFileSync(path, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600, flag: 'wx' });
+      writeSynced(path, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 'wx');
       chmodSync(path, 0o600); // the umask may have narrowed, never widened, but be explicit
     } catch (cause) {
       throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `cannot write private key file \`${path}\``, { cause, details: { path } });
@@ -344,7 +344,7 @@ export function openKeyring(options: KeyringOptions): Keyring {
   function writeTemp(next: Manifest): string {
     const tmp = join(dir, `.${MANIFEST}.${process.pid}.${Date.now()}.tmp`);
     try {
-      writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
+      writeSynced(tmp, `${JSON.stringify(next, null, 2)}\n`, 'w');
     } catch (cause) {
       throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `cannot write keyring manifest in \`${dir}\``, { cause, details: { dir } });
     }
@@ -413,6 +413,7 @@ export function openKeyring(options: KeyringOptions): Keyring {
     const tmp = writeTemp(first);
     try {
       linkSync(tmp, manifestPath);
+      syncFolder(dir);
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `cannot create keyring manifest \`${manifestPath}\``, { cause, details: { dir } });
@@ -465,6 +466,7 @@ export function openKeyring(options: KeyringOptions): Keyring {
         const tmp = writeTemp(next);
         try {
           renameSync(tmp, manifestPath);
+          syncFolder(dir);
         } catch (cause) {
           rmSync(tmp, { force: true });
           throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `cannot replace keyring manifest \`${manifestPath}\``, { cause, details: { dir } });
@@ -494,4 +496,26 @@ export function openKeyring(options: KeyringOptions): Keyring {
     },
   };
   return keyring;
+}
+
+// Keys and manifests reach the disk before anything signs with them: after a power loss a
+// keyring is either as it was or as it was written, never a manifest naming a key file
+// that came back empty (which would refuse to open, and take the public key with it).
+function writeSynced(path: string, data: string, flag: 'w' | 'wx'): void {
+  const fd = openSync(path, flag, 0o600);
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function syncFolder(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
