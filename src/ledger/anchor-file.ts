@@ -14,6 +14,9 @@ import { WritError } from '../core/index.js';
 import { LedgerErrors } from './errors.js';
 import type { LedgerCheckpoint } from './types.js';
 
+/** Numbers the temporary files of every anchor file this process writes (two ledgers may share one file). */
+let tmpCounter = 0;
+
 export interface AnchorFile {
   /** The checkpoint in the file; undefined when there is none; LEDGER_CHAIN_BROKEN when it is not a signed checkpoint. */
   read(): LedgerCheckpoint | undefined;
@@ -38,7 +41,6 @@ export function openAnchorFile(path: string, databasePath: string): AnchorFile {
   const wal = databasePath === ':memory:' ? undefined : `${databasePath}-wal`;
   const folder = dirname(path);
   const tmpPrefix = `${basename(path)}.${process.pid}.`;
-  let tmpCounter = 0;
   let queue: Promise<void> = Promise.resolve();
   let stopped = false;
   removeStaleTemporaries(folder, basename(path));
