@@ -65,6 +65,16 @@ describe('a server killed mid-load (SIGKILL)', () => {
       basis: [],
       idempotencyKey: `crash-${n}`,
     });
+    // The kill lands the instant a proposal's answer arrives, so a write answered before
+    // its commit (say, a commit deferred past the response) would be caught in the act.
+    let killArmed = false;
+    let killedAfter: string | undefined;
+    const killNow = (proposalId: string) => {
+      if (stop) return;
+      stop = true;
+      killedAfter = proposalId;
+      first.child.kill('SIGKILL');
+    };
     // Each loop ends at its first failed call: after the kill, fetch fails.
     const proposer = async (executes: boolean) => {
       while (!stop) {
@@ -73,7 +83,8 @@ describe('a server killed mid-load (SIGKILL)', () => {
         assert.equal(r.status, 201, JSON.stringify(r.json));
         const { proposal, decision } = r.json;
         acked.proposals.push({ id: proposal.id, idempotencyKey: `crash-${n}`, targetId: `rf-crash-${n}`, decisionId: decision.id, status: proposal.status });
-        if (!executes) continue;
+        if (killArmed) killNow(proposal.id as string);
+        if (!executes || stop) continue;
         const w = await call(first.url, 'POST', `/v1/proposals/${proposal.id as string}/warrant`, agent);
         assert.equal(w.status, 201, JSON.stringify(w.json));
         const t = await call(first.url, 'POST', '/v1/transitions', agent, { warrant: w.json.token });
@@ -112,8 +123,10 @@ describe('a server killed mid-load (SIGKILL)', () => {
     // The running server anchors its checkpoints as it goes, not only at shutdown.
     assert.ok(anchorSeq() >= 1000, `the anchor file names checkpoint ${anchorSeq()} while the server runs`);
     const children = descendantsOf(first.child.pid as number);
-    stop = true;
-    first.child.kill('SIGKILL');
+    killArmed = true;
+    const armedAt = Date.now();
+    while (!stop && Date.now() - armedAt < 10_000) await new Promise((r) => setImmediate(r));
+    assert.ok(killedAfter !== undefined, 'no proposal was answered within 10 s of arming the kill');
     await Promise.all(loops);
     await exitOf(first.child);
     assert.equal(first.child.signalCode, 'SIGKILL');
@@ -148,7 +161,7 @@ describe('a server killed mid-load (SIGKILL)', () => {
       const proposalRow = db.prepare('SELECT status, decision_id FROM proposals WHERE id = ?');
       for (const p of acked.proposals) {
         const row = proposalRow.get(p.id) as { status: string; decision_id: string } | undefined;
-        assert.ok(row !== undefined, `acknowledged proposal ${p.id} is missing`);
+        assert.ok(row !== undefined, `acknowledged proposal ${p.id} is missing${p.id === killedAfter ? ' (its answer arrived just before the kill)' : ''}`);
         assert.deepEqual(entryAbout.all(p.id), ['proposal.created'], `ledger entries of ${p.id}`);
         assert.deepEqual(entryAbout.all(p.decisionId), ['decision.made'], `ledger entries of decision ${p.decisionId}`);
         assert.ok(row.decision_id === p.decisionId, `${p.id} names decision ${row.decision_id}, acknowledged ${p.decisionId}`);
