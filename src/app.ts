@@ -378,7 +378,7 @@ export function openAuthority(
       store,
       keyring: openKeyring({ dir: join(config.home, 'keys', 'ledger'), purpose: 'ledger' }),
       checkpointEvery: config.broker.checkpointEvery,
-      anchorFile: join(config.home, 'ledger-anchor.json'),
+      anchorFile: config.broker.anchorFile ?? join(config.home, 'ledger-anchor.json'),
     });
     const warrantKeyring = openKeyring({ dir: join(config.home, 'keys', 'warrant'), purpose: 'warrant' });
     const broker = createBroker({

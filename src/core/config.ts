@@ -87,6 +87,12 @@ export const ConfigSchema = z
         approvalTtlMs: positiveInt.default(24 * 3600_000),
         /** Sign a ledger checkpoint every N entries (0: only on shutdown). */
         checkpointEvery: z.coerce.number().int().min(0).default(1000),
+        /**
+         * The ledger's anchor file, the newest signed checkpoint kept outside the database
+         * (default `<home>/ledger-anchor.json`). Where a tail cut off together with its
+         * checkpoints must be caught, put it where whoever can rewrite the database cannot.
+         */
+        anchorFile: z.string().min(1).optional(),
       })
       .strict()
       .default({ warrantTtlMs: 5 * 60_000, approvalTtlMs: 24 * 3600_000, checkpointEvery: 1000 }),
@@ -101,6 +107,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[];
   { env: 'WRIT_WORKSPACE', path: ['workspace'], doc: 'workspace folder: catalog, policies, principals, documents (default: the sample refund desk)' },
   { env: 'WRIT_WARRANT_TTL_MS', path: ['broker', 'warrantTtlMs'], doc: 'lifetime of a warrant in ms' },
   { env: 'WRIT_APPROVAL_TTL_MS', path: ['broker', 'approvalTtlMs'], doc: 'lifetime of an approval in ms' },
+  { env: 'WRIT_LEDGER_ANCHOR_FILE', path: ['broker', 'anchorFile'], doc: "the ledger's anchor file (default `<home>/ledger-anchor.json`)" },
   { env: 'WRIT_HOME', path: ['home'], doc: 'folder for the SQLite file, Chroma data and keys' },
   { env: 'WRIT_LOG_LEVEL', path: ['logLevel'], doc: 'server log level (`silent` to turn logs off)' },
   { env: 'WRIT_HOST', path: ['server', 'host'], doc: 'address the HTTP server binds' },
@@ -188,6 +195,7 @@ export function loadConfig(options: { env?: Readonly<Record<string, string | und
   const config = result.data;
   config.home = resolve(config.home);
   config.workspace = resolve(config.workspace);
+  config.broker.anchorFile = resolve(config.home, config.broker.anchorFile ?? 'ledger-anchor.json');
   return deepFreeze(config);
 }
 

@@ -4,7 +4,7 @@
 // child; the others open only SQLite, the ledger and the broker.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/main.js';
@@ -31,6 +31,30 @@ describe('writ commands on a local home', () => {
     env = { WRIT_HOME: join(root, 'home'), WRIT_LOG_LEVEL: 'silent' };
   });
   after(() => rmSync(root, { recursive: true, force: true }));
+
+  test("WRIT_LEDGER_ANCHOR_FILE puts the ledger's anchor elsewhere, and audit verify checks the chain against it", async () => {
+    const elsewhere = join(root, 'anchors', 'writ-anchor.json');
+    mkdirSync(join(root, 'anchors'));
+    const anchoredEnv = { ...env, WRIT_HOME: join(root, 'home-anchored'), WRIT_LEDGER_ANCHOR_FILE: elsewhere };
+    const created = await runCli(['session', 'create', '--as', 'desk-agent', '--ttl', '600000', '--json'], anchoredEnv);
+    assert.equal(created.code, EXIT.OK, created.stderr);
+    // Closing the home signed the head and anchored it, there and not in the home.
+    const anchor = JSON.parse(readFileSync(elsewhere, 'utf8')) as { seq: number };
+    assert.ok(!readdirSync(join(root, 'home-anchored')).includes('ledger-anchor.json'));
+    const verified = await runCli(['audit', 'verify', '--json'], anchoredEnv);
+    assert.equal(verified.code, EXIT.OK, verified.stderr);
+    const result = verified.json<{ ok: boolean; checkpoints: number; head: { seq: number } }>();
+    assert.equal(result.ok, true);
+    assert.equal(anchor.seq, result.head.seq);
+    assert.ok(result.checkpoints >= 2, 'the checkpoint and the anchor were both checked');
+    // The anchor verify reads is this file: an edited one (its signature no longer holds) fails it.
+    writeFileSync(elsewhere, JSON.stringify({ ...anchor, seq: anchor.seq + 5 }));
+    const edited = await runCli(['audit', 'verify', '--json'], anchoredEnv);
+    assert.notEqual(edited.code, EXIT.OK);
+    const bad = edited.json<{ ok: boolean; firstBad: { problem: string } }>();
+    assert.equal(bad.ok, false);
+    assert.equal(bad.firstBad.problem, 'checkpoint_signature');
+  });
 
   test('keys create prints the key once; list shows it; revoke marks it; an unknown key id is not found (exit 4)', async () => {
     const created = await cli('keys', 'create', '--principal', 'sam', '--label', 'laptop', '--json');

@@ -34,6 +34,13 @@ describe('loadConfig', () => {
     }
   });
 
+  test("places the ledger's anchor file in the home unless told otherwise; a relative path is taken from the home", () => {
+    const home = join(tmpdir(), 'writ-config-home');
+    assert.equal(loadConfig({ env: { WRIT_HOME: home } }).broker.anchorFile, join(home, 'ledger-anchor.json'));
+    assert.equal(loadConfig({ env: { WRIT_HOME: home, WRIT_LEDGER_ANCHOR_FILE: '/mnt/worm/anchor.json' } }).broker.anchorFile, '/mnt/worm/anchor.json');
+    assert.equal(loadConfig({ env: { WRIT_HOME: home, WRIT_LEDGER_ANCHOR_FILE: 'anchors/a.json' } }).broker.anchorFile, join(home, 'anchors', 'a.json'));
+  });
+
   test('reports every invalid setting at once, naming the env var', () => {
     assert.throws(
       () => loadConfig({ env: { WRIT_PORT: 'eighty', WRIT_LOG_LEVEL: 'loud', CHROMA_URL: 'not a url' } }),
