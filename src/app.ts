@@ -138,7 +138,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const catalog = loadCatalogFile(workspace.catalogPath);
     const policy = createPolicyEngine({ catalog, policies: loadPolicyDir(workspace.policiesDir, { catalog }) });
     // A long-running app checkpoints the WAL in the background: commits do not pay for it.
-    const authority = openAuthority(config, { workspace, catalog, policyEngine: policy, backgroundCheckpoint: true });
+    const authority = openAuthority(config, { workspace, catalog, policyEngine: policy, backgroundCheckpoint: true, logger });
     cleanup.push(() => authority.close());
     const { store, ledger, broker, keys, warrantKeyring } = authority;
 
@@ -365,8 +365,10 @@ export interface Authority {
  */
 export function openAuthority(
   config: Config,
-  parts: { workspace: Workspace; catalog: Catalog; policyEngine: DecisionEngine; backgroundCheckpoint?: boolean },
+  parts: { workspace: Workspace; catalog: Catalog; policyEngine: DecisionEngine; backgroundCheckpoint?: boolean; logger?: Logger },
 ): Authority {
+  const logger = parts.logger ?? createLogger(config.logLevel);
+  const anchorFile = config.broker.anchorFile ?? join(config.home, 'ledger-anchor.json');
   const store = openStore({
     path: join(config.home, 'writ.db'),
     backgroundCheckpoint: parts.backgroundCheckpoint ?? false,
@@ -378,7 +380,9 @@ export function openAuthority(
       store,
       keyring: openKeyring({ dir: join(config.home, 'keys', 'ledger'), purpose: 'ledger' }),
       checkpointEvery: config.broker.checkpointEvery,
-      anchorFile: config.broker.anchorFile ?? join(config.home, 'ledger-anchor.json'),
+      anchorFile,
+      onAnchorError: (err, checkpoint) =>
+        logger.warn({ err, anchorFile, seq: checkpoint.seq }, 'ledger: could not write the anchor file; it names an older checkpoint until a later write succeeds'),
     });
     const warrantKeyring = openKeyring({ dir: join(config.home, 'keys', 'warrant'), purpose: 'warrant' });
     const broker = createBroker({

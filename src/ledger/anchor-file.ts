@@ -24,7 +24,8 @@ export interface AnchorFile {
   writeSync(checkpoint: LedgerCheckpoint): void;
   /**
    * Writes `checkpoint` off this thread (the syncs run on libuv's pool), after any write
-   * queued before it. Never rejects; a failed write leaves the file as it was.
+   * queued before it. Never rejects: a failed write leaves the file as it was and is
+   * reported to `onError`.
    */
   writeLater(checkpoint: LedgerCheckpoint): void;
   /** Resolves when every write queued so far has finished. */
@@ -36,8 +37,13 @@ export interface AnchorFile {
 /**
  * @param path the anchor file
  * @param databasePath the SQLite file whose WAL must be durable before the anchor names a checkpoint in it (`:memory:`: none)
+ * @param onError told of a write made off the calling thread that failed
  */
-export function openAnchorFile(path: string, databasePath: string): AnchorFile {
+export function openAnchorFile(
+  path: string,
+  databasePath: string,
+  onError: (err: unknown, checkpoint: LedgerCheckpoint) => void = () => undefined,
+): AnchorFile {
   const wal = databasePath === ':memory:' ? undefined : `${databasePath}-wal`;
   const folder = dirname(path);
   const tmpPrefix = `${basename(path)}.${process.pid}.`;
@@ -160,9 +166,17 @@ export function openAnchorFile(path: string, databasePath: string): AnchorFile {
     read,
     writeSync,
     writeLater(checkpoint) {
-      // A failed write is not the appender's failure: the entries are committed, and
-      // `verify` reports a stale or bad anchor.
-      queue = queue.then(() => writeAsync(checkpoint)).catch(() => undefined);
+      // A failed write is not the appender's failure: the entries are committed. It is
+      // reported, since until a later write succeeds the anchor pins an older checkpoint.
+      queue = queue
+        .then(() => writeAsync(checkpoint))
+        .catch((err: unknown) => {
+          try {
+            onError(err, checkpoint);
+          } catch {
+            // a reporter's failure is its own
+          }
+        });
     },
     settled: () => queue,
     stop() {

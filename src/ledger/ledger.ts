@@ -47,6 +47,12 @@ export interface LedgerOptions {
    * checkpoints. Optional.
    */
   readonly anchorFile?: string;
+  /**
+   * Told when writing the anchor file after a commit failed (the entries are committed;
+   * the file keeps naming an older checkpoint until a later write succeeds). Writes made
+   * by `checkpoint()` and `close()` throw instead.
+   */
+  readonly onAnchorError?: (err: unknown, checkpoint: LedgerCheckpoint) => void;
 }
 
 const KIND = /^[a-z_]+\.[a-z_]+$/;
@@ -255,7 +261,7 @@ export function createLedger(options: LedgerOptions): LedgerApi {
 
   const readHead = (): LedgerHead => (selectHead.get() as LedgerHead | undefined) ?? { seq: 0, hash: GENESIS_HASH, at: null };
 
-  const anchorFile = options.anchorFile === undefined ? undefined : openAnchorFile(options.anchorFile, store.path);
+  const anchorFile = options.anchorFile === undefined ? undefined : openAnchorFile(options.anchorFile, store.path, options.onAnchorError);
   const readAnchor = (): LedgerCheckpoint | undefined => anchorFile?.read();
 
   // Runs inside the caller's transaction; the checkpoint commits or rolls back with the entries.

@@ -2,7 +2,7 @@
 // only then), moved only forward, replaced whole, and caught up with at close.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openAnchorFile } from '../../src/ledger/anchor-file.js';
 import type { LedgerCheckpoint } from '../../src/ledger/index.js';
@@ -101,6 +101,30 @@ describe('ledger anchor file', () => {
     // The file is replaced whole: what is there is exactly one checkpoint, mode 0600.
     assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), nine);
     assert.deepEqual(temporaries(f.dir), []);
+  });
+
+  test('a failed anchor write is reported, fails no append, and the next one that can be written is', async () => {
+    const f = makeFixture();
+    fixtures.push(f);
+    const folder = join(f.dir, 'anchors');
+    const anchorFile = join(folder, 'ledger-anchor.json');
+    const failures: Array<{ code: string | undefined; seq: number }> = [];
+    const { store, ledger } = f.reopen({
+      anchorFile,
+      checkpointEvery: 5,
+      onAnchorError: (err, checkpoint) => failures.push({ code: (err as NodeJS.ErrnoException).code, seq: checkpoint.seq }),
+    });
+    // The anchor's folder does not exist yet.
+    for (let i = 1; i <= 6; i++) assert.doesNotThrow(() => store.transaction(() => ledger.append(sampleEntry(i))));
+    await ledger.anchorWritten();
+    assert.deepEqual(failures, [{ code: 'ENOENT', seq: 5 }]);
+    assert.equal(ledger.head().seq, 6);
+    mkdirSync(folder);
+    for (let i = 7; i <= 10; i++) store.transaction(() => ledger.append(sampleEntry(i)));
+    await ledger.anchorWritten();
+    assert.equal(anchorSeq(anchorFile), 10);
+    assert.equal(failures.length, 1);
+    assert.equal(ledger.verify().ok, true);
   });
 
   test("a dead process's temporary files are removed when the anchor is opened; a live one's are kept", () => {
