@@ -120,14 +120,14 @@ export function openAnchorFile(
     // INVARIANT: the commit holding the checkpoint is durable before the anchor names it.
     if (wal !== undefined) syncPathSync(wal, true);
     const tmp = nextTmp();
-    const fd = openSync(tmp, 'w', 0o600);
     try {
-      writeFileSync(fd, text(checkpoint));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
+      const fd = openSync(tmp, 'w', 0o600);
+      try {
+        writeFileSync(fd, text(checkpoint));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, path);
     } catch (err) {
       rmSync(tmp, { force: true });
@@ -140,20 +140,20 @@ export function openAnchorFile(
     if (stopped || superseded(checkpoint)) return;
     if (wal !== undefined) await syncPath(wal, true);
     const tmp = nextTmp();
-    const handle = await open(tmp, 'w', 0o600);
     try {
-      await handle.writeFile(text(checkpoint));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    // The check and the rename run in one turn of this thread, so a `writeSync` (at close)
-    // never lands between them and is never overwritten by an older checkpoint.
-    if (stopped || superseded(checkpoint)) {
-      await rm(tmp, { force: true });
-      return;
-    }
-    try {
+      const handle = await open(tmp, 'w', 0o600);
+      try {
+        await handle.writeFile(text(checkpoint));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      // The check and the rename run in one turn of this thread, so a `writeSync` (at close)
+      // never lands between them and is never overwritten by an older checkpoint.
+      if (stopped || superseded(checkpoint)) {
+        await rm(tmp, { force: true });
+        return;
+      }
       renameSync(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true });
