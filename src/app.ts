@@ -1,9 +1,9 @@
 // The composition root: builds the store, ledger, retrieval and broker from one config,
 // and owns their lifecycle. Servers, the CLI and MCP all start from here.
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { WRIT_VERSION, WritError, canonicalJson, isWritError, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
+import { CoreErrors, WRIT_VERSION, WritError, canonicalJson, isWritError, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
 import { createCommitGroup, openStore, type CommitGroup, type Store } from './store/index.js';
 import { createLedger, ledgerMigrations, type LedgerApi } from './ledger/index.js';
 import {
@@ -369,6 +369,15 @@ export function openAuthority(
 ): Authority {
   const logger = parts.logger ?? createLogger(config.logLevel);
   const anchorFile = config.broker.anchorFile ?? join(config.home, 'ledger-anchor.json');
+  // A misplaced anchor is refused now, not found out from a warning every 1000 entries.
+  try {
+    mkdirSync(dirname(anchorFile), { recursive: true });
+  } catch (cause) {
+    throw new WritError(CoreErrors.CONFIG_INVALID, `invalid configuration: \`broker.anchorFile\`: cannot create the folder of \`${anchorFile}\`: ${(cause as Error).message}`, {
+      cause,
+      details: { issues: [{ path: 'broker.anchorFile', env: 'WRIT_LEDGER_ANCHOR_FILE', code: 'custom', message: `cannot create the folder of \`${anchorFile}\`` }] },
+    });
+  }
   const store = openStore({
     path: join(config.home, 'writ.db'),
     backgroundCheckpoint: parts.backgroundCheckpoint ?? false,

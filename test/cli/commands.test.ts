@@ -54,6 +54,13 @@ describe('writ commands on a local home', () => {
     const bad = edited.json<{ ok: boolean; firstBad: { problem: string } }>();
     assert.equal(bad.ok, false);
     assert.equal(bad.firstBad.problem, 'checkpoint_signature');
+    // A place where the anchor's folder cannot be made is refused at once, naming the setting.
+    const misplaced = await runCli(['session', 'create', '--as', 'desk-agent', '--json'], {
+      ...anchoredEnv,
+      WRIT_LEDGER_ANCHOR_FILE: join(docs, 'shipping.md', 'anchor.json'),
+    });
+    assert.notEqual(misplaced.code, EXIT.OK);
+    assert.match(misplaced.stdout + misplaced.stderr, /CONFIG_INVALID[\s\S]*broker\.anchorFile/);
   });
 
   test('keys create prints the key once; list shows it; revoke marks it; an unknown key id is not found (exit 4)', async () => {
