@@ -85,9 +85,11 @@ interface Candidate {
 /** What a caller of `retrieve` may add to the transaction that stores the bundle. */
 export interface RetrieveOptions {
   /**
-   * Runs in the transaction that stores the bundle, right after it is written, with the
+   * Runs in the transaction that stores the bundle, just before it is written, with the
    * characters of context returned (the app charges the session's budgets here). A throw
-   * fails the retrieval and undoes its writes: no bundle is stored, nothing is charged.
+   * fails the retrieval and undoes its writes: no bundle is stored, nothing is charged. It
+   * may run twice (the commit group re-runs a group in which a job threw), so it must only
+   * write to the database.
    */
   readonly alongsideBundle?: (db: Db, returned: { readonly contextChars: number }) => void;
 }
@@ -369,18 +371,19 @@ export async function retrieve(
   };
   // Grouped with the other retrievals in flight; committed before this returns. The bundle is
   // serialized and sealed first, so a value canonical JSON refuses fails this retrieval
-  // alone; the job itself only writes, and needs no savepoint of its own — unless the caller
-  // adds work that may refuse (a session over budget), which then undoes only this job.
+  // alone; the job itself only writes, and needs no savepoint of its own. The caller's work
+  // (a session's charge) runs first and may refuse, rarely (a race for the end of a budget
+  // that the check before the search passed): the group then runs again with a savepoint
+  // per job, and only this retrieval fails.
   const prepared = prepareBundle(bundle);
   const alongside = options.alongsideBundle;
-  const sealed =
-    alongside === undefined
-      ? await ctx.commits.run((db) => writeBundle(db, ctx.ledger, prepared, req.requestId), { savepoint: false })
-      : await ctx.commits.run((db) => {
-          const written = writeBundle(db, ctx.ledger, prepared, req.requestId);
-          alongside(db, { contextChars: chars });
-          return written;
-        });
+  const sealed = await ctx.commits.run(
+    (db) => {
+      alongside?.(db, { contextChars: chars });
+      return writeBundle(db, ctx.ledger, prepared, req.requestId);
+    },
+    { savepoint: false },
+  );
   return {
     bundleId: sealed.id,
     seal: sealed.seal,

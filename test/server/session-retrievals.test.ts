@@ -67,13 +67,20 @@ describe('HTTP: retrievals charged to a session', () => {
     const id = await newSession({ retrievals: 1 });
     const [bundlesBefore, entriesBefore] = [bundles(), sealedEntries()];
     // Both pass the check made before searching; the second to commit finds the budget spent.
-    const results = await Promise.all([retrieve(id), retrieve(id, 'who approves large refunds')]);
+    // A retrieval outside any session shares their commit group and is stored regardless.
+    const [outside, ...results] = await Promise.all([
+      fx.call('sam', 'POST', '/v1/retrieve', { query: 'how long do refunds take', k: 3 }),
+      retrieve(id),
+      retrieve(id, 'who approves large refunds'),
+    ]);
     const statuses = results.map((r) => r.statusCode).sort();
     assert.deepEqual(statuses, [200, 429], results.map((r) => r.body).join('\n'));
     const ok = results.find((r) => r.statusCode === 200)!;
     assert.equal(results.find((r) => r.statusCode === 429)!.json().code, 'BROKER_SESSION_BUDGET_EXCEEDED');
-    assert.equal(bundles(), bundlesBefore + 1);
-    assert.equal(sealedEntries(), entriesBefore + 1);
+    assert.equal(outside!.statusCode, 200, outside!.body);
+    assert.equal((await fx.call('sam', 'GET', `/v1/bundles/${outside!.json().bundleId}`)).statusCode, 200);
+    assert.equal(bundles(), bundlesBefore + 2);
+    assert.equal(sealedEntries(), entriesBefore + 2);
     assert.deepEqual(await used(id), { retrievals: 1, proposals: 0, contextChars: charsOf(ok.json()) });
     // The stored bundle is the one the successful caller got.
     assert.equal((await fx.call('desk-agent', 'GET', `/v1/bundles/${ok.json().bundleId}`)).statusCode, 200);
