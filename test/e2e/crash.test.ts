@@ -7,13 +7,11 @@
 // verify` on the local home, and the SQLite file itself).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { PACKAGE_ROOT } from '../../src/core/index.js';
-import { descendantsOf, exitOf, startServe, waitGone, type ServeProcess } from './processes.js';
+import { descendantsOf, exitOf, runChild, startServe, waitGone, type ServeProcess } from './processes.js';
 
 /** Rate limits up: the load below is one principal sending as fast as it can. */
 const UNLIMITED = {
@@ -134,19 +132,7 @@ describe('a server killed mid-load (SIGKILL)', () => {
     assert.ok(acked.proposals.length >= 450 && acked.transitions.length >= 50 && acked.bundles.length >= 100, JSON.stringify({ p: acked.proposals.length, t: acked.transitions.length, b: acked.bundles.length }));
 
     // The ledger verifies on the local home, as an auditor would check it.
-    const verify = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['bin/writ.mjs', 'audit', 'verify', '--json'], {
-        cwd: PACKAGE_ROOT,
-        env: { ...process.env, WRIT_HOME: home, WRIT_SERVER: '', WRIT_KEY: '' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const verify = await runChild(['bin/writ.mjs', 'audit', 'verify', '--json'], { ...process.env, WRIT_HOME: home, WRIT_SERVER: '', WRIT_KEY: '' });
     assert.equal(verify.code, 0, `${verify.stdout}\n${verify.stderr}`);
     const verification = JSON.parse(verify.stdout) as { ok: boolean; checked: number; checkpoints: number; head: { seq: number } };
     assert.equal(verification.ok, true, verify.stdout);

@@ -16,12 +16,17 @@ after(() => {
 const anchorSeq = (file: string): number | undefined => (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LedgerCheckpoint).seq : undefined);
 const temporaries = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.tmp'));
 
+/** A ledger (a second connection on a fresh fixture) that anchors to `ledger-anchor.json` every 5 entries. */
+function anchoredLedger() {
+  const f = makeFixture();
+  fixtures.push(f);
+  const anchorFile = join(f.dir, 'ledger-anchor.json');
+  return { f, anchorFile, ...f.reopen({ anchorFile, checkpointEvery: 5 }) };
+}
+
 describe('ledger anchor file', () => {
   test("appends inside the caller's transactions write the anchor once they commit, and it catches a cut-off tail", async () => {
-    const f = makeFixture();
-    fixtures.push(f);
-    const anchorFile = join(f.dir, 'ledger-anchor.json');
-    const { store, ledger } = f.reopen({ anchorFile, checkpointEvery: 5 });
+    const { f, anchorFile, store, ledger } = anchoredLedger();
     // As the broker and the server append: always inside a transaction of their own.
     for (let i = 1; i <= 12; i++) store.transaction(() => ledger.append(sampleEntry(i)));
     assert.equal(anchorSeq(anchorFile), undefined, 'written off the appending call');
@@ -40,10 +45,7 @@ describe('ledger anchor file', () => {
   });
 
   test('a checkpoint whose transaction rolled back never reaches the anchor', async () => {
-    const f = makeFixture();
-    fixtures.push(f);
-    const anchorFile = join(f.dir, 'ledger-anchor.json');
-    const { store, ledger } = f.reopen({ anchorFile, checkpointEvery: 5 });
+    const { f, anchorFile, store, ledger } = anchoredLedger();
     for (let i = 1; i <= 4; i++) store.transaction(() => ledger.append(sampleEntry(i)));
     assert.throws(() =>
       store.transaction(() => {
@@ -62,10 +64,7 @@ describe('ledger anchor file', () => {
   });
 
   test('close signs the head and anchors it before returning; writes still queued do not move it back', async () => {
-    const f = makeFixture();
-    fixtures.push(f);
-    const anchorFile = join(f.dir, 'ledger-anchor.json');
-    const { store, ledger } = f.reopen({ anchorFile, checkpointEvery: 5 });
+    const { f, anchorFile, store, ledger } = anchoredLedger();
     for (let i = 1; i <= 7; i++) store.transaction(() => ledger.append(sampleEntry(i)));
     // The anchor for 5 is scheduled, not written, when close writes the one for 7.
     ledger.close();
