@@ -16,8 +16,16 @@ export function expireStale(ctx: BrokerContext, options: { requestId?: string } 
   const authorizedBefore = new Date(now - ctx.config.authorizationTtlMs).toISOString();
   return ctx.store.transaction((db) => {
     // Two queries with literal statuses, so each can use the partial index `proposals_open`.
+    // A proposal enters pending_approval once, with its first decision (from `proposed`),
+    // so that decision's time is when its wait began. Not `updated_at`: every re-decision
+    // and every approval short of the obligations rewrites it, and would keep a proposal
+    // pending for ever.
     const rows = [
-      ...(prep(db, "SELECT id, status, tenant FROM proposals WHERE status = 'pending_approval' AND updated_at <= ?").all(pendingBefore) as Row[]),
+      ...(prep(
+        db,
+        `SELECT p.id, p.status, p.tenant FROM proposals p
+         WHERE p.status = 'pending_approval' AND (SELECT min(d.created_at) FROM decisions d WHERE d.proposal_id = p.id) <= ?`,
+      ).all(pendingBefore) as Row[]),
       ...(prep(
         db,
         `SELECT p.id, p.status, p.tenant FROM proposals p JOIN decisions d ON d.id = p.decision_id

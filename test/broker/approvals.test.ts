@@ -111,6 +111,19 @@ describe('approvals', () => {
     assert.equal(caught(() => h.broker.approve(h.p['fatima']!, p.id)).code, 'BROKER_PROPOSAL_WRONG_STATUS');
   });
 
+  test('the wait for approvals counts from the first decision: re-decisions and approvals short of the count do not restart it', () => {
+    const p = pendingLarge();
+    const day = 24 * 3_600_000;
+    const ttl = h.broker.config.pendingApprovalTtlMs;
+    h.clock.advance(ttl - day);
+    assert.equal(h.broker.decide(p.id).outcome, 'needs_approval');
+    assert.equal(h.broker.approve(h.p['fatima']!, p.id).decision.outcome, 'needs_approval');
+    assert.ok(!h.broker.expireStale().includes(p.id), 'not yet past its time');
+    h.clock.advance(2 * day);
+    assert.ok(h.broker.expireStale().includes(p.id));
+    assert.equal(h.broker.getProposal(p.id)?.status, 'expired');
+  });
+
   test('an authorization past its time gets no warrant, and expiring it voids its unused warrants', () => {
     const p = pendingLarge();
     h.broker.approve(h.p['fatima']!, p.id);

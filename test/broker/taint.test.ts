@@ -28,6 +28,24 @@ describe('taint rule', () => {
     assert.equal(isTainted('EU', corpus, { trusted: true, minLength: 4 }), false);
   });
 
+  test('matches a short trusted value copied from a number written another way, or from a word with punctuation', () => {
+    const text = buildTaintCorpus(['Adjust to 12.50 EUR, code B-12, count 50.00, item (007); Betrag 3,40 €']);
+    const trusted = { trusted: true, minLength: 4 };
+    // Params hold canonical decimals: "12.50" is stored as "12.5", 50.00 copied as 50.
+    assert.equal(isTainted('12.5', text, trusted), true);
+    assert.equal(isTainted(50, text, trusted), true);
+    assert.equal(isTainted('B-12', text, trusted), true);
+    assert.equal(isTainted('b12', text, trusted), true);
+    assert.equal(isTainted(7, text, trusted), true);
+    assert.equal(isTainted('3.4', text, trusted), true);
+    // Values the text does not hold stay clean.
+    assert.equal(isTainted('12.6', text, trusted), false);
+    assert.equal(isTainted(51, text, trusted), false);
+    assert.equal(isTainted('B-13', text, trusted), false);
+    // Still only for trusted params: a short untrusted value is not checked.
+    assert.equal(isTainted('12.5', text, { trusted: false, minLength: 4 }), false);
+  });
+
   test('never taints booleans or null', () => {
     assert.equal(isTainted(true, buildTaintCorpus(['true true']), { trusted: true, minLength: 1 }), false);
     assert.equal(isTainted(null, corpus, { trusted: true, minLength: 1 }), false);
