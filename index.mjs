@@ -16,7 +16,7 @@ export const {
   FactsSchema, GENESIS_HASH, HealthSchema, ID_PREFIXES, KEY_PURPOSES, KeyringErrors,
   LedgerErrors, MCP_TOOLS, McpErrors, NameSchema, ObligationStatusSchema, PACKAGE_ROOT,
   PRINCIPAL_ENTITY_TYPES, PROPOSAL_MOVES, ParamSpecSchema, PolicyDecisionSchema,
-  PolicyOutcomeSchema, PrincipalKindSchema, PrincipalSchema, ProposalStatusSchema,
+  PolicyOutcomeSchema, PrincipalIdSchema, PrincipalKindSchema, PrincipalSchema, ProposalStatusSchema,
   ProposeInputSchema, ReaderSchema, ResourceTypeSpecSchema, RetrievalErrors,
   RetrievalFiltersSchema, RetrievalQuerySchema, ServerErrors, SessionBudgetsSchema,
   SessionChargeSchema, StoreErrors, TERMINAL_STATUSES, TransitionReportSchema, VECTOR_SPACE,

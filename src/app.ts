@@ -401,7 +401,12 @@ export function openAuthority(
       policyEngine: parts.policyEngine,
       evidenceReader: createBundleEvidenceReader(store),
       warrantKeyring,
-      config: { warrantTtlMs: config.broker.warrantTtlMs, approvalTtlMs: config.broker.approvalTtlMs },
+      config: {
+        warrantTtlMs: config.broker.warrantTtlMs,
+        approvalTtlMs: config.broker.approvalTtlMs,
+        ...(config.broker.defaultBudgets ? { defaultBudgets: config.broker.defaultBudgets } : {}),
+        ...(config.broker.maxBudgets ? { maxBudgets: config.broker.maxBudgets } : {}),
+      },
     });
     const keys = createApiKeys({ store, principalExists: (id) => broker.getPrincipal(id) !== undefined });
     const opened = ledger;

@@ -28,6 +28,12 @@ export const BrokerConfigSchema = z
     maxSessionTtlMs: ms.default(24 * 3600_000),
     /** Budgets of a session that asks for none. */
     defaultBudgets: SessionBudgetsSchema.default({ retrievals: 100, proposals: 20, contextChars: 200_000 }),
+    /**
+     * The most a session may ask for, budget by budget (default ten times the default
+     * budgets). Whoever opens a session (an agent, usually) names its budgets; without a
+     * ceiling an agent could give itself an unbounded run.
+     */
+    maxBudgets: SessionBudgetsSchema.default({ retrievals: 1_000, proposals: 200, contextChars: 2_000_000 }),
     /** Most bundles a proposal may cite. */
     maxBasis: z.number().int().min(0).max(1000).default(50),
     /**
@@ -36,6 +42,13 @@ export const BrokerConfigSchema = z
      */
     taintMinLength: z.number().int().min(1).max(64).default(4),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const key of ['retrievals', 'proposals', 'contextChars'] as const) {
+      if (config.defaultBudgets[key] > config.maxBudgets[key]) {
+        ctx.addIssue({ code: 'custom', path: ['defaultBudgets', key], message: `at most \`maxBudgets.${key}\` (${config.maxBudgets[key]})` });
+      }
+    }
+  });
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>;
 export type BrokerConfigInput = z.input<typeof BrokerConfigSchema>;

@@ -87,6 +87,19 @@ function summarize(raw: unknown): JsonValue {
 }
 
 /**
+ * `value` with every string and key made well-formed (a lone surrogate becomes U+FFFD).
+ * A rejection quotes what it refused, and an input that was refused for a lone surrogate
+ * (or cut inside a pair by `summarize`) must still be recordable: the ledger holds only
+ * canonical JSON, which has none.
+ */
+function wellFormed(value: JsonValue): JsonValue {
+  if (typeof value === 'string') return value.toWellFormed();
+  if (Array.isArray(value)) return value.map(wellFormed);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key.toWellFormed(), wellFormed(item)]));
+}
+
+/**
  * Creates a proposal for the authenticated `caller`. Invalid input throws a typed error
  * (INVALID_INPUT, BROKER_ACTION_UNKNOWN, BROKER_PARAMS_INVALID with every issue,
  * BROKER_TARGET_TYPE_MISMATCH, BROKER_TARGET_NOT_FOUND, session errors,
@@ -129,7 +142,7 @@ export function proposeIn(
       actorId: actor.id,
       requestId,
       refs: [],
-      body: { code: err.code, message: err.message, issues: (err.details.issues ?? []) as JsonValue, input: summarize(input) },
+      body: wellFormed({ code: err.code, message: err.message, issues: (err.details.issues ?? []) as JsonValue, input: summarize(input) }),
     });
     return { error: err };
   }
@@ -178,7 +191,9 @@ function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unkn
   let session: SessionRecord | undefined;
   let onBehalfOf: string | null = null;
   if (p.sessionId !== undefined) {
-    session = readSession(db, p.sessionId);
+    const found = readSession(db, p.sessionId);
+    // Another tenant's session is refused exactly as a missing one: its existence is not ours to learn.
+    session = found !== undefined && found.tenant === actor.tenant ? found : undefined;
     if (session === undefined) reject(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${p.sessionId}\` does not exist`, { sessionId: p.sessionId });
     // INVARIANT: a proposal joins only a session of its own actor; on-behalf-of comes from that session, never the body.
     if (session.actorId !== actor.id) {

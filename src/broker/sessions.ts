@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { CoreErrors, NameSchema, WritError, newId, nowIso, parseInput, type Principal } from '../core/index.js';
 import type { Db } from '../store/index.js';
-import { SessionBudgetsSchema } from './config.js';
+import { SessionBudgetsSchema, type SessionBudgets } from './config.js';
 import type { BrokerContext } from './context.js';
 import { BrokerErrors } from './errors.js';
 import { moveProposal, type ProposalStatus } from './lifecycle.js';
@@ -42,6 +42,14 @@ export function createSession(ctx: BrokerContext, actor: Principal, input: Creat
     const message = `at most \`${ctx.config.maxSessionTtlMs}\` ms`;
     throw new WritError(CoreErrors.INVALID_INPUT, `invalid session: \`ttlMs\`: ${message}`, {
       details: { issues: [{ path: 'ttlMs', code: 'too_big', message }] },
+    });
+  }
+  // INVARIANT: a session's budgets never exceed the configured ceiling, whoever asks.
+  const tooBig = Object.entries(parsed.budgets ?? {}).filter(([key, value]) => value !== undefined && value > ctx.config.maxBudgets[key as keyof SessionBudgets]);
+  if (tooBig.length > 0) {
+    const issues = tooBig.map(([key]) => ({ path: `budgets.${key}`, code: 'too_big', message: `at most \`${ctx.config.maxBudgets[key as keyof SessionBudgets]}\`` }));
+    throw new WritError(CoreErrors.INVALID_INPUT, `invalid session: ${issues.map((i) => `\`${i.path}\`: ${i.message}`).join('; ')}`, {
+      details: { issues },
     });
   }
   const budgets = { ...ctx.config.defaultBudgets, ...(parsed.budgets ?? {}) };
@@ -87,16 +95,13 @@ function resolveOnBehalfOf(db: Db, actor: Principal, requested: string | undefin
   }
   const target = requested ?? actor.onBehalfOf;
   if (target === undefined) return null;
-  const principal = readPrincipal(db, target);
+  const found = readPrincipal(db, target);
+  // INVARIANT: delegation never crosses tenants. A principal of another tenant is refused
+  // exactly as an unknown one, so the answer does not tell whether (or what) it is.
+  const principal = found !== undefined && found.principal.tenant === actor.tenant ? found : undefined;
   if (principal === undefined || principal.disabled || principal.principal.kind === 'agent' || target === actor.id) {
     throw new WritError(BrokerErrors.BROKER_DELEGATION_INVALID, `agent \`${actor.id}\` cannot act on behalf of \`${target}\``, {
       details: { actorId: actor.id, onBehalfOf: target, reason: principal === undefined ? 'unknown' : principal.disabled ? 'disabled' : 'not a user or service' },
-    });
-  }
-  // INVARIANT: delegation never crosses tenants.
-  if (principal.principal.tenant !== actor.tenant) {
-    throw new WritError(BrokerErrors.BROKER_TENANT_MISMATCH, `agent \`${actor.id}\` cannot act on behalf of \`${target}\` of another tenant`, {
-      details: { actorId: actor.id, onBehalfOf: target },
     });
   }
   return target;
@@ -214,7 +219,10 @@ function closeSession(
     if (session === undefined || session.tenant !== who.tenant) {
       throw new WritError(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${sessionId}\` does not exist`, { details: { sessionId } });
     }
-    const mayClose = who.id === session.actorId || who.id === session.onBehalfOf || who.kind === 'service' || who.roles.includes('admin');
+    // An agent never closes another's run, even holding the admin role (roles held by an
+    // agent are never tenant-wide authority; see docs/security.md).
+    const mayClose =
+      who.id === session.actorId || who.id === session.onBehalfOf || who.kind === 'service' || (who.kind === 'user' && who.roles.includes('admin'));
     if (!mayClose) {
       throw new WritError(BrokerErrors.BROKER_SESSION_FORBIDDEN, `principal \`${who.id}\` may not close session \`${sessionId}\``, {
         details: { sessionId, principalId: who.id },

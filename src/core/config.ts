@@ -10,6 +10,9 @@ import { toInputIssues } from './validate.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+const sessionBudgets = z
+  .object({ retrievals: z.number().int().nonnegative(), proposals: z.number().int().nonnegative(), contextChars: z.number().int().nonnegative() })
+  .strict();
 
 export const ConfigSchema = z
   .object({
@@ -85,6 +88,10 @@ export const ConfigSchema = z
         warrantTtlMs: positiveInt.max(24 * 3600_000).default(5 * 60_000),
         /** Lifetime of an approval in ms (default 24 hours). */
         approvalTtlMs: positiveInt.default(24 * 3600_000),
+        /** Budgets of a session that asks for none (broker default: 100 retrievals, 20 proposals, 200,000 characters). */
+        defaultBudgets: sessionBudgets.optional(),
+        /** The most a session may ask for, budget by budget (broker default: ten times the default budgets). */
+        maxBudgets: sessionBudgets.optional(),
         /** Sign a ledger checkpoint every N entries (0: only on shutdown). */
         checkpointEvery: z.coerce.number().int().min(0).default(1000),
         /**

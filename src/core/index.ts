@@ -8,7 +8,7 @@ export { parseInput, toInputIssues } from './validate.js';
 export { ConfigSchema, ENV_SETTINGS, loadConfig, type Config, type ConfigInput } from './config.js';
 export { createLogger, type Logger } from './logger.js';
 export { onShutdown, runShutdown, shutdownHookCount, type ShutdownHook } from './shutdown.js';
-export { PrincipalSchema, PrincipalKindSchema, NameSchema, type Principal, type PrincipalKind } from './principal.js';
+export { PrincipalSchema, PrincipalIdSchema, PrincipalKindSchema, NameSchema, type Principal, type PrincipalKind } from './principal.js';
 export {
   openKeyring,
   loadPublicKeys,

@@ -8,9 +8,16 @@ export type PrincipalKind = z.infer<typeof PrincipalKindSchema>;
 /** Tenant, principal, group and role names: short, printable, no separators that could forge a Cedar uid. */
 export const NameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'use letters, digits and . _ : @ - (at most 128)');
 
+/**
+ * A principal id: a name that cannot pass for a reader key of another kind. Documents
+ * name readers by principal id, `group:NAME` or `*`, so a principal called `group:finance`
+ * would read the finance group's documents.
+ */
+export const PrincipalIdSchema = NameSchema.refine((id) => !id.startsWith('group:'), 'a principal id may not start with `group:` (reserved for group readers)');
+
 export const PrincipalSchema = z
   .object({
-    id: NameSchema,
+    id: PrincipalIdSchema,
     kind: PrincipalKindSchema,
     tenant: NameSchema,
     displayName: z.string().max(200).optional(),

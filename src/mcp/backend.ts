@@ -1,5 +1,7 @@
 // What the MCP tools call: one agent's view of Writ, either a local Writ home (in-process
-// app) or a running server over HTTP. Both authenticate once and act as that principal only.
+// app) or a running server over HTTP. Both act as the key's principal only, and read it
+// afresh for every call: a revoked key, a disabled principal or a withdrawn group takes
+// effect at once, as it does over HTTP.
 import { newId, parseInput, WritError, type Principal } from '../core/index.js';
 import { BrokerErrors, type Catalog } from '../broker/index.js';
 import type { WritApp } from '../app.js';
@@ -29,13 +31,16 @@ export interface McpBackend {
 export const MCP_SESSION_TTL_MS = 8 * 3600_000;
 
 /**
- * A backend over an in-process app: authenticates `key` once, then opens one session for
- * the agent run. The session is not ended on close: ending it would void proposals still
+ * A backend over an in-process app: authenticates `key`, then opens one session for the
+ * agent run. The session is not ended on close: ending it would void proposals still
  * waiting for a person's approval; it expires on its own.
  */
 export function createLocalBackend(app: WritApp, key: string): McpBackend {
-  // INVARIANT: the principal comes from the key, once; no tool input names an actor.
-  const principal: Principal = app.authenticate(key);
+  // INVARIANT: the principal comes from the key; no tool input names an actor. It is read
+  // again for every call (never a copy from start-up), so its current groups, roles and
+  // status are what retrieval filters by and what the broker checks.
+  const caller = (): Principal => app.authenticate(key);
+  const principal = caller();
   const session = app.broker.createSession(principal, { ttlMs: MCP_SESSION_TTL_MS }, { requestId: newId('req') });
   const identity: McpIdentity = { principalId: principal.id, kind: principal.kind, tenant: principal.tenant, sessionId: session.id };
 
@@ -45,20 +50,20 @@ export function createLocalBackend(app: WritApp, key: string): McpBackend {
     async retrieve(input) {
       const q: RetrieveToolInput = parseInput(RetrieveToolInputSchema, input, 'retrieve');
       const sessionId = q.sessionId ?? session.id;
-      const result = await app.retrieve(principal, { ...q, sessionId, requestId: newId('req') });
+      const result = await app.retrieve(caller(), { ...q, sessionId, requestId: newId('req') });
       return { ...result, sessionId };
     },
     async propose(input) {
       const p: ProposeToolInput = parseInput(ProposeToolInputSchema, input, 'proposal');
       const requestId = newId('req');
       // One transaction; an idempotent retry returns the proposal as decided before.
-      const { proposal, decision } = app.broker.proposeAndDecide(principal, { ...p, sessionId: p.sessionId ?? session.id }, { requestId });
+      const { proposal, decision } = app.broker.proposeAndDecide(caller(), { ...p, sessionId: p.sessionId ?? session.id }, { requestId });
       return { proposal, decision };
     },
     async proposalStatus(input) {
       const { proposalId }: ProposalStatusToolInput = parseInput(ProposalStatusToolInputSchema, input, 'proposal status');
       // A proposal of another tenant is reported as missing: its existence is not ours to learn.
-      const proposal = app.broker.getProposal(proposalId, principal.tenant);
+      const proposal = app.broker.getProposal(proposalId, caller().tenant);
       if (proposal === undefined) {
         throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${proposalId}\` does not exist`, { details: { proposalId } });
       }

@@ -8,7 +8,10 @@ import type { RetrievalFilters } from './types.js';
  * `*` (documents readable by the whole tenant).
  */
 export function readerKeysOf(principal: Principal): string[] {
-  return [principal.id, ...principal.groups.map((g) => `group:${g}`), '*'];
+  // INVARIANT: a principal's own id never matches a group reader (PrincipalSchema refuses
+  // such ids; this also holds for a Principal built without it).
+  const own = principal.id.startsWith('group:') ? [] : [principal.id];
+  return [...own, ...principal.groups.map((g) => `group:${g}`), '*'];
 }
 
 /** A WHERE fragment over `documents d` plus its parameters. */

@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WritError, isWritError } from '../../src/core/index.js';
+import { BrokerConfigSchema } from '../../src/broker/index.js';
 import { createHarness, refundParams, type Harness } from './helpers.js';
 
 function caught(fn: () => unknown): WritError {
@@ -42,6 +43,17 @@ describe('proposals', () => {
     const after = h.ledgerKinds().filter((k) => k === 'proposal.rejected').length;
     assert.equal(after, before + 1);
     assert.equal(h.broker.listProposals({ tenant: 'acme' }).some((p) => p.targetId === 'rf-bad'), false);
+  });
+
+  test('a refusal quoting a lone surrogate is still recorded, with the typed error of the refusal', () => {
+    const rejected = () => h.ledgerKinds().filter((k) => k === 'proposal.rejected').length;
+    const before = rejected();
+    const err = caught(() => h.broker.propose(h.p['sam']!, { action: 'refund.request', targetId: 'rf-s1', params: { ...refundParams(1), ['z\uD800']: 1 } }));
+    assert.equal(err.code, 'BROKER_PARAMS_INVALID');
+    // An action cut at 200 characters for the record, inside a surrogate pair.
+    const cut = caught(() => h.broker.propose(h.p['sam']!, { action: `${'a'.repeat(199)}😀`, targetId: 'rf-s2', params: refundParams(1) }));
+    assert.equal(cut.code, 'BROKER_ACTION_UNKNOWN');
+    assert.equal(rejected(), before + 2);
   });
 
   test('a missing required param and a too-long string are both reported', () => {
@@ -97,6 +109,11 @@ describe('proposals', () => {
       caught(() => h.broker.propose(h.p['desk-agent']!, { sessionId: other.id, action: 'refund.request', targetId: 'rf-x', params: refundParams(1) })).code,
       'BROKER_SESSION_FORBIDDEN',
     );
+    // A session of another tenant answers as a missing one.
+    const globexAgent = h.broker.upsertPrincipal({ id: 'globex-agent', kind: 'agent', tenant: 'globex', roles: ['support_agent'] });
+    const foreign = caught(() => h.broker.propose(globexAgent, { sessionId: other.id, action: 'refund.request', targetId: 'rf-x', params: refundParams(1) }));
+    const missing = caught(() => h.broker.propose(globexAgent, { sessionId: 'ses_01M8DG47ET5K090MHKYRTFS8HW', action: 'refund.request', targetId: 'rf-x', params: refundParams(1) }));
+    assert.deepEqual([foreign.code, missing.code], ['BROKER_SESSION_NOT_FOUND', 'BROKER_SESSION_NOT_FOUND']);
     const short = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 1000 });
     h.clock.advance(2000);
     assert.equal(
@@ -114,6 +131,35 @@ describe('proposals', () => {
     h.broker.chargeSession(s.id, { retrievals: 2, contextChars: 100 });
     assert.equal(caught(() => h.broker.chargeSession(s.id, { retrievals: 1 })).code, 'BROKER_SESSION_BUDGET_EXCEEDED');
     assert.equal(h.broker.getSession(s.id)!.used.retrievals, 2);
+  });
+
+  test("an agent holding the admin role cannot close another principal's session; a user admin can", () => {
+    const s = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 60_000 });
+    const rogue = h.broker.upsertPrincipal({ id: 'admin-bot', kind: 'agent', tenant: 'acme', roles: ['admin'] });
+    assert.equal(caught(() => h.broker.revokeSession(rogue, s.id)).code, 'BROKER_SESSION_FORBIDDEN');
+    assert.equal(h.broker.getSession(s.id)?.status, 'active');
+    const admin = h.broker.upsertPrincipal({ id: 'ada', kind: 'user', tenant: 'acme', roles: ['admin'] });
+    h.broker.revokeSession(admin, s.id);
+    assert.equal(h.broker.getSession(s.id)?.status, 'revoked');
+  });
+
+  test('a session may not ask for budgets above the configured ceiling', () => {
+    const { maxBudgets } = h.broker.config;
+    const err = caught(() =>
+      h.broker.createSession(h.p['desk-agent']!, { ttlMs: 60_000, budgets: { proposals: maxBudgets.proposals + 1, contextChars: maxBudgets.contextChars + 1 } }),
+    );
+    assert.equal(err.code, 'INVALID_INPUT');
+    assert.deepEqual((err.details.issues as Array<{ path: string }>).map((i) => i.path), ['budgets.proposals', 'budgets.contextChars']);
+    const s = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 60_000, budgets: { proposals: maxBudgets.proposals } });
+    assert.equal(s.budgets.proposals, maxBudgets.proposals);
+    assert.equal(s.budgets.retrievals, h.broker.config.defaultBudgets.retrievals);
+  });
+
+  test('default budgets above the ceiling are a configuration error', () => {
+    const bad = BrokerConfigSchema.safeParse({ defaultBudgets: { retrievals: 100, proposals: 300, contextChars: 1 }, maxBudgets: { retrievals: 100, proposals: 200, contextChars: 1 } });
+    assert.equal(bad.success, false);
+    assert.deepEqual(bad.error?.issues.map((i) => i.path.join('.')), ['defaultBudgets.proposals']);
+    assert.equal(BrokerConfigSchema.safeParse({}).success, true);
   });
 
   test('proposeAndDecideIn returns refusals instead of throwing, and writes only in the caller\'s transaction', () => {
@@ -171,7 +217,11 @@ describe('proposals', () => {
     h.broker.upsertPrincipal({ id: 'free-agent', kind: 'agent', tenant: 'acme', roles: ['support_agent'] });
     h.broker.upsertPrincipal({ id: 'gina', kind: 'user', tenant: 'globex', roles: ['support'] });
     const agent = h.broker.getPrincipal('free-agent')!;
-    assert.equal(caught(() => h.broker.createSession(agent, { ttlMs: 60_000, onBehalfOf: 'gina' })).code, 'BROKER_TENANT_MISMATCH');
+    // Another tenant's principal is refused exactly as one that does not exist: no oracle.
+    const foreign = caught(() => h.broker.createSession(agent, { ttlMs: 60_000, onBehalfOf: 'gina' }));
+    const missing = caught(() => h.broker.createSession(agent, { ttlMs: 60_000, onBehalfOf: 'nobody-at-all' }));
+    assert.deepEqual([foreign.code, foreign.details.reason], ['BROKER_DELEGATION_INVALID', 'unknown']);
+    assert.deepEqual([missing.code, missing.details.reason], ['BROKER_DELEGATION_INVALID', 'unknown']);
     assert.equal(caught(() => h.broker.createSession(agent, { ttlMs: 60_000, onBehalfOf: 'desk-agent' })).code, 'BROKER_DELEGATION_INVALID');
     // desk-agent is registered for sam: it may not pick someone else.
     assert.equal(caught(() => h.broker.createSession(h.p['desk-agent']!, { ttlMs: 60_000, onBehalfOf: 'fatima' })).code, 'BROKER_DELEGATION_INVALID');
