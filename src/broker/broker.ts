@@ -123,7 +123,7 @@ export function createBroker(options: BrokerOptions) {
     issueWarrant: (caller: Principal, proposalId: string, opts?: { requestId?: string }) => issueWarrant(ctx, caller, proposalId, opts),
     execute: (token: string, opts?: { requestId?: string; caller?: Principal }) => execute(ctx, token, opts),
     reportTransition: (token: string, report: TransitionReport, opts?: { requestId?: string; caller?: Principal }) => reportTransition(ctx, token, report, opts),
-    getResource: (type: string, id: string) => getResource(ctx, type, id),
+    getResource: (tenant: string, type: string, id: string) => getResource(ctx, tenant, type, id),
     expireStale: (opts?: { requestId?: string }) => expireStale(ctx, opts),
     /** The warrant keyring's public keys, for offline verification. */
     publicJwks: () => ctx.keyring.publicJwks(),

@@ -53,11 +53,10 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
   const actor = parties.actor?.principal as Principal;
   const onBehalfOf = parties.onBehalfOf?.principal ?? null;
 
-  const resource = readResource(db, proposal.resourceType, proposal.targetId);
-  // A resource of another tenant is reported as missing (as at propose time).
-  const target = resource !== undefined && resource.tenant === proposal.tenant ? resource : undefined;
-  const exists = resource !== undefined;
-  const locked = readLock(db, proposal.resourceType, proposal.targetId) !== null;
+  // Resources are the proposal's tenant's own: another tenant's with the same id is not seen.
+  const target = readResource(db, proposal.tenant, proposal.resourceType, proposal.targetId);
+  const exists = target !== undefined;
+  const locked = readLock(db, proposal.tenant, proposal.resourceType, proposal.targetId) !== null;
   const legal = !locked && (action.create ? !exists : target !== undefined && action.from.includes(target.state));
 
   // Only a proposal pending approval is approved, and only a decision moves it there: one

@@ -235,9 +235,9 @@ function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unkn
 
   if (session !== undefined) requireLiveSession(db, session.id, at, session);
   if (!action.create) {
-    const target = readResource(db, action.resourceType, p.targetId);
-    // A resource of another tenant is reported as missing: its existence is not ours to learn.
-    if (target === undefined || target.tenant !== actor.tenant) {
+    // Only the actor's tenant's resources are looked at: another tenant's id is not ours to learn.
+    const target = readResource(db, actor.tenant, action.resourceType, p.targetId);
+    if (target === undefined) {
       reject(BrokerErrors.BROKER_TARGET_NOT_FOUND, `no \`${action.resourceType}\` \`${p.targetId}\` exists`, {
         resourceType: action.resourceType,
         targetId: p.targetId,
@@ -328,6 +328,8 @@ export const ListProposalsSchema = z
     status: ProposalStatusSchema.optional(),
     tenant: z.string().optional(),
     sessionId: z.string().optional(),
+    /** Only the proposals this principal made. */
+    actorId: z.string().optional(),
     limit: z.number().int().min(1).max(1000).default(100),
   })
   .strict();
@@ -335,7 +337,7 @@ export const ListProposalsSchema = z
 /** Statuses covered by the partial index `proposals_open` (schema.ts). */
 const OPEN_STATUSES: ReadonlySet<string> = new Set(['pending_approval', 'authorized']);
 
-/** Lists proposals, newest first, filtered by status, tenant or session. */
+/** Lists proposals, newest first, filtered by status, tenant, session or actor. */
 export function listProposals(ctx: BrokerContext, filter: z.input<typeof ListProposalsSchema> = {}): ProposalRecord[] {
   const f = parseInput(ListProposalsSchema, filter, 'proposal filter');
   const where: string[] = [];
@@ -347,6 +349,7 @@ export function listProposals(ctx: BrokerContext, filter: z.input<typeof ListPro
   }
   if (f.tenant !== undefined) (where.push('tenant = ?'), args.push(f.tenant));
   if (f.sessionId !== undefined) (where.push('session_id = ?'), args.push(f.sessionId));
+  if (f.actorId !== undefined) (where.push('actor_id = ?'), args.push(f.actorId));
   const sql = `SELECT * FROM proposals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
   return (ctx.store.db.prepare(sql).all(...args, f.limit) as Array<Record<string, unknown>>).map(toProposal);
 }

@@ -243,15 +243,15 @@ export function toTransition(r: Row): TransitionRecord {
   };
 }
 
-/** Reads one resource by type and id, or undefined. */
-export function readResource(db: Db, type: string, id: string): ResourceRecord | undefined {
-  const row = prep(db, 'SELECT * FROM resources WHERE type = ? AND id = ?').get(type, id) as Row | undefined;
+/** Reads one resource of a tenant by type and id, or undefined. Each tenant has its own ids. */
+export function readResource(db: Db, tenant: string, type: string, id: string): ResourceRecord | undefined {
+  const row = prep(db, 'SELECT * FROM resources WHERE tenant = ? AND type = ? AND id = ?').get(tenant, type, id) as Row | undefined;
   return row === undefined ? undefined : toResource(row);
 }
 
-/** The external transition in flight on a resource (or a resource id being created), if any. */
-export function readLock(db: Db, type: string, id: string): string | null {
-  const row = prep(db, 'SELECT transition_id FROM resource_locks WHERE resource_type = ? AND resource_id = ?').get(type, id) as
+/** The external transition in flight on a tenant's resource (or a resource id being created), if any. */
+export function readLock(db: Db, tenant: string, type: string, id: string): string | null {
+  const row = prep(db, 'SELECT transition_id FROM resource_locks WHERE tenant = ? AND resource_type = ? AND resource_id = ?').get(tenant, type, id) as
     | { transition_id: string }
     | undefined;
   return row?.transition_id ?? null;

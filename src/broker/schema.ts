@@ -269,4 +269,46 @@ ALTER TABLE transitions_v2 RENAME TO transitions;
 CREATE INDEX transitions_resource ON transitions (resource_type, resource_id);
 `,
   },
+  {
+    area: 'broker',
+    version: 3,
+    // Resource ids were unique per type across tenants: one tenant's `rf-1` kept every other
+    // tenant from creating its own, and a create's facts (\`transition.legal\`) told whether
+    // another tenant held the id. Each tenant now has its own ids.
+    name: 'resources and resource locks keyed by tenant',
+    rebuildsTables: true,
+    up: `
+CREATE TABLE resources_v3 (
+  tenant TEXT NOT NULL,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK (version >= 1),
+  attributes_json TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (tenant, type, id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO resources_v3 SELECT tenant, type, id, state, version, attributes_json, created_at, updated_at FROM resources;
+DROP TABLE resources;
+ALTER TABLE resources_v3 RENAME TO resources;
+
+-- A lock belongs to the tenant of its transition.
+CREATE TABLE resource_locks_v3 (
+  tenant TEXT NOT NULL,
+  resource_type TEXT NOT NULL,
+  resource_id TEXT NOT NULL,
+  transition_id TEXT NOT NULL UNIQUE REFERENCES transitions (id),
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (tenant, resource_type, resource_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO resource_locks_v3 SELECT t.tenant, l.resource_type, l.resource_id, l.transition_id, l.created_at
+  FROM resource_locks l JOIN transitions t ON t.id = l.transition_id;
+DROP TABLE resource_locks;
+ALTER TABLE resource_locks_v3 RENAME TO resource_locks;
+
+DROP INDEX transitions_resource;
+CREATE INDEX transitions_resource ON transitions (tenant, resource_type, resource_id);
+`,
+  },
 ];

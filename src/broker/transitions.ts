@@ -130,14 +130,14 @@ function targetChanged(payload: WarrantPayload, current: ResourceRecord | undefi
 
 /** Checks the target is exactly where the warrant expects it, and not locked. */
 function requireExpectedTarget(db: Db, payload: WarrantPayload): ResourceRecord | undefined {
-  const current = readResource(db, payload.targetType, payload.targetId);
+  const current = readResource(db, payload.tenant, payload.targetType, payload.targetId);
   // INVARIANT: the target must still be in the expected state and version (else another transition won the race).
   if (payload.expectedState === null) {
     if (current !== undefined || payload.expectedVersion !== 0) throw targetChanged(payload, current);
-  } else if (current === undefined || current.tenant !== payload.tenant || current.state !== payload.expectedState || current.version !== payload.expectedVersion) {
+  } else if (current === undefined || current.state !== payload.expectedState || current.version !== payload.expectedVersion) {
     throw targetChanged(payload, current);
   }
-  if (readLock(db, payload.targetType, payload.targetId) !== null) {
+  if (readLock(db, payload.tenant, payload.targetType, payload.targetId) !== null) {
     throw new WritError(BrokerErrors.BROKER_TARGET_BUSY, `an external transition on \`${payload.targetId}\` is in flight`, {
       details: { wid: payload.wid, resourceType: payload.targetType, targetId: payload.targetId },
     });
@@ -187,9 +187,9 @@ function applyTransition(
   // INVARIANT: optimistic check in the write itself: the row changes only at the expected state and version.
   const result = prep(
     db,
-    'UPDATE resources SET state = ?, version = version + 1, attributes_json = ?, updated_at = ? WHERE type = ? AND id = ? AND state = ? AND version = ?',
-  ).run(action.to, attributesJson, at, payload.targetType, payload.targetId, payload.expectedState, payload.expectedVersion);
-  if (result.changes !== 1) throw targetChanged(payload, readResource(db, payload.targetType, payload.targetId));
+    'UPDATE resources SET state = ?, version = version + 1, attributes_json = ?, updated_at = ? WHERE tenant = ? AND type = ? AND id = ? AND state = ? AND version = ?',
+  ).run(action.to, attributesJson, at, payload.tenant, payload.targetType, payload.targetId, payload.expectedState, payload.expectedVersion);
+  if (result.changes !== 1) throw targetChanged(payload, readResource(db, payload.tenant, payload.targetType, payload.targetId));
   return { ...current, state: action.to, version: (payload.expectedVersion as number) + 1, attributes: JSON.parse(attributesJson), updatedAt: at };
 }
 
@@ -253,7 +253,7 @@ export function execute(ctx: BrokerContext, token: string, options: { requestId?
       consumeWarrant(db, payload.wid, 'issued', 'in_flight', at);
       insert.run(tid, payload.wid, proposal.id, payload.decisionId, proposal.tenant, proposal.action, payload.targetType, payload.targetId, action.effect,
         payload.expectedState, action.to, payload.expectedVersion, null, 'started', options.requestId ?? null, at, null);
-      prep(db, 'INSERT INTO resource_locks (resource_type, resource_id, transition_id, created_at) VALUES (?, ?, ?, ?)').run(payload.targetType, payload.targetId, tid, at);
+      prep(db, 'INSERT INTO resource_locks (tenant, resource_type, resource_id, transition_id, created_at) VALUES (?, ?, ?, ?, ?)').run(payload.tenant, payload.targetType, payload.targetId, tid, at);
       ctx.ledger.append({
         kind: 'transition.started',
         subjectId: tid,
@@ -347,11 +347,11 @@ export function reportTransition(ctx: BrokerContext, token: string, report: Tran
     const refs = [payload.wid, payload.decisionId, proposal.id];
     let resource: ResourceRecord | null;
     if (outcome === 'succeeded') {
-      resource = applyTransition(ctx, db, proposal, action, payload, at, readResource(db, payload.targetType, payload.targetId));
+      resource = applyTransition(ctx, db, proposal, action, payload, at, readResource(db, payload.tenant, payload.targetType, payload.targetId));
       prep(db, "UPDATE transitions SET status = 'succeeded', to_version = ?, detail_json = ?, completed_at = ? WHERE id = ?").run(resource.version, detailJson, at, transition.id);
       moveProposal(db, proposal.id, 'authorized', 'executed', at);
     } else {
-      resource = readResource(db, payload.targetType, payload.targetId) ?? null;
+      resource = readResource(db, payload.tenant, payload.targetType, payload.targetId) ?? null;
       prep(db, "UPDATE transitions SET status = 'failed', detail_json = ?, completed_at = ? WHERE id = ?").run(detailJson, at, transition.id);
       moveProposal(db, proposal.id, 'authorized', 'failed', at);
     }
@@ -370,7 +370,7 @@ export function reportTransition(ctx: BrokerContext, token: string, report: Tran
   });
 }
 
-/** The resource of that type and id, or undefined. */
-export function getResource(ctx: BrokerContext, type: string, id: string): ResourceRecord | undefined {
-  return readResource(ctx.store.db, type, id);
+/** The tenant's resource of that type and id, or undefined. */
+export function getResource(ctx: BrokerContext, tenant: string, type: string, id: string): ResourceRecord | undefined {
+  return readResource(ctx.store.db, tenant, type, id);
 }

@@ -83,21 +83,20 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
     }
     const action = ctx.catalog.actions[proposal.action];
     if (action === undefined) throw stale(proposal, `the catalog no longer has action \`${proposal.action}\``);
-    const resource = readResource(db, proposal.resourceType, proposal.targetId);
+    const resource = readResource(db, proposal.tenant, proposal.resourceType, proposal.targetId);
     const seen = decision.target;
     // INVARIANT: the warrant binds the target exactly as the decision saw it.
     if (action.create) {
       if (resource !== undefined || seen.exists) throw stale(proposal, 'the target now exists');
     } else if (
       resource === undefined ||
-      resource.tenant !== proposal.tenant ||
       resource.state !== seen.state ||
       resource.version !== seen.version ||
       !action.from.includes(resource.state)
     ) {
       throw stale(proposal, 'the target changed since the decision');
     }
-    if (readLock(db, proposal.resourceType, proposal.targetId) !== null) {
+    if (readLock(db, proposal.tenant, proposal.resourceType, proposal.targetId) !== null) {
       throw new WritError(BrokerErrors.BROKER_TARGET_BUSY, `an external transition on \`${proposal.targetId}\` is in flight`, {
         details: { resourceType: proposal.resourceType, targetId: proposal.targetId },
       });

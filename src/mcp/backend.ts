@@ -62,9 +62,11 @@ export function createLocalBackend(app: WritApp, key: string): McpBackend {
     },
     async proposalStatus(input) {
       const { proposalId }: ProposalStatusToolInput = parseInput(ProposalStatusToolInputSchema, input, 'proposal status');
-      // A proposal of another tenant is reported as missing: its existence is not ours to learn.
-      const proposal = app.broker.getProposal(proposalId, caller().tenant);
-      if (proposal === undefined) {
+      // A proposal of another tenant, or (for an agent) another principal's, is reported as
+      // missing: its existence is not ours to learn. The same rule as GET /v1/proposals/:id.
+      const who = caller();
+      const proposal = app.broker.getProposal(proposalId, who.tenant);
+      if (proposal === undefined || (who.kind === 'agent' && proposal.actorId !== who.id && proposal.onBehalfOf !== who.id)) {
         throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${proposalId}\` does not exist`, { details: { proposalId } });
       }
       const decision = proposal.decisionId === null ? null : (app.broker.getDecision(proposal.decisionId) ?? null);

@@ -83,3 +83,31 @@ export function requireKind(principal: Principal, kinds: ReadonlyArray<Principal
 
 /** Roles that read a tenant's audit trail. */
 export const AUDIT_ROLES = ['auditor', 'admin'] as const;
+
+/**
+ * True when the principal may read its whole tenant (audit trail, policies, others'
+ * bundles and sessions): a user or service holding `auditor` or `admin`. Agents never
+ * may, whatever roles they hold: an agent is compromisable by its input, so a role granted
+ * to one by mistake must not open the tenant to it (the live-events scope follows the same rule).
+ */
+export function isTenantReader(principal: Principal): boolean {
+  return principal.kind !== 'agent' && hasRole(principal, AUDIT_ROLES);
+}
+
+/** Throws AUTH_FORBIDDEN unless the principal is a tenant reader (`isTenantReader`). */
+export function requireTenantReader(principal: Principal, operation: string): void {
+  requireKind(principal, ['user', 'service'], operation);
+  requireRole(principal, AUDIT_ROLES, operation);
+}
+
+/**
+ * True when the principal may read a proposal of its own tenant (and what hangs off it:
+ * decisions, approvals). People and services follow the tenant's proposal workflow; an
+ * agent sees only the proposals it made or that were made on its behalf, so it cannot learn
+ * what other agents or people proposed.
+ */
+export function maySeeProposal(principal: Principal, proposal: { actorId: string; onBehalfOf: string | null; tenant: string }): boolean {
+  // INVARIANT: proposals never cross tenants, and an agent's view is limited to its own.
+  if (proposal.tenant !== principal.tenant) return false;
+  return principal.kind !== 'agent' || proposal.actorId === principal.id || proposal.onBehalfOf === principal.id;
+}

@@ -1,5 +1,5 @@
 // Renders every failure as `{ code, message, details, requestId }` with the code's status.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { CoreErrors, WritError, isWritError, toInputIssues, type InputIssue } from '../core/index.js';
 import { ServerErrors } from './errors.js';
 
@@ -10,7 +10,13 @@ interface ErrorBody {
   requestId: string;
 }
 
-function fromFastify(err: FastifyError): WritError {
+/** A Fastify error as a Writ error, and the HTTP status to answer it with. */
+interface Translated {
+  readonly error: WritError;
+  readonly status: number;
+}
+
+function fromFastify(err: FastifyError, request: FastifyRequest): Translated {
   // Schema validation by the zod type provider arrives as `validation` issues.
   const validation = (err as FastifyError & { validation?: unknown[] }).validation;
   if (Array.isArray(validation)) {
@@ -27,31 +33,41 @@ function fromFastify(err: FastifyError): WritError {
     const first = issues[0];
     const summary = first === undefined ? err.message : `\`${first.path}\`: ${first.message}`;
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-    return new WritError(CoreErrors.INVALID_INPUT, `invalid request ${err.validationContext ?? 'input'}: ${summary}${more}`, {
-      details: { issues, in: err.validationContext ?? null },
-    });
+    return withOwnStatus(
+      new WritError(CoreErrors.INVALID_INPUT, `invalid request ${err.validationContext ?? 'input'}: ${summary}${more}`, {
+        details: { issues, in: err.validationContext ?? null },
+      }),
+    );
   }
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new WritError(ServerErrors.SERVER_BODY_TOO_LARGE, 'request body is too large', { details: { limitBytes: err.message.match(/\d+/)?.[0] ?? null } });
+    return withOwnStatus(new WritError(ServerErrors.SERVER_BODY_TOO_LARGE, 'request body is too large', { details: { limitBytes: err.message.match(/\d+/)?.[0] ?? null } }));
+  }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const contentType = request.headers['content-type'] ?? null;
+    return withOwnStatus(
+      new WritError(ServerErrors.SERVER_UNSUPPORTED_MEDIA_TYPE, `unsupported content type \`${contentType ?? '(none)'}\`: send json`, { details: { contentType } }),
+    );
   }
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-    // Fastify's own client errors (bad JSON, body too large, unsupported media type).
-    return new WritError(CoreErrors.INVALID_INPUT, err.message.replace(/\.$/, '').toLowerCase(), {
-      details: { issues: [{ path: '(root)', code: err.code ?? 'invalid', message: err.message }], status: err.statusCode },
+    // Fastify's other client errors (bad JSON, a bad content length…): bad input, answered
+    // with Fastify's own status, which travels beside the error and never inside its details.
+    const error = new WritError(CoreErrors.INVALID_INPUT, err.message.replace(/\.$/, '').toLowerCase(), {
+      details: { issues: [{ path: '(root)', code: err.code ?? 'invalid', message: err.message }] },
     });
+    return { error, status: err.statusCode };
   }
-  return new WritError(CoreErrors.INTERNAL_ERROR, 'internal error', { cause: err });
+  return withOwnStatus(new WritError(CoreErrors.INTERNAL_ERROR, 'internal error', { cause: err }));
 }
+
+const withOwnStatus = (error: WritError): Translated => ({ error, status: error.status });
 
 /** Installs Writ's error and not-found handlers on a fastify instance. */
 export function installErrorHandlers(server: FastifyInstance): void {
   server.setErrorHandler((err, request, reply) => {
-    const writErr = isWritError(err) ? err : fromFastify(err as FastifyError);
-    if (writErr.status >= 500) request.log.error({ err }, 'request failed');
-    // Fastify's own 4xx (e.g. 413 body too large) keep their status.
-    const status = typeof writErr.details.status === 'number' ? (writErr.details.status as number) : writErr.status;
-    const body: ErrorBody = { ...writErr.toJSON(), details: { ...writErr.details }, requestId: String(request.id) };
-    delete body.details.status;
+    const { error, status } = isWritError(err) ? withOwnStatus(err) : fromFastify(err as FastifyError, request);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    // `details` is the error's own: a domain field named `status` (a proposal's) stays.
+    const body: ErrorBody = { ...error.toJSON(), details: { ...error.details }, requestId: String(request.id) };
     void reply.status(status).send(body);
   });
   server.setNotFoundHandler((request, reply) => {

@@ -27,6 +27,16 @@ export const ServerErrors = defineErrors('server', {
     meaning: 'the request body is larger than the server accepts',
     fix: 'send a smaller body (split large documents), or raise `WRIT_BODY_LIMIT`',
   },
+  SERVER_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    meaning: 'the request body has a content type the route does not read (`details.contentType`); Writ reads JSON bodies',
+    fix: 'send the body as JSON with `content-type: application/json`',
+  },
+  SERVER_UPGRADE_REQUIRED: {
+    status: 426,
+    meaning: 'a plain HTTP request reached a WebSocket route, which answers only WebSocket upgrades',
+    fix: 'open a WebSocket to this URL (`Connection: Upgrade`, `Upgrade: websocket`), or read the same events as Server-Sent Events from `GET /v1/events`',
+  },
   SERVER_TIMEOUT: {
     status: 503,
     meaning: 'the request did not finish within the route time limit; whatever it committed is recorded in the ledger',

@@ -1,6 +1,7 @@
 // Who may see which ledger entry on the live-events stream (docs/events.md states the rule).
 import type { Principal } from '../core/index.js';
 import type { LedgerEntry } from '../ledger/index.js';
+import { isTenantReader } from './auth.js';
 
 /** How much of its tenant's ledger a principal sees live. */
 export type EventScope = 'tenant' | 'workflow' | 'own';
@@ -25,8 +26,7 @@ export const WORKFLOW_KINDS: ReadonlySet<string> = new Set([
  */
 export function eventScopeOf(principal: Principal): EventScope {
   if (principal.kind === 'agent') return 'own';
-  if (principal.roles.includes('auditor') || principal.roles.includes('admin')) return 'tenant';
-  return 'workflow';
+  return isTenantReader(principal) ? 'tenant' : 'workflow';
 }
 
 /** Looks up who owns a proposal or a session (`undefined` when there is none). */

@@ -60,7 +60,7 @@ describe('concurrency', () => {
     const ok = results.filter((r) => r.ok);
     assert.equal(ok.length, 1, JSON.stringify(results));
     assert.equal(results.find((r) => !r.ok)?.code, 'BROKER_WARRANT_CONSUMED');
-    assert.equal(h.broker.getResource('Refund', 'rf-race')?.version, 1);
+    assert.equal(h.broker.getResource('acme', 'Refund', 'rf-race')?.version, 1);
     assert.equal(h.broker.getProposal(p.id)?.status, 'executed');
     const n = h.store.db.prepare("SELECT count(*) AS n FROM transitions WHERE proposal_id = ?").get(p.id) as { n: number };
     assert.equal(n.n, 1);

@@ -50,7 +50,7 @@ describe('external transitions', () => {
     const { token } = h.broker.issueWarrant(h.p['olga']!, proposalId);
     const started = h.broker.execute(token);
     assert.equal(started.transition.status, 'started');
-    assert.equal(h.broker.getResource('Payout', 'po-1')?.state, 'pending');
+    assert.equal(h.broker.getResource('acme', 'Payout', 'po-1')?.state, 'pending');
     assert.equal(h.broker.getProposal(proposalId)?.status, 'authorized');
     assert.equal(caught(() => h.broker.execute(token)).code, 'BROKER_WARRANT_CONSUMED');
 
@@ -78,8 +78,8 @@ describe('external transitions', () => {
     h.clock.set(Date.parse(payload.exp) + 1000);
     const done = h.broker.reportTransition(token, { outcome: 'failed', detail: { error: 'bank timeout' } });
     assert.equal(done.transition.status, 'failed');
-    assert.equal(h.broker.getResource('Payout', 'po-2')?.state, 'pending');
-    assert.equal(h.broker.getResource('Payout', 'po-2')?.version, 1);
+    assert.equal(h.broker.getResource('acme', 'Payout', 'po-2')?.state, 'pending');
+    assert.equal(h.broker.getResource('acme', 'Payout', 'po-2')?.version, 1);
     assert.equal(h.broker.getProposal(proposalId)?.status, 'failed');
     assert.ok(h.ledgerKinds().includes('transition.failed'));
   });
@@ -88,6 +88,22 @@ describe('external transitions', () => {
     const proposalId = payout('po-3');
     const { token } = h.broker.issueWarrant(h.p['olga']!, proposalId);
     assert.equal(caught(() => h.broker.reportTransition(token, { outcome: 'succeeded' })).code, 'BROKER_TRANSITION_NOT_IN_FLIGHT');
-    assert.equal(h.broker.getResource('Payout', 'po-3')?.state, 'pending');
+    assert.equal(h.broker.getResource('acme', 'Payout', 'po-3')?.state, 'pending');
+  });
+  test("each tenant has its own resource ids: another tenant's id, even locked in flight, is neither seen nor blocking", () => {
+    const acmeSend = payout('po-t');
+    h.broker.execute(h.broker.issueWarrant(h.p['olga']!, acmeSend).token); // in flight, locked
+    const gus = h.broker.upsertPrincipal({ id: 'gus', kind: 'user', tenant: 'globex', roles: ['ops'] });
+    const create = h.broker.propose(gus, { action: 'payout.create', targetId: 'po-t', params: { amountCents: 700 } });
+    const d = h.broker.decide(create.id);
+    assert.deepEqual([d.outcome, d.facts.target.exists, d.facts.transition.legal], ['allow', false, true]);
+    h.broker.execute(h.broker.issueWarrant(gus, create.id).token);
+    assert.deepEqual(h.broker.getResource('globex', 'Payout', 'po-t')?.attributes, { amountCents: 700 });
+    assert.deepEqual(h.broker.getResource('acme', 'Payout', 'po-t')?.attributes, { amountCents: 500 });
+    // globex's own send is not blocked by acme's lock, and acme's is still in flight.
+    const send = h.broker.propose(gus, { action: 'payout.send', targetId: 'po-t', params: {} });
+    assert.equal(h.broker.decide(send.id).facts.transition.legal, true);
+    const other = h.broker.propose(h.p['olga']!, { action: 'payout.send', targetId: 'po-t', params: {} });
+    assert.equal(h.broker.decide(other.id).facts.transition.legal, false);
   });
 });

@@ -35,14 +35,14 @@ describe('broker flow', () => {
     assert.equal(decision.outcome, 'allow', JSON.stringify(decision.reasons));
     assert.ok(decision.determiningPolicies.length > 0);
     assert.equal(broker.getProposal(proposal.id)?.status, 'authorized');
-    assert.equal(broker.getResource('Refund', 'rf-1'), undefined);
+    assert.equal(broker.getResource('acme', 'Refund', 'rf-1'), undefined);
 
     const warrant = broker.issueWarrant(p['desk-agent']!, proposal.id);
     assert.equal(warrant.payload.expectedState, null);
     assert.equal(warrant.payload.expectedVersion, 0);
     const result = broker.execute(warrant.token, { requestId: 'req-1' });
     assert.equal(result.transition.status, 'executed');
-    const resource = broker.getResource('Refund', 'rf-1');
+    const resource = broker.getResource('acme', 'Refund', 'rf-1');
     assert.equal(resource?.state, 'requested');
     assert.equal(resource?.version, 1);
     assert.equal(resource?.attributes.amountCents, 5000);
@@ -71,7 +71,7 @@ describe('broker flow', () => {
     assert.equal(broker.getProposal(proposal.id)?.status, 'authorized');
     const { token } = broker.issueWarrant(p['desk-agent']!, proposal.id);
     const transition = broker.execute(token);
-    assert.equal(broker.getResource('Refund', 'rf-2')?.state, 'requested');
+    assert.equal(broker.getResource('acme', 'Refund', 'rf-2')?.state, 'requested');
     assert.ok(h.ledgerKinds().includes('approval.granted'));
     // Lineage of the transition reaches the approval and the earlier needs-approval decision.
     const lineage = h.ledger.lineage(transition.transition.id);
@@ -82,7 +82,7 @@ describe('broker flow', () => {
     const approveProposal = broker.propose(p['fatima']!, { action: 'refund.approve', targetId: 'rf-2', params: {} });
     assert.equal(broker.decide(approveProposal.id).outcome, 'allow');
     const second = broker.execute(broker.issueWarrant(p['fatima']!, approveProposal.id).token);
-    assert.equal(broker.getResource('Refund', 'rf-2')?.state, 'approved');
+    assert.equal(broker.getResource('acme', 'Refund', 'rf-2')?.state, 'approved');
     const history = h.ledger.lineage(second.transition.id);
     assert.deepEqual(new Set(history.byKind['proposal.created']?.map((e) => e.subjectId)), new Set([proposal.id, approveProposal.id]));
     assert.deepEqual(history.byKind['approval.granted']?.map((e) => e.subjectId), [approval.id]);
@@ -135,7 +135,7 @@ describe('broker flow', () => {
     assert.ok(decision.reasons.length > 0);
     assert.equal(decision.facts.target.state, 'requested');
     assert.equal(broker.getProposal(proposal.id)?.status, 'denied');
-    assert.equal(broker.getResource('Refund', 'rf-6')?.state, 'requested');
+    assert.equal(broker.getResource('acme', 'Refund', 'rf-6')?.state, 'requested');
   });
 
   test('an irreversible payout needs a finance approval and records its rollback note', () => {
@@ -153,8 +153,8 @@ describe('broker flow', () => {
     assert.equal(decision.facts.transition.effect, 'irreversible');
     assert.equal(broker.approve(p['fatima']!, pay.id).decision.outcome, 'allow');
     const { transition } = broker.execute(broker.issueWarrant(p['payments']!, pay.id).token);
-    assert.equal(broker.getResource('Refund', 'rf-pay')?.state, 'paid');
-    assert.equal(broker.getResource('Refund', 'rf-pay')?.version, 3);
+    assert.equal(broker.getResource('acme', 'Refund', 'rf-pay')?.state, 'paid');
+    assert.equal(broker.getResource('acme', 'Refund', 'rf-pay')?.version, 3);
     const entry = h.store.db.prepare('SELECT body FROM ledger_entries WHERE subject_id = ?').get(transition.id) as { body: string };
     assert.match(entry.body, /rollbackNote/);
   });

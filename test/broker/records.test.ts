@@ -28,7 +28,7 @@ describe('broker write results', () => {
     assert.deepEqual(proposal, broker.getProposal(proposal.id));
     assert.equal(broker.decide(proposal.id).outcome, 'allow');
     const created = broker.execute(broker.issueWarrant(p['desk-agent']!, proposal.id).token, { requestId: 'req-rec-1' });
-    assert.deepEqual(created.resource, broker.getResource('Refund', 'rf-rec-1'));
+    assert.deepEqual(created.resource, broker.getResource('acme', 'Refund', 'rf-rec-1'));
     assert.deepEqual(created.proposal, broker.getProposal(proposal.id));
     assert.deepEqual(created.transition, readTransition(created.transition.id));
     assert.equal(created.proposal.status, 'executed');
@@ -39,7 +39,7 @@ describe('broker write results', () => {
     assert.equal(broker.decide(approve.id).outcome, 'allow');
     const updated = broker.execute(broker.issueWarrant(p['fatima']!, approve.id).token);
     assert.equal(updated.resource?.version, 2);
-    assert.deepEqual(updated.resource, broker.getResource('Refund', 'rf-rec-1'));
+    assert.deepEqual(updated.resource, broker.getResource('acme', 'Refund', 'rf-rec-1'));
     assert.deepEqual(updated.proposal, broker.getProposal(approve.id));
     assert.deepEqual(updated.transition, readTransition(updated.transition.id));
   });

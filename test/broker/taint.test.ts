@@ -79,7 +79,7 @@ describe('taint in decisions', () => {
     assert.equal(d.facts.taint.anyTrusted, true);
     assert.equal(d.outcome, 'deny');
     assert.ok(d.determiningPolicies.some((id) => id === 'support.tainted_recipient' || id === 'writ.default.tainted_trusted_param'));
-    assert.equal(h.broker.getResource('Refund', 'rf-991'), undefined);
+    assert.equal(h.broker.getResource('acme', 'Refund', 'rf-991'), undefined);
   });
 
   test('an untrusted param found in the basis is tainted but not trusted-tainted, and may pass', () => {

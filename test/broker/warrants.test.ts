@@ -57,7 +57,7 @@ describe('warrants and transitions', () => {
     const p = authorizedReject();
     const { token } = h.broker.issueWarrant(h.p['sam']!, p.id);
     h.broker.execute(token);
-    assert.equal(h.broker.getResource('Refund', p.targetId)?.state, 'rejected');
+    assert.equal(h.broker.getResource('acme', 'Refund', p.targetId)?.state, 'rejected');
     const before = snapshot(h);
     assert.equal(caught(() => h.broker.execute(token)).code, 'BROKER_WARRANT_CONSUMED');
     assert.equal(snapshot(h), before);
@@ -70,7 +70,7 @@ describe('warrants and transitions', () => {
     const before = snapshot(h);
     assert.equal(caught(() => h.broker.execute(token)).code, 'BROKER_WARRANT_EXPIRED');
     assert.equal(snapshot(h), before);
-    assert.equal(h.broker.getResource('Refund', p.targetId)?.state, 'requested');
+    assert.equal(h.broker.getResource('acme', 'Refund', p.targetId)?.state, 'requested');
   });
 
   test('a tampered payload, a swapped kid and a forged key all fail and change nothing', () => {
@@ -106,7 +106,7 @@ describe('warrants and transitions', () => {
     assert.equal(snapshot(h), before);
     // The genuine token still works afterwards.
     h.broker.execute(token);
-    assert.equal(h.broker.getResource('Refund', p.targetId)?.state, 'rejected');
+    assert.equal(h.broker.getResource('acme', 'Refund', p.targetId)?.state, 'rejected');
   });
 
   test('a validly signed warrant the broker never recorded is refused', () => {
@@ -127,7 +127,7 @@ describe('warrants and transitions', () => {
     const loser = h.broker.issueWarrant(h.p['sam']!, p.id);
     const winner = h.broker.issueWarrant(h.p['fatima']!, approveP.id);
     h.broker.execute(winner.token);
-    assert.equal(h.broker.getResource('Refund', p.targetId)?.state, 'approved');
+    assert.equal(h.broker.getResource('acme', 'Refund', p.targetId)?.state, 'approved');
     const before = snapshot(h);
     const err = caught(() => h.broker.execute(loser.token));
     assert.equal(err.code, 'BROKER_TARGET_CHANGED');
@@ -174,7 +174,7 @@ describe('warrants and transitions', () => {
     assert.equal(broker.getProposal(big.id)?.status, 'voided');
     assert.equal(broker.getProposal(small.id)?.status, 'voided');
     assert.equal(caught(() => broker.execute(warrant.token)).code, 'BROKER_WARRANT_VOIDED');
-    assert.equal(broker.getResource('Refund', 'rf-rv2'), undefined);
+    assert.equal(broker.getResource('acme', 'Refund', 'rf-rv2'), undefined);
     assert.equal(caught(() => broker.approve(P['fatima']!, big.id)).code, 'BROKER_PROPOSAL_WRONG_STATUS');
     assert.equal(
       caught(() => broker.propose(P['desk-agent']!, { sessionId: s.id, action: 'refund.request', targetId: 'rf-rv3', params: refundParams(5) })).code,
@@ -206,7 +206,7 @@ describe('warrants and transitions', () => {
       h.broker.upsertPrincipal(h.p['sam']!);
     }
     h.broker.execute(h.broker.issueWarrant(agent, authorized.proposal.id).token);
-    assert.equal(h.broker.getResource('Refund', authorized.proposal.targetId)?.state, 'requested');
+    assert.equal(h.broker.getResource('acme', 'Refund', authorized.proposal.targetId)?.state, 'requested');
   });
 
   test('disabling the proposer stops its authorized proposal from getting or using a warrant', () => {
@@ -216,11 +216,11 @@ describe('warrants and transitions', () => {
     try {
       assert.equal(caught(() => h.broker.execute(token)).code, 'BROKER_PRINCIPAL_DISABLED');
       assert.equal(caught(() => h.broker.issueWarrant(h.p['payments']!, p.id)).code, 'BROKER_PRINCIPAL_DISABLED');
-      assert.equal(h.broker.getResource('Refund', p.targetId)?.state, 'requested');
+      assert.equal(h.broker.getResource('acme', 'Refund', p.targetId)?.state, 'requested');
     } finally {
       h.broker.upsertPrincipal(h.p['sam']!);
     }
     h.broker.execute(token);
-    assert.equal(h.broker.getResource('Refund', p.targetId)?.state, 'rejected');
+    assert.equal(h.broker.getResource('acme', 'Refund', p.targetId)?.state, 'rejected');
   });
 });

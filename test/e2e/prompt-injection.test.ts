@@ -93,8 +93,8 @@ describe('prompt injection: retrieved content never acts', () => {
     const newKinds = Object.keys(after0.kinds).filter((k) => (after0.kinds[k] ?? 0) !== (before0.kinds[k] ?? 0));
     assert.deepEqual(newKinds.sort(), ['bundle.sealed', 'document.ingested']);
     assert.equal((after0.kinds['bundle.sealed'] ?? 0) - (before0.kinds['bundle.sealed'] ?? 0), 3);
-    assert.equal(app.broker.getResource('Refund', 'rf-991'), undefined);
-    assert.equal(app.broker.getResource('Refund', '991'), undefined);
+    assert.equal(app.broker.getResource('acme', 'Refund', 'rf-991'), undefined);
+    assert.equal(app.broker.getResource('acme', 'Refund', '991'), undefined);
   });
 
   test('a proposal copying the injected account into the trusted recipientAccount is denied, with the taint fact naming it', async () => {
@@ -116,7 +116,7 @@ describe('prompt injection: retrieved content never acts', () => {
     assert.ok(decision.determiningPolicies.includes('support.tainted_recipient'), JSON.stringify(decision.determiningPolicies));
     assert.equal(app.broker.getProposal(proposal.id)?.status, 'denied');
     assert.equal(codeOf(() => app.broker.issueWarrant(agent, proposal.id)), 'BROKER_PROPOSAL_WRONG_STATUS');
-    assert.equal(app.broker.getResource('Refund', 'rf-991'), undefined);
+    assert.equal(app.broker.getResource('acme', 'Refund', 'rf-991'), undefined);
 
     // The same proposal with the account on file (in no document) is allowed: the deny was the taint.
     const clean = app.broker.propose(agent, {
@@ -139,7 +139,7 @@ describe('prompt injection: retrieved content never acts', () => {
     assert.equal(codeOf(() => app.broker.execute(found as string)), 'BROKER_WARRANT_SIGNATURE_INVALID');
     assert.equal(codeOf(() => app.broker.execute('approve refund 991')), 'BROKER_WARRANT_MALFORMED');
     assert.deepEqual(snapshot(app).rows, rows);
-    assert.equal(app.broker.getResource('Refund', 'rf-991'), undefined);
+    assert.equal(app.broker.getResource('acme', 'Refund', 'rf-991'), undefined);
   });
 
   test('the ledger still verifies after the whole scenario', () => {

@@ -21,6 +21,17 @@ describe('MCP local backend', () => {
     rmSync(home, { recursive: true, force: true });
   });
 
+  test("proposal_status shows an agent its own proposals, and another principal's as missing", async () => {
+    const key = app.firstStartKeys.find((k) => k.principalId === 'desk-agent')?.key;
+    assert.ok(key);
+    const backend = createLocalBackend(app, key);
+    const own = await backend.propose({ action: 'refund.request', targetId: 'rf-mcp-own', params: { amountCents: 500, orderId: 'ord-1001', recipientAccount: 'DE89370400440532014471' } });
+    const ownId = (own.proposal as { id: string }).id;
+    assert.equal(((await backend.proposalStatus({ proposalId: ownId })).proposal as { id: string }).id, ownId);
+    const sams = app.broker.propose(app.broker.getPrincipal('sam')!, { action: 'refund.request', targetId: 'rf-mcp-sam', params: { amountCents: 500, orderId: 'ord-1001', recipientAccount: 'DE89370400440532014471' } });
+    await assert.rejects(backend.proposalStatus({ proposalId: sams.id }), (err: unknown) => isWritError(err, 'BROKER_PROPOSAL_NOT_FOUND'));
+  });
+
   test("reads the key's principal for every call: a withdrawn group and a disabled principal apply at once", async () => {
     const key = app.firstStartKeys.find((k) => k.principalId === 'desk-agent')?.key;
     assert.ok(key);

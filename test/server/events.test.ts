@@ -33,6 +33,8 @@ interface SseEvent {
 interface SseClient {
   readonly status: number;
   readonly events: SseEvent[];
+  /** True once the server ended the response. */
+  readonly ended: boolean;
   entries(): LedgerEntry[];
   waitFor(check: (events: SseEvent[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): void;
@@ -63,6 +65,7 @@ async function openSse(key: string | undefined, query = '', headers: Record<stri
     signal: controller.signal,
   });
   const events: SseEvent[] = [];
+  let ended = false;
   if (res.ok && res.body !== null) {
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     void (async () => {
@@ -70,7 +73,10 @@ async function openSse(key: string | undefined, query = '', headers: Record<stri
       try {
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) return;
+          if (done) {
+            ended = true;
+            return;
+          }
           buffer += value;
           let cut: number;
           while ((cut = buffer.indexOf('\n\n')) >= 0) {
@@ -103,24 +109,36 @@ async function openSse(key: string | undefined, query = '', headers: Record<stri
   return {
     status: res.status,
     events,
+    get ended() {
+      return ended;
+    },
     entries: () => events.filter((e) => e.id !== undefined).map((e) => JSON.parse(e.data) as LedgerEntry),
     waitFor: (check, timeoutMs = 5000) => until(() => check(events), timeoutMs, 'events'),
     close: () => controller.abort(),
   };
 }
 
-function openWs(options: { key?: string; subprotocolKey?: string; query?: string }): Promise<{ ws: WsClient; messages: any[]; status?: number }> {
+function openWs(options: { key?: string; subprotocolKey?: string; query?: string }): Promise<{ ws: WsClient; messages: any[]; status?: number; closed: { code?: number } }> {
   const protocols = options.subprotocolKey === undefined ? undefined : ['writ.events.v1', `writ.key.${options.subprotocolKey}`];
   const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/events/ws${options.query ?? ''}`, protocols, {
     headers: options.key === undefined ? {} : { authorization: `Bearer ${options.key}` },
   });
   const messages: any[] = [];
+  const closed: { code?: number } = {};
   return new Promise((resolve, reject) => {
     ws.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString('utf8'))));
-    ws.on('open', () => resolve({ ws, messages }));
-    ws.on('unexpected-response', (_req: unknown, res: { statusCode: number }) => resolve({ ws, messages, status: res.statusCode }));
+    ws.on('close', (code: number) => (closed.code = code));
+    ws.on('open', () => resolve({ ws, messages, closed }));
+    ws.on('unexpected-response', (_req: unknown, res: { statusCode: number }) => resolve({ ws, messages, closed, status: res.statusCode }));
     ws.on('error', reject);
   });
+}
+
+/** A new principal of acme and a key for it (tests that revoke, disable or re-role keep to their own). */
+function newPrincipal(id: string, kind: Principal['kind'], roles: string[]): { principal: Principal; keyId: string; key: string } {
+  app.broker.upsertPrincipal({ id, kind, tenant: 'acme', roles, groups: [] });
+  const issued = app.keys.create(id, 'events test');
+  return { principal: app.broker.getPrincipal(id)!, keyId: issued.id, key: issued.key };
 }
 
 /** Proposes a refund as `who` and decides it; large amounts need a finance approval. */
@@ -142,7 +160,7 @@ before(async () => {
   for (const k of app.firstStartKeys) keys[k.principalId] = k.key;
   for (const id of ['desk-agent', 'sam', 'riley', 'fatima', 'globex-agent']) principals[id] = app.broker.getPrincipal(id)!;
   for (const agent of ['desk-agent', 'globex-agent']) {
-    sessions[agent] = app.broker.createSession(principals[agent]!, { ttlMs: 3600_000, budgets: { proposals: 1000 } }).id;
+    sessions[agent] = app.broker.createSession(principals[agent]!, { ttlMs: 3600_000, budgets: { proposals: 200 } }).id;
   }
   server = await buildServer(app, { logger: false });
   await server.listen({ host: '127.0.0.1', port: 0 });
@@ -305,6 +323,68 @@ describe('GET /v1/events (SSE)', () => {
     for (const s of open) s.close();
   });
 
+  test("ends a stream with AUTH_INVALID_KEY within a second of its key's revocation, and delivers nothing after", async () => {
+    const watcher = newPrincipal('sse-revoked', 'user', ['auditor']);
+    const sse = await openSse(watcher.key);
+    await sse.waitFor((evs) => evs.some((e) => e.event === 'ready'));
+    proposeRefund('desk-agent', 2600);
+    await sse.waitFor((evs) => evs.some((e) => e.event === 'decision.made'));
+
+    // As `writ keys revoke` would, from any process: a write to the key's row, no signal to the server.
+    app.keys.revoke(watcher.keyId);
+    const revokedAt = Date.now();
+    proposeRefund('desk-agent', 2700);
+    await sse.waitFor((evs) => evs.some((e) => e.event === 'error'), 3000);
+    const tookMs = Date.now() - revokedAt;
+    assert.ok(tookMs < 2500, `the stream ended ${tookMs} ms after the revocation`);
+    const last = sse.events.at(-1)!;
+    assert.equal(last.event, 'error', 'the error is the last event');
+    const end = JSON.parse(last.data) as { code: string; message: string; details: Record<string, unknown>; requestId: string; resumeAfterSeq: number };
+    assert.equal(end.code, 'AUTH_INVALID_KEY');
+    assert.deepEqual(end.details, { principalId: 'sse-revoked' });
+    assert.match(end.requestId, /^req_/);
+    assert.equal(end.resumeAfterSeq >= sse.entries().at(-1)!.seq, true);
+    await until(() => sse.ended, 2000, 'the server to end the response');
+
+    const delivered = sse.events.length;
+    proposeRefund('desk-agent', 2800);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(sse.events.length, delivered, 'nothing after the error');
+    sse.close();
+  });
+
+  test('narrows a stream at once when its principal loses the auditor role, and keeps it open', async () => {
+    const watcher = newPrincipal('sse-rerole', 'user', ['auditor']);
+    const sse = await openSse(watcher.key, '?kinds=bundle.sealed');
+    await sse.waitFor((evs) => evs.some((e) => e.event === 'ready'));
+    const first = await app.retrieve(principals.sam!, { query: 'refund policy', k: 1 });
+    await sse.waitFor((evs) => evs.some((e) => e.id !== undefined));
+    assert.deepEqual(sse.entries().map((e) => e.subjectId), [first.bundleId], "an auditor sees sam's bundle");
+
+    app.broker.upsertPrincipal({ ...watcher.principal, roles: [] });
+    await new Promise((r) => setTimeout(r, 1300));
+    const second = await app.retrieve(principals.sam!, { query: 'refund policy', k: 1 });
+    proposeRefund('desk-agent', 2900);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!sse.entries().some((e) => e.subjectId === second.bundleId), "without the role, sam's bundle is not streamed");
+    assert.ok(!sse.ended && !sse.events.some((e) => e.event === 'error'), 'the key is still good: the stream stays open');
+    sse.close();
+  });
+
+  test('HEAD answers the stream headers (and refusals) without opening a stream or holding a slot', async () => {
+    const { key } = newPrincipal('sse-head', 'user', []);
+    const head = (k: string) => fetch(`${base}/v1/events`, { method: 'HEAD', headers: { authorization: `Bearer ${k}` }, signal: AbortSignal.timeout(3000) });
+    for (let i = 0; i < 25; i++) {
+      const res = await head(key);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    }
+    assert.equal((await head('writ_key_01JD0000000000000000000000_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).status, 401);
+    const sse = await openSse(key);
+    assert.equal(sse.status, 200, 'no slot is held by the HEAD requests');
+    sse.close();
+  });
+
   test('delivers entries appended by another process (a second store connection) through the poll', async () => {
     const sse = await openSse(keys.fatima);
     await sse.waitFor((evs) => evs.some((e) => e.event === 'ready'));
@@ -356,6 +436,31 @@ describe('GET /v1/events/ws (WebSocket)', () => {
     const { status, ws } = await openWs({});
     assert.equal(status, 401);
     ws.close();
+  });
+
+  test('a plain GET (no upgrade) with a good key answers 426 SERVER_UPGRADE_REQUIRED with the error body', async () => {
+    const res = await fetch(`${base}/v1/events/ws`, { headers: { authorization: `Bearer ${keys.sam}` } });
+    assert.equal(res.status, 426);
+    assert.equal(res.headers.get('upgrade'), 'websocket');
+    const body = (await res.json()) as { code: string; requestId: string };
+    assert.equal(body.code, 'SERVER_UPGRADE_REQUIRED');
+    assert.equal(body.requestId, res.headers.get('x-request-id'));
+  });
+
+  test('ends a socket with an AUTH_INVALID_KEY frame and close code 1008 once its principal is disabled', async () => {
+    const watcher = newPrincipal('ws-disabled', 'user', []);
+    const socket = await openWs({ subprotocolKey: watcher.key });
+    await until(() => socket.messages.some((m) => m.type === 'ready'), 3000, 'ready');
+    app.broker.upsertPrincipal(watcher.principal, { disabled: true });
+    const disabledAt = Date.now();
+    await until(() => socket.closed.code !== undefined, 3000, 'the socket to close');
+    assert.ok(Date.now() - disabledAt < 2500);
+    assert.equal(socket.closed.code, 1008);
+    const last = socket.messages.at(-1);
+    assert.equal(last.type, 'error');
+    assert.equal(last.code, 'AUTH_INVALID_KEY');
+    assert.match(last.requestId, /^req_/);
+    assert.equal(typeof last.resumeAfterSeq, 'number');
   });
 
   test('delivers the same entries as SSE, authenticated by header or by subprotocol', async () => {

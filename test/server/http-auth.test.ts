@@ -134,10 +134,9 @@ describe('HTTP API: authentication and tenant isolation', () => {
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().code, 'BROKER_PROPOSAL_NOT_FOUND');
 
-    const list = await fx.call('globex-agent', 'GET', '/v1/proposals?limit=1000');
+    const list = await fx.call('globex-agent', 'GET', `/v1/proposals?limit=1000&sessionId=${sessionId}`);
     assert.equal(list.statusCode, 200);
-    assert.ok(list.json().proposals.every((p: { tenant: string }) => p.tenant === 'globex'));
-    assert.ok(!list.json().proposals.some((p: { id: string }) => p.id === pendingId));
+    assert.deepEqual(list.json().proposals, [], "an acme session's proposals are not globex's to list");
 
     const reuse = await fx.call('globex-agent', 'POST', '/v1/transitions', { warrant: token });
     assert.equal(reuse.statusCode, 403);
@@ -169,6 +168,66 @@ describe('HTTP API: authentication and tenant isolation', () => {
     const policies = await fx.call('fatima', 'GET', '/v1/policies');
     assert.match(policies.json().policySetHash, /^sha256:/);
     assert.ok(policies.json().policies.some((p: { id: string }) => p.id === 'support.tainted_recipient'));
+  });
+
+  test('an agent holding auditor or admin still gets no tenant-wide read: audit, policies, others\' bundles and sessions', async () => {
+    fx.app.broker.upsertPrincipal({ id: 'audit-agent', kind: 'agent', tenant: 'acme', roles: ['auditor', 'admin'], groups: [] });
+    const headers = { authorization: `Bearer ${fx.app.keys.create('audit-agent').key}` };
+    const samBundle = (await fx.call('sam', 'POST', '/v1/retrieve', { query: 'refund policy', k: 2 })).json().bundleId;
+    const samSession = (await fx.call('sam', 'POST', '/v1/sessions', {})).json().id;
+    const urls = ['/v1/audit/verify', `/v1/audit/lineage/${decisionId}`, `/v1/audit/impact/${bundleId}`, '/v1/audit/entries', '/v1/policies', `/v1/bundles/${samBundle}`, `/v1/sessions/${samSession}`];
+    for (const url of urls) {
+      const res = await fx.server.inject({ method: 'GET', url, headers });
+      assert.equal(res.statusCode, 403, `${url}: ${res.body}`);
+      assert.equal(res.json().code, 'AUTH_FORBIDDEN', url);
+    }
+    // The same roles on a user do open them.
+    fx.app.broker.upsertPrincipal({ id: 'audit-user', kind: 'user', tenant: 'acme', roles: ['auditor'], groups: [] });
+    const userHeaders = { authorization: `Bearer ${fx.app.keys.create('audit-user').key}` };
+    for (const url of urls) assert.equal((await fx.server.inject({ method: 'GET', url, headers: userHeaders })).statusCode, 200, url);
+  });
+
+  test("an agent sees only its own proposals and their decisions; people of the tenant see the tenant's", async () => {
+    const samsProposal = await fx.call('sam', 'POST', '/v1/proposals', {
+      action: 'refund.request',
+      targetId: 'rf-auth-sam',
+      params: { amountCents: 300, orderId: 'ord-1001', recipientAccount: ACCOUNT_ON_FILE },
+      rationale: 'private to the tenant people',
+    });
+    assert.equal(samsProposal.statusCode, 201, samsProposal.body);
+    const { proposal, decision } = samsProposal.json();
+
+    // Not the agent's: reported missing, like another tenant's, and not decided again.
+    const before = fx.app.ledger.head().seq;
+    for (const [method, url, code] of [
+      ['GET', `/v1/proposals/${proposal.id}`, 'BROKER_PROPOSAL_NOT_FOUND'],
+      ['POST', `/v1/proposals/${proposal.id}/decide`, 'BROKER_PROPOSAL_NOT_FOUND'],
+      ['GET', `/v1/decisions/${decision.id}`, 'BROKER_DECISION_NOT_FOUND'],
+    ] as const) {
+      const res = await fx.call('desk-agent', method, url);
+      assert.equal(res.statusCode, 404, `${method} ${url}: ${res.body}`);
+      assert.equal(res.json().code, code);
+    }
+    assert.equal(fx.app.ledger.head().seq, before, 'nothing decided, nothing recorded');
+
+    // The agent's list holds only its own proposals, with or without a session filter.
+    for (const url of ['/v1/proposals?limit=1000', `/v1/proposals?limit=1000&sessionId=${sessionId}`]) {
+      const own = (await fx.call('desk-agent', 'GET', url)).json().proposals as Array<{ id: string; actorId: string }>;
+      assert.ok(own.some((p) => p.id === pendingId), url);
+      assert.ok(!own.some((p) => p.id === proposal.id), url);
+      assert.ok(own.every((p) => p.actorId === 'desk-agent'), url);
+    }
+
+    // What MCP's proposal_status needs: the agent's own proposal, its decision and approvals.
+    const mine = await fx.call('desk-agent', 'GET', `/v1/proposals/${pendingId}`);
+    assert.equal(mine.statusCode, 200);
+    assert.equal(mine.json().decision.id, decisionId);
+    assert.equal((await fx.call('desk-agent', 'GET', `/v1/decisions/${decisionId}`)).statusCode, 200);
+
+    // People follow the tenant's proposal workflow.
+    const rileyList = (await fx.call('riley', 'GET', '/v1/proposals?limit=1000')).json().proposals.map((p: { id: string }) => p.id);
+    assert.ok(rileyList.includes(proposal.id) && rileyList.includes(pendingId));
+    assert.equal((await fx.call('riley', 'GET', `/v1/proposals/${proposal.id}`)).statusCode, 200);
   });
 
   test('only users or services with the ingest role may ingest or revoke documents', async () => {
@@ -288,6 +347,55 @@ describe('HTTP API: authentication and tenant isolation', () => {
       fx.app.broker.upsertPrincipal(riley, { disabled: false });
     }
     assert.equal((await fx.call('riley', 'GET', '/v1/catalog')).statusCode, 200);
+  });
+
+  test('GET /health that outlives its time limit answers 503 SERVER_TIMEOUT with the error body', async () => {
+    const slow = await buildServer(fx.app, { logger: false, routeTimeoutMs: 1 });
+    const chroma = fx.app.chroma as unknown as { heartbeat: () => Promise<unknown> };
+    const heartbeat = chroma.heartbeat;
+    // A hung part: the health check waits on it longer than the route may take.
+    chroma.heartbeat = async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      return heartbeat.call(chroma);
+    };
+    try {
+      const res = await slow.inject({ method: 'GET', url: '/health' });
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(res.json().code, 'SERVER_TIMEOUT');
+      assert.equal(res.json().requestId, res.headers['x-request-id']);
+    } finally {
+      chroma.heartbeat = heartbeat;
+      await slow.close();
+    }
+  });
+
+  test("an error keeps its own details.status (a proposal's status), and its HTTP status", async () => {
+    const p = await fx.call('desk-agent', 'POST', '/v1/proposals', {
+      sessionId,
+      action: 'refund.request',
+      targetId: 'rf-auth-twice',
+      params: { amountCents: 30_000, orderId: 'ord-1002', recipientAccount: ACCOUNT_ON_FILE },
+      basis: [bundleId],
+    });
+    const id = p.json().proposal.id;
+    assert.equal((await fx.call('fatima', 'POST', `/v1/proposals/${id}/approve`, {})).statusCode, 200);
+    const again = await fx.call('fatima', 'POST', `/v1/proposals/${id}/approve`, {});
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.json().code, 'BROKER_PROPOSAL_WRONG_STATUS');
+    assert.deepEqual(again.json().details, { proposalId: id, status: 'authorized' });
+  });
+
+  test('a body of another content type is 415 SERVER_UNSUPPORTED_MEDIA_TYPE, not INVALID_INPUT', async () => {
+    for (const contentType of ['application/xml', 'application/x-www-form-urlencoded']) {
+      const res = await fx.server.inject({ method: 'POST', url: '/v1/sessions', headers: { ...fx.auth('sam'), 'content-type': contentType }, payload: 'x=1' });
+      assert.equal(res.statusCode, 415, contentType);
+      assert.deepEqual(res.json(), {
+        code: 'SERVER_UNSUPPORTED_MEDIA_TYPE',
+        message: `unsupported content type \`${contentType}\`: send json`,
+        details: { contentType },
+        requestId: res.headers['x-request-id'],
+      });
+    }
   });
 
   test('malformed JSON is INVALID_INPUT, and an empty JSON body reads as no body', async () => {

@@ -49,6 +49,10 @@ export const serveCommand: CommandSpec = {
         : `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     const keys = app.firstStartKeys;
     const agentKey = keys.find((k) => app.broker.getPrincipal(k.principalId)?.kind === 'agent')?.key ?? '$WRIT_KEY';
+    // Pending approvals are an approver's view (an agent lists only its own proposals).
+    const users = keys.filter((k) => app.broker.getPrincipal(k.principalId)?.kind === 'user');
+    const approverKey =
+      (users.find((k) => app.broker.getPrincipal(k.principalId)?.roles.some((r) => /approv|finance/.test(r))) ?? users[0])?.key ?? '$WRIT_KEY';
     const keyLines =
       keys.length === 0
         ? ['  keys:   created on first start (see `writ keys list`; new ones with `writ keys create --principal ID`)']
@@ -77,7 +81,7 @@ export const serveCommand: CommandSpec = {
         'Try:',
         `  curl ${url}/health`,
         `  curl -s ${url}/v1/retrieve -H 'authorization: Bearer ${agentKey}' -H 'content-type: application/json' -d '{"query":"refund for a cracked teapot","k":3}'`,
-        `  curl -s ${url}/v1/proposals?status=pending_approval -H 'authorization: Bearer ${agentKey}'`,
+        `  curl -s ${url}/v1/proposals?status=pending_approval -H 'authorization: Bearer ${approverKey}'`,
         `  open ${url}/docs for the API reference; \`npm run demo\` runs the whole story`,
         'Press Ctrl-C to stop.',
       ].join('\n'),

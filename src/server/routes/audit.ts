@@ -1,11 +1,11 @@
-// Audit routes (auditor/admin): verify the ledger, walk lineage and impact, page through
+// Audit routes (users and services with auditor/admin): verify the ledger, walk lineage and impact, page through
 // entries — always inside the caller's tenant.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { WritError } from '../../core/index.js';
 import type { WritApp } from '../../app.js';
-import { AUDIT_ROLES, requireRole } from '../auth.js';
+import { requireTenantReader } from '../auth.js';
 import { ServerErrors } from '../errors.js';
 import { AUTH_ERRORS, IdParamsSchema, LedgerEntrySchema, LedgerGraphSchema, render } from '../schemas.js';
 
@@ -32,7 +32,7 @@ const GraphQuerySchema = z.object({ maxEntries: z.coerce.number().int().min(1).m
 export const auditRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server, { app }) => {
   const typed = server.withTypeProvider<ZodTypeProvider>();
   // Runs after the auth hook of the parent scope, before validation.
-  server.addHook('onRequest', async (request) => requireRole(request.principal, AUDIT_ROLES, 'read the audit trail'));
+  server.addHook('onRequest', async (request) => requireTenantReader(request.principal, 'read the audit trail'));
 
   typed.get(
     '/v1/audit/verify',

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { isWritError } from '../../core/index.js';
 import { BrokerErrors, loadPolicies } from '../../broker/index.js';
 import type { WritApp } from '../../app.js';
-import { AUDIT_ROLES, requireRole } from '../auth.js';
+import { requireTenantReader } from '../auth.js';
 import { AUTH_ERRORS, render } from '../schemas.js';
 
 const CatalogResponseSchema = z
@@ -81,13 +81,13 @@ export const catalogRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server
     {
       schema: {
         tags: ['catalog'],
-        summary: 'The loaded Cedar policies and the policy-set hash (auditor/admin)',
+        summary: 'The loaded Cedar policies and the policy-set hash (users and services with auditor/admin)',
         security: [{ bearer: [] }],
         response: { 200: z.object({ policySetHash: z.string(), policies: z.array(PolicySchema) }), ...AUTH_ERRORS },
       },
     },
     async (request) => {
-      requireRole(request.principal, AUDIT_ROLES, 'read the policies');
+      requireTenantReader(request.principal, 'read the policies');
       return render({
         policySetHash: app.policy.policySetHash,
         policies: app.policy.policies.map((p) => ({

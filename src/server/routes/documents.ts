@@ -78,7 +78,7 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       schema: {
         tags: ['documents'],
         summary: "Documents of the caller's tenant that the caller may read, in id order",
-        description: 'Callers with `ingest` or `admin` see every document of the tenant, revoked ones included.',
+        description: 'Users and services with `ingest` or `admin` see every document of the tenant, revoked ones included (agents never do).',
         security: [{ bearer: [] }],
         querystring: ListQuerySchema,
         response: { 200: z.object({ documents: z.array(DocumentSchema), nextAfter: z.string().nullable() }), ...AUTH_ERRORS },
@@ -86,7 +86,9 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
     },
     async (request) => {
       const { limit, after } = request.query;
-      const documents = app.retrieval.listDocuments(request.principal, { limit, all: hasRole(request.principal, INGEST_ROLES), ...(after === undefined ? {} : { after }) });
+      // Every document (ACLs and revocation aside) only for the people and services who manage them, never an agent.
+      const all = request.principal.kind !== 'agent' && hasRole(request.principal, INGEST_ROLES);
+      const documents = app.retrieval.listDocuments(request.principal, { limit, all, ...(after === undefined ? {} : { after }) });
       return render({ documents, nextAfter: documents.length === limit ? (documents.at(-1)?.id ?? null) : null });
     },
   );

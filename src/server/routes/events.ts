@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { CoreErrors, WritError, type Principal } from '../../core/index.js';
 import { AuthErrors } from '../../auth/index.js';
 import { ServerErrors } from '../errors.js';
+import { ErrorSchema } from '../schemas.js';
 import { createLedgerFeed, type FeedEnd, type FeedSubscription, type LedgerEntry, type LedgerFeed } from '../../ledger/index.js';
 import type { WritApp } from '../../app.js';
 import { createEventVisibility, eventScopeOf } from '../event-visibility.js';
@@ -26,6 +27,8 @@ export interface EventRoutesOptions {
   readonly maxLagEntries?: number;
   /** Open streams (SSE and WebSocket together) one principal may hold. Default 20. */
   readonly maxStreamsPerPrincipal?: number;
+  /** Re-authenticate an open stream (key not revoked, principal enabled, current roles) at least this often, in ms. Default 1,000. */
+  readonly authCheckMs?: number;
 }
 
 /** The WebSocket subprotocol clients offer; a browser passes its key as a second one, `writ.key.<key>`. */
@@ -57,6 +60,8 @@ interface EventSocket {
 
 interface Stream {
   readonly principal: Principal;
+  /** The id of the key that opened the stream, to re-check it while the stream is open (the secret is not kept). */
+  readonly keyId: string;
   readonly afterSeq: number;
   readonly kinds: readonly string[];
 }
@@ -112,6 +117,7 @@ function lastEventId(request: FastifyRequest): number | undefined {
 function openStream(app: WritApp, request: FastifyRequest, query: EventsQuery, key: string | undefined): Stream {
   // INVARIANT: the subscriber's principal comes from its key; nothing in the query names it.
   const principal = app.authenticate(key);
+  const { keyId } = app.keys.authenticate(key);
   if (query.tenant !== undefined && query.tenant !== principal.tenant) {
     throw new WritError(AuthErrors.AUTH_FORBIDDEN, `principal \`${principal.id}\` may not read events of tenant \`${query.tenant}\``, {
       details: { principalId: principal.id, tenant: query.tenant },
@@ -119,16 +125,57 @@ function openStream(app: WritApp, request: FastifyRequest, query: EventsQuery, k
   }
   const kinds = parseKinds(query.kinds);
   const afterSeq = lastEventId(request) ?? query.afterSeq ?? app.ledger.head().seq;
-  return { principal, afterSeq, kinds };
+  return { principal, keyId, afterSeq, kinds };
 }
 
-function acceptFor(app: WritApp, stream: Stream): (entry: LedgerEntry) => boolean {
-  const visible = createEventVisibility(stream.principal, {
-    proposal: (id) => app.broker.getProposal(id),
-    session: (id) => app.broker.getSession(id),
-  });
+/**
+ * Checks an open stream's authority again, as a new request would be checked: its key is
+ * not revoked, and its principal is still enabled and in the same tenant. Returns the
+ * principal as stored now (its roles may have changed). It reads SQLite, so it also sees a
+ * revocation made by another process (the CLI on the same home); two indexed reads, cheap
+ * enough to run every couple of seconds per stream.
+ */
+function reauthenticate(app: WritApp, stream: Stream): Principal {
+  const key = app.keys.list(stream.principal.id).find((k) => k.id === stream.keyId);
+  const record = app.broker.getPrincipalRecord(stream.principal.id);
+  // INVARIANT: a stream delivers only while its key would still authenticate a new request.
+  if (key === undefined || key.revokedAt !== null || record === undefined || record.disabled || record.principal.tenant !== stream.principal.tenant) {
+    throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key: revoked, or its principal disabled, while the stream was open', {
+      details: { principalId: stream.principal.id },
+    });
+  }
+  return record.principal;
+}
+
+/** What a stream lets through, decided by its authority as re-checked every `everyMs`. */
+interface StreamGuard {
+  /** Whether the stream receives an entry; re-authenticates first when a check is due (throws AUTH_INVALID_KEY). */
+  accept(entry: LedgerEntry): boolean;
+  /** Re-authenticates now (throws AUTH_INVALID_KEY). */
+  check(): void;
+}
+
+function guardFor(app: WritApp, stream: Stream, everyMs: number): StreamGuard {
+  const lookup = { proposal: (id: string) => app.broker.getProposal(id), session: (id: string) => app.broker.getSession(id) };
   const kinds = new Set(stream.kinds);
-  return (entry) => (kinds.size === 0 || kinds.has(entry.kind)) && visible(entry);
+  let principal = stream.principal;
+  let visible = createEventVisibility(principal, lookup);
+  let checkedAt = Date.now();
+  const check = (): void => {
+    const now = reauthenticate(app, stream);
+    checkedAt = Date.now();
+    // The scope follows the principal's current roles: a role taken away narrows the stream at once.
+    if (eventScopeOf(now) !== eventScopeOf(principal)) visible = createEventVisibility(now, lookup);
+    principal = now;
+  };
+  return {
+    check,
+    accept(entry) {
+      // Checked on delivery too, so a stream whose timer lags (a busy event loop) still stops in time.
+      if (Date.now() - checkedAt >= everyMs) check();
+      return (kinds.size === 0 || kinds.has(entry.kind)) && visible(entry);
+    },
+  };
 }
 
 /** What a stream opened while the server is stopping is told. */
@@ -136,8 +183,15 @@ function closedEnd(afterSeq: number): FeedEnd {
   return { code: 'LEDGER_FEED_CLOSED', message: `live feed closed: resume after seq \`${afterSeq}\``, resumeAfterSeq: afterSeq };
 }
 
-function endBody(end: FeedEnd): string {
-  return JSON.stringify({ code: end.code, message: end.message, resumeAfterSeq: end.resumeAfterSeq });
+/** The body of a stream's last event: the standard error body, and the seq to resume after. */
+function endBody(end: FeedEnd, requestId: string): string {
+  return JSON.stringify({ code: end.code, message: end.error?.message ?? end.message, details: end.error?.details ?? {}, requestId, resumeAfterSeq: end.resumeAfterSeq });
+}
+
+/** How a stream ends when its own authority check fails (AUTH_INVALID_KEY), or the check itself fails. */
+function refusedEnd(err: unknown, resumeAfterSeq: number): FeedEnd {
+  const error = err instanceof WritError ? err : new WritError(CoreErrors.INTERNAL_ERROR, 'internal error', { cause: err });
+  return { code: error.code, message: error.message, resumeAfterSeq, error };
 }
 
 /**
@@ -149,6 +203,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const highWater = options.highWaterBytes ?? 1024 * 1024;
   const maxStreams = options.maxStreamsPerPrincipal ?? 20;
+  const authCheckMs = options.authCheckMs ?? 1_000;
   const openStreams = new Map<string, number>();
   /** Counts a stream against its principal; returns the release function. */
   const claimStream = (principal: Principal): (() => void) => {
@@ -185,12 +240,6 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
     },
   });
 
-  // @fastify/websocket hides WebSocket routes from OpenAPI; this one is documented (as the
-  // GET that upgrades), so clients find its query and authentication there.
-  server.addHook('onRoute', (route) => {
-    if (route.url === '/v1/events/ws' && route.method === 'GET' && route.schema !== undefined) route.schema.hide = false;
-  });
-
   const typed = server.withTypeProvider<ZodTypeProvider>();
   const streams = new WeakMap<FastifyRequest, Stream>();
 
@@ -198,12 +247,14 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
     '/v1/events',
     {
       config: { timeoutMs: 0 },
+      // HEAD is its own route below: Fastify's automatic one would run this handler and hold a stream.
+      exposeHeadRoute: false,
       schema: {
         tags: ['events'],
         summary: 'Live ledger entries the caller may see, as Server-Sent Events',
         description:
           'A `text/event-stream`: each entry as `id: <seq>`, `event: <kind>`, `data: <entry JSON>`; a `ready` event first; a comment every 15 s; ' +
-          'an `error` event (`LEDGER_FEED_LAGGING`, `LEDGER_FEED_CLOSED`) with `resumeAfterSeq` before the server ends a stream. Resume with `Last-Event-ID` or `afterSeq`. See docs/events.md.',
+          'an `error` event (`LEDGER_FEED_LAGGING`, `LEDGER_FEED_CLOSED`, or `AUTH_INVALID_KEY` once the key is revoked or its principal disabled) with `resumeAfterSeq` before the server ends a stream. Resume with `Last-Event-ID` or `afterSeq`. See docs/events.md.',
         security: [{ bearer: [] }],
         querystring: EventsQuerySchema,
       },
@@ -214,29 +265,48 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
     },
   );
 
-  typed.get(
-    '/v1/events/ws',
-    {
-      websocket: true,
-      config: { timeoutMs: 0 },
-      schema: {
-        tags: ['events'],
-        summary: 'Live ledger entries the caller may see, over WebSocket',
-        description:
-          `JSON text frames: \`{type:"ready"}\`, \`{type:"entry",entry}\`, \`{type:"error",code,message,resumeAfterSeq}\`. Authenticate with \`Authorization: Bearer\`, or (browsers) offer the subprotocols \`${EVENTS_SUBPROTOCOL}\` and \`writ.key.<key>\`. See docs/events.md.`,
-        security: [{ bearer: [] }],
-        querystring: EventsQuerySchema,
-      },
-      // After validation, so the query is parsed; a refusal here is a plain HTTP error, before the upgrade.
-      preHandler: async (request) => {
-        const key = headerKey(request) ?? subprotocolKey(request);
-        const stream = openStream(app, request, request.query as EventsQuery, key);
-        // Refuse over the limit before the upgrade; the slot is claimed once the socket is open.
-        claimStream(stream.principal)();
-        streams.set(request, stream);
-      },
+  // The answer a GET would start with (the same checks and refusals), without opening a
+  // stream: no subscription, no stream slot.
+  typed.head(
+    '/v1/events',
+    { schema: { hide: true, querystring: EventsQuerySchema } },
+    async (request, reply) => {
+      openStream(app, request, request.query, headerKey(request));
+      return reply.status(200).header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache, no-transform').send();
     },
-    (socket, request) => {
+  );
+
+  // The full form (`handler` for plain HTTP, `wsHandler` for upgrades), so a plain GET gets
+  // a typed error instead of @fastify/websocket's empty 404, and the route stays in OpenAPI.
+  typed.route({
+    method: 'GET',
+    url: '/v1/events/ws',
+    config: { timeoutMs: 0 },
+    schema: {
+      tags: ['events'],
+      summary: 'Live ledger entries the caller may see, over WebSocket',
+      description:
+        `JSON text frames: \`{type:"ready"}\`, \`{type:"entry",entry}\`, \`{type:"error",code,message,details,requestId,resumeAfterSeq}\`. A plain GET (no upgrade) answers 426 \`SERVER_UPGRADE_REQUIRED\`. Authenticate with \`Authorization: Bearer\`, or (browsers) offer the subprotocols \`${EVENTS_SUBPROTOCOL}\` and \`writ.key.<key>\`. See docs/events.md.`,
+      security: [{ bearer: [] }],
+      querystring: EventsQuerySchema,
+      response: { 426: ErrorSchema },
+    },
+    // After validation, so the query is parsed; a refusal here is a plain HTTP error, before the upgrade.
+    preHandler: async (request) => {
+      const key = headerKey(request) ?? subprotocolKey(request);
+      const stream = openStream(app, request, request.query as EventsQuery, key);
+      if (!request.ws) return;
+      // Refuse over the limit before the upgrade; the slot is claimed once the socket is open.
+      claimStream(stream.principal)();
+      streams.set(request, stream);
+    },
+    handler: async (request, reply) => {
+      void reply.header('upgrade', 'websocket');
+      throw new WritError(ServerErrors.SERVER_UPGRADE_REQUIRED, `\`${request.method} /v1/events/ws\` answers only websocket upgrades`, {
+        details: { upgrade: 'websocket', subprotocol: EVENTS_SUBPROTOCOL },
+      });
+    },
+    wsHandler: (socket, request) => {
       const stream = streams.get(request);
       streams.delete(request);
       if (stream === undefined) {
@@ -247,13 +317,14 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
       try {
         release = claimStream(stream.principal);
       } catch (err) {
-        socket.send(JSON.stringify({ type: 'error', code: (err as WritError).code, message: (err as WritError).message, resumeAfterSeq: stream.afterSeq }));
+        const error = err as WritError;
+        socket.send(JSON.stringify({ type: 'error', code: error.code, message: error.message, details: error.details, requestId: String(request.id), resumeAfterSeq: stream.afterSeq }));
         socket.close(1008, 'too many streams');
         return;
       }
-      serveWebSocket(socket as EventSocket, { ...stream, release });
+      serveWebSocket(socket as unknown as EventSocket, String(request.id), { ...stream, release });
     },
-  );
+  });
   function serveSse(request: FastifyRequest, reply: FastifyReply, stream: ClaimedStream): void {
     reply.hijack();
     const raw = reply.raw;
@@ -268,13 +339,28 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
     });
     const head = app.ledger.head().seq;
     raw.write(`retry: 2000\n\nevent: ready\ndata: ${JSON.stringify({ afterSeq: stream.afterSeq, head, scope: eventScopeOf(stream.principal), principalId: stream.principal.id })}\n\n`);
+    const requestId = String(request.id);
+    const guard = guardFor(app, stream, authCheckMs);
     let finished = false;
     let subscription: FeedSubscription | undefined;
     const heartbeat = setInterval(() => raw.write(': keepalive\n\n'), heartbeatMs);
+    const endWith = (end: FeedEnd): void => {
+      if (!finished && !raw.destroyed) raw.end(`event: error\ndata: ${endBody(end, requestId)}\n\n`);
+      finish();
+    };
+    // A quiet stream is re-checked too: its key's revocation ends it within `authCheckMs`.
+    const authCheck = setInterval(() => {
+      try {
+        guard.check();
+      } catch (err) {
+        endWith(refusedEnd(err, subscription?.seq ?? stream.afterSeq));
+      }
+    }, authCheckMs);
     const finish = (): void => {
       if (finished) return;
       finished = true;
       clearInterval(heartbeat);
+      clearInterval(authCheck);
       stream.release();
       subscription?.close();
     };
@@ -282,35 +368,53 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
     raw.on('error', finish);
     raw.on('drain', () => subscription?.resume());
     if (!feed.isOpen) {
-      raw.end(`event: error\ndata: ${endBody(closedEnd(stream.afterSeq))}\n\n`);
-      finish();
+      endWith(closedEnd(stream.afterSeq));
       return;
     }
     subscription = feed.subscribe({
       afterSeq: stream.afterSeq,
       tenant: stream.principal.tenant,
       ...(stream.kinds.length > 0 ? { kinds: stream.kinds } : {}),
-      accept: acceptFor(app, stream),
+      accept: guard.accept,
       isReady: () => !raw.destroyed && raw.writableLength < highWater,
       send: (entry) => {
         raw.write(`id: ${entry.seq}\nevent: ${entry.kind}\ndata: ${JSON.stringify(entry)}\n\n`);
       },
       onEnd: (end) => {
-        if (end.code !== null && !raw.destroyed) raw.end(`event: error\ndata: ${endBody(end)}\n\n`);
-        finish();
+        if (end.code !== null) endWith(end);
+        else finish();
       },
     });
   }
 
-  function serveWebSocket(socket: EventSocket, stream: ClaimedStream): void {
+  function serveWebSocket(socket: EventSocket, requestId: string, stream: ClaimedStream): void {
+    const guard = guardFor(app, stream, authCheckMs);
     let finished = false;
     let waiting = false;
     let subscription: FeedSubscription | undefined;
     const heartbeat = setInterval(() => socket.ping(), heartbeatMs);
+    const endWith = (end: FeedEnd): void => {
+      if (!finished && socket.readyState === socket.OPEN) {
+        socket.send(`{"type":"error",${endBody(end, requestId).slice(1)}`);
+        // 1008 "policy violation": the key no longer authorizes the stream, a retry with it is pointless;
+        // 1013 "try again later": the client may resume from `resumeAfterSeq`.
+        socket.close(end.code === AuthErrors.AUTH_INVALID_KEY ? 1008 : 1013, end.code ?? undefined);
+      }
+      finish();
+    };
+    // A quiet stream is re-checked too: its key's revocation ends it within `authCheckMs`.
+    const authCheck = setInterval(() => {
+      try {
+        guard.check();
+      } catch (err) {
+        endWith(refusedEnd(err, subscription?.seq ?? stream.afterSeq));
+      }
+    }, authCheckMs);
     const finish = (): void => {
       if (finished) return;
       finished = true;
       clearInterval(heartbeat);
+      clearInterval(authCheck);
       stream.release();
       subscription?.close();
     };
@@ -327,16 +431,14 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
     const head = app.ledger.head().seq;
     socket.send(JSON.stringify({ type: 'ready', afterSeq: stream.afterSeq, head, scope: eventScopeOf(stream.principal), principalId: stream.principal.id }));
     if (!feed.isOpen) {
-      socket.send(`{"type":"error",${endBody(closedEnd(stream.afterSeq)).slice(1)}`);
-      socket.close(1013, 'LEDGER_FEED_CLOSED');
-      finish();
+      endWith(closedEnd(stream.afterSeq));
       return;
     }
     subscription = feed.subscribe({
       afterSeq: stream.afterSeq,
       tenant: stream.principal.tenant,
       ...(stream.kinds.length > 0 ? { kinds: stream.kinds } : {}),
-      accept: acceptFor(app, stream),
+      accept: guard.accept,
       isReady: () => {
         const ready = socket.readyState === socket.OPEN && socket.bufferedAmount < highWater;
         if (!ready) waiting = true;
@@ -344,12 +446,8 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
       },
       send: (entry) => socket.send(`{"type":"entry","entry":${JSON.stringify(entry)}}`, afterFlush),
       onEnd: (end) => {
-        if (end.code !== null && socket.readyState === socket.OPEN) {
-          socket.send(`{"type":"error",${endBody(end).slice(1)}`);
-          // 1013 "try again later": the client may resume from `resumeAfterSeq`.
-          socket.close(1013, end.code);
-        }
-        finish();
+        if (end.code !== null) endWith(end);
+        else finish();
       },
     });
   }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { WritError, type Principal } from '../../core/index.js';
 import { BrokerErrors, ProposalStatusSchema, ProposeInputSchema, type ProposalRecord } from '../../broker/index.js';
 import type { WritApp } from '../../app.js';
+import { maySeeProposal } from '../auth.js';
 import { ApprovalSchema, AUTH_ERRORS, DecisionSchema, ErrorSchema, IdParamsSchema, ProposalSchema, WarrantPayloadSchema, render } from '../schemas.js';
 
 const ProposeBodySchema = ProposeInputSchema.describe(
@@ -48,10 +49,14 @@ export const proposalRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
   const typed = server.withTypeProvider<ZodTypeProvider>();
   const rid = (request: FastifyRequest) => String(request.id);
 
-  /** A proposal of the caller's tenant, or BROKER_PROPOSAL_NOT_FOUND (also for other tenants'). */
+  /**
+   * A proposal the caller may see (`maySeeProposal`), or BROKER_PROPOSAL_NOT_FOUND: another
+   * tenant's, or another principal's for an agent, is reported missing, so its existence is
+   * not the caller's to learn.
+   */
   const proposalOf = (who: Principal, id: string): ProposalRecord => {
     const proposal = app.broker.getProposal(id, who.tenant);
-    if (proposal === undefined) throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${id}\` does not exist`, { details: { proposalId: id } });
+    if (proposal === undefined || !maySeeProposal(who, proposal)) throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${id}\` does not exist`, { details: { proposalId: id } });
     return proposal;
   };
 
@@ -90,22 +95,26 @@ export const proposalRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
     {
       schema: {
         tags: ['proposals'],
-        summary: "Proposals of the caller's tenant, newest first",
+        summary: "Proposals of the caller's tenant, newest first (an agent: only its own)",
+        description: 'Users and services list the proposals of their tenant; an agent lists only the proposals it made (a session that is not its own lists nothing).',
         security: [{ bearer: [] }],
         querystring: ListQuerySchema,
         response: { 200: z.object({ proposals: z.array(ProposalSchema) }), ...AUTH_ERRORS },
       },
     },
     async (request) => {
+      const who = request.principal;
       const { status, sessionId, limit } = request.query;
-      return render({
-        proposals: app.broker.listProposals({
-          tenant: request.principal.tenant,
-          limit,
-          ...(status === undefined ? {} : { status }),
-          ...(sessionId === undefined ? {} : { sessionId }),
-        }),
+      // INVARIANT: an agent's list holds only its own proposals (`maySeeProposal`), filtered in
+      // the query so a page is full, not a tenant page thinned out.
+      const proposals = app.broker.listProposals({
+        tenant: who.tenant,
+        limit,
+        ...(who.kind === 'agent' ? { actorId: who.id } : {}),
+        ...(status === undefined ? {} : { status }),
+        ...(sessionId === undefined ? {} : { sessionId }),
       });
+      return render({ proposals });
     },
   );
 
@@ -115,6 +124,7 @@ export const proposalRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       schema: {
         tags: ['proposals'],
         summary: 'A proposal with its decisions and approvals',
+        description: "Visible to people and services of its tenant, and to the agent that proposed it; anyone else gets 404.",
         security: [{ bearer: [] }],
         params: IdParamsSchema,
         response: { 200: ProposalDetailSchema, ...AUTH_ERRORS },
@@ -142,6 +152,7 @@ export const proposalRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       schema: {
         tags: ['proposals'],
         summary: 'Decide a proposed or pending proposal again (e.g. after its facts changed)',
+        description: 'Open to whoever may see the proposal (see `GET /v1/proposals/{id}`).',
         security: [{ bearer: [] }],
         params: IdParamsSchema,
         response: { 200: DecisionSchema, ...AUTH_ERRORS, 409: ErrorSchema },

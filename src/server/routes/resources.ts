@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { WritError } from '../../core/index.js';
 import { BrokerErrors } from '../../broker/index.js';
 import type { WritApp } from '../../app.js';
+import { maySeeProposal } from '../auth.js';
 import { ServerErrors } from '../errors.js';
 import { AUTH_ERRORS, DecisionSchema, IdParamsSchema, ResourceSchema, render } from '../schemas.js';
 
@@ -27,9 +28,9 @@ export const resourceRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
     },
     async (request) => {
       const { type, id } = request.params;
-      const resource = app.broker.getResource(type, id);
-      // INVARIANT: a resource of another tenant is reported missing, like one that does not exist.
-      if (resource === undefined || resource.tenant !== request.principal.tenant) {
+      // INVARIANT: only the caller's tenant's resources are looked up; each tenant has its own ids.
+      const resource = app.broker.getResource(request.principal.tenant, type, id);
+      if (resource === undefined) {
         throw new WritError(ServerErrors.SERVER_RECORD_NOT_FOUND, `no \`${type}\` \`${id}\` exists`, { details: { kind: 'resource', type, id } });
       }
       return render(resource);
@@ -42,6 +43,7 @@ export const resourceRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       schema: {
         tags: ['resources'],
         summary: 'A decision with its facts and determining policies',
+        description: 'Visible to whoever may see its proposal: people and services of its tenant, and the agent that proposed it.',
         security: [{ bearer: [] }],
         params: IdParamsSchema,
         response: { 200: DecisionSchema, ...AUTH_ERRORS },
@@ -49,8 +51,9 @@ export const resourceRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
     },
     async (request) => {
       const decision = app.broker.getDecision(request.params.id);
-      // A decision belongs to the tenant of its proposal.
-      if (decision === undefined || app.broker.getProposal(decision.proposalId, request.principal.tenant) === undefined) {
+      // A decision is visible exactly when its proposal is (same tenant; for an agent, its own proposal).
+      const proposal = decision === undefined ? undefined : app.broker.getProposal(decision.proposalId, request.principal.tenant);
+      if (decision === undefined || proposal === undefined || !maySeeProposal(request.principal, proposal)) {
         throw new WritError(BrokerErrors.BROKER_DECISION_NOT_FOUND, `decision \`${request.params.id}\` does not exist`, { details: { decisionId: request.params.id } });
       }
       return render(decision);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { WritError } from '../../core/index.js';
 import { RetrievalErrors, RetrievalQuerySchema } from '../../retrieval/index.js';
 import type { WritApp } from '../../app.js';
-import { AUDIT_ROLES, hasRole } from '../auth.js';
+import { isTenantReader } from '../auth.js';
 import { AUTH_ERRORS, ErrorSchema, IdParamsSchema, render } from '../schemas.js';
 import { AuthErrors } from '../../auth/index.js';
 
@@ -94,7 +94,7 @@ export const retrieveRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       schema: {
         tags: ['retrieval'],
         summary: 'A sealed ContextBundle and whether it is still fresh',
-        description: 'Visible to the principal that retrieved it and to `auditor`/`admin` of its tenant; other tenants get 404.',
+        description: 'Visible to the principal that retrieved it and to users and services with `auditor`/`admin` in its tenant (never agents); other tenants get 404.',
         security: [{ bearer: [] }],
         params: IdParamsSchema,
         response: { 200: BundleResponseSchema, ...AUTH_ERRORS },
@@ -111,7 +111,7 @@ export const retrieveRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       }
       // INVARIANT: a bundle of another tenant is reported missing; its existence is not the caller's to learn.
       if (bundle.tenant !== who.tenant) throw notFound();
-      if (bundle.principalId !== who.id && !hasRole(who, AUDIT_ROLES)) {
+      if (bundle.principalId !== who.id && !isTenantReader(who)) {
         throw new WritError(AuthErrors.AUTH_FORBIDDEN, `principal \`${who.id}\` may not read bundle \`${bundle.id}\``, {
           details: { principalId: who.id, bundleId: bundle.id },
         });

@@ -7,7 +7,7 @@ import { NameSchema, WritError } from '../../core/index.js';
 import { BrokerErrors } from '../../broker/index.js';
 import type { WritApp } from '../../app.js';
 import { AuthErrors } from '../../auth/index.js';
-import { AUDIT_ROLES, hasRole } from '../auth.js';
+import { isTenantReader } from '../auth.js';
 import { AUTH_ERRORS, ErrorSchema, IdParamsSchema, SessionSchema, render } from '../schemas.js';
 
 /** A session lasts 15 minutes unless the caller asks otherwise (at most the broker's `maxSessionTtlMs`). */
@@ -59,7 +59,7 @@ export const sessionRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server
       schema: {
         tags: ['sessions'],
         summary: 'A session, with its budgets and what it used',
-        description: 'Visible to its actor, the principal it acts for, and `auditor`/`admin` of its tenant.',
+        description: 'Visible to its actor, the principal it acts for, and users and services with `auditor`/`admin` in its tenant (never agents).',
         security: [{ bearer: [] }],
         params: IdParamsSchema,
         response: { 200: SessionSchema, ...AUTH_ERRORS },
@@ -71,7 +71,7 @@ export const sessionRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server
       if (session === undefined || session.tenant !== who.tenant) {
         throw new WritError(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${request.params.id}\` does not exist`, { details: { sessionId: request.params.id } });
       }
-      if (who.id !== session.actorId && who.id !== session.onBehalfOf && !hasRole(who, AUDIT_ROLES)) {
+      if (who.id !== session.actorId && who.id !== session.onBehalfOf && !isTenantReader(who)) {
         throw new WritError(AuthErrors.AUTH_FORBIDDEN, `principal \`${who.id}\` may not read session \`${session.id}\``, {
           details: { principalId: who.id, sessionId: session.id },
         });
