@@ -14,7 +14,13 @@ import { freePort } from './free-port.js';
 
 const require = createRequire(import.meta.url);
 const autocannon = require('autocannon') as (o: Record<string, unknown>) => Promise<{ requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number }>;
-const LIMITS = { WRIT_RETRIEVAL_RATE_PER_SECOND: '1000000', WRIT_RETRIEVAL_RATE_BURST: '1000000', WRIT_RATE_PER_SECOND: '1000000', WRIT_RATE_BURST: '1000000' };
+const LIMITS = {
+  WRIT_RETRIEVAL_RATE_PER_SECOND: '1000000',
+  WRIT_RETRIEVAL_RATE_BURST: '1000000',
+  WRIT_RATE_PER_SECOND: '1000000',
+  WRIT_RATE_BURST: '1000000',
+  WRIT_SESSION_MAX_PROPOSALS: '1000000000',
+};
 const PROCESSES = Number(process.argv[2] ?? 2);
 const SECONDS = Number(process.argv[3] ?? 10);
 const home = mkdtempSync(join(tmpdir(), 'writ-bench-processes-'));

@@ -405,7 +405,7 @@ export function openAuthority(
         warrantTtlMs: config.broker.warrantTtlMs,
         approvalTtlMs: config.broker.approvalTtlMs,
         ...(config.broker.defaultBudgets ? { defaultBudgets: config.broker.defaultBudgets } : {}),
-        ...(config.broker.maxBudgets ? { maxBudgets: config.broker.maxBudgets } : {}),
+        maxBudgets: config.broker.maxBudgets,
       },
     });
     const keys = createApiKeys({ store, principalExists: (id) => broker.getPrincipal(id) !== undefined });

@@ -14,6 +14,15 @@ export const SessionBudgetsSchema = z
   .strict();
 export type SessionBudgets = z.output<typeof SessionBudgetsSchema>;
 
+/** The ceiling of a session's budgets; each one left out stays at its default. */
+export const MaxSessionBudgetsSchema = z
+  .object({
+    retrievals: count.default(1_000),
+    proposals: count.default(200),
+    contextChars: count.default(2_000_000),
+  })
+  .strict();
+
 export const BrokerConfigSchema = z
   .object({
     /** Lifetime of a warrant (default 5 minutes). */
@@ -33,7 +42,7 @@ export const BrokerConfigSchema = z
      * budgets). Whoever opens a session (an agent, usually) names its budgets; without a
      * ceiling an agent could give itself an unbounded run.
      */
-    maxBudgets: SessionBudgetsSchema.default({ retrievals: 1_000, proposals: 200, contextChars: 2_000_000 }),
+    maxBudgets: MaxSessionBudgetsSchema.default({ retrievals: 1_000, proposals: 200, contextChars: 2_000_000 }),
     /** Most bundles a proposal may cite. */
     maxBasis: z.number().int().min(0).max(1000).default(50),
     /**

@@ -10,9 +10,8 @@ import { toInputIssues } from './validate.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
-const sessionBudgets = z
-  .object({ retrievals: z.number().int().nonnegative(), proposals: z.number().int().nonnegative(), contextChars: z.number().int().nonnegative() })
-  .strict();
+const budget = z.coerce.number().int().nonnegative();
+const sessionBudgets = z.object({ retrievals: budget, proposals: budget, contextChars: budget }).strict();
 
 export const ConfigSchema = z
   .object({
@@ -90,8 +89,11 @@ export const ConfigSchema = z
         approvalTtlMs: positiveInt.default(24 * 3600_000),
         /** Budgets of a session that asks for none (broker default: 100 retrievals, 20 proposals, 200,000 characters). */
         defaultBudgets: sessionBudgets.optional(),
-        /** The most a session may ask for, budget by budget (broker default: ten times the default budgets). */
-        maxBudgets: sessionBudgets.optional(),
+        /** The most a session may ask for, budget by budget (default: ten times the default budgets). */
+        maxBudgets: z
+          .object({ retrievals: budget.default(1_000), proposals: budget.default(200), contextChars: budget.default(2_000_000) })
+          .strict()
+          .default({ retrievals: 1_000, proposals: 200, contextChars: 2_000_000 }),
         /** Sign a ledger checkpoint every N entries (0: only on shutdown). */
         checkpointEvery: z.coerce.number().int().min(0).default(1000),
         /**
@@ -102,7 +104,7 @@ export const ConfigSchema = z
         anchorFile: z.string().min(1).optional(),
       })
       .strict()
-      .default({ warrantTtlMs: 5 * 60_000, approvalTtlMs: 24 * 3600_000, checkpointEvery: 1000 }),
+      .default({ warrantTtlMs: 5 * 60_000, approvalTtlMs: 24 * 3600_000, checkpointEvery: 1000, maxBudgets: { retrievals: 1_000, proposals: 200, contextChars: 2_000_000 } }),
   })
   .strict();
 
@@ -114,6 +116,9 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[];
   { env: 'WRIT_WORKSPACE', path: ['workspace'], doc: 'workspace folder: catalog, policies, principals, documents (default: the sample refund desk)' },
   { env: 'WRIT_WARRANT_TTL_MS', path: ['broker', 'warrantTtlMs'], doc: 'lifetime of a warrant in ms' },
   { env: 'WRIT_APPROVAL_TTL_MS', path: ['broker', 'approvalTtlMs'], doc: 'lifetime of an approval in ms' },
+  { env: 'WRIT_SESSION_MAX_RETRIEVALS', path: ['broker', 'maxBudgets', 'retrievals'], doc: 'most retrievals a session may ask for' },
+  { env: 'WRIT_SESSION_MAX_PROPOSALS', path: ['broker', 'maxBudgets', 'proposals'], doc: 'most proposals a session may ask for' },
+  { env: 'WRIT_SESSION_MAX_CONTEXT_CHARS', path: ['broker', 'maxBudgets', 'contextChars'], doc: 'most context characters a session may ask for' },
   { env: 'WRIT_LEDGER_ANCHOR_FILE', path: ['broker', 'anchorFile'], doc: "the ledger's anchor file (default `<home>/ledger-anchor.json`)" },
   { env: 'WRIT_HOME', path: ['home'], doc: 'folder for the SQLite file, Chroma data and keys' },
   { env: 'WRIT_LOG_LEVEL', path: ['logLevel'], doc: 'server log level (`silent` to turn logs off)' },

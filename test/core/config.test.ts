@@ -15,6 +15,16 @@ describe('loadConfig', () => {
     assert.equal(config.chroma.url, undefined);
   });
 
+  test("sets the ceiling of a session's budgets one budget at a time", () => {
+    assert.deepEqual(loadConfig({ env: {} }).broker.maxBudgets, { retrievals: 1_000, proposals: 200, contextChars: 2_000_000 });
+    const raised = loadConfig({ env: { WRIT_SESSION_MAX_PROPOSALS: '5000' } });
+    assert.deepEqual(raised.broker.maxBudgets, { retrievals: 1_000, proposals: 5_000, contextChars: 2_000_000 });
+    assert.throws(
+      () => loadConfig({ env: { WRIT_SESSION_MAX_RETRIEVALS: '-1' } }),
+      (e: unknown) => isWritError(e, 'CONFIG_INVALID') && JSON.stringify(e.details).includes('WRIT_SESSION_MAX_RETRIEVALS'),
+    );
+  });
+
   test('reads env over the config file, and freezes the result', () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-config-'));
     try {

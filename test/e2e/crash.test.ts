@@ -15,6 +15,9 @@ import { descendantsOf, exitOf, runChild, startServe, waitGone, type ServeProces
 
 /** Rate limits up: the load below is one principal sending as fast as it can. */
 const UNLIMITED = {
+  WRIT_SESSION_MAX_RETRIEVALS: '1000000',
+  WRIT_SESSION_MAX_PROPOSALS: '1000000',
+  WRIT_SESSION_MAX_CONTEXT_CHARS: '1000000000',
   WRIT_RATE_PER_SECOND: '100000',
   WRIT_RATE_BURST: '100000',
   WRIT_RETRIEVAL_RATE_PER_SECOND: '100000',
