@@ -112,6 +112,11 @@ export interface AppOptions {
   readonly seedWorkspace?: boolean;
   /** Progress of the workspace ingest, for long first starts. */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Open a vector index built with another model instead of refusing it, so that
+   * `retrieval.reindex({ reembed: true })` can replace it (`writ reindex --reembed`).
+   */
+  readonly rebuildVectorIndex?: boolean;
 }
 
 const VECTOR_COLLECTION = 'writ-chunks';
@@ -151,9 +156,9 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const embedder = await createEmbedder({ model: config.embedder.model, batchSize: config.embedder.batchSize });
     cleanup.push(() => embedder.close());
 
-    const openIndex = (server: ChromaServer) =>
-      openVectorIndex({ server, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension });
-    let vectorIndex = await openIndex(chroma);
+    const openIndex = (server: ChromaServer, onMismatch: 'refuse' | 'rebuild' = 'refuse') =>
+      openVectorIndex({ server, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension, onMismatch });
+    let vectorIndex = await openIndex(chroma, options.rebuildVectorIndex ? 'rebuild' : 'refuse');
     // Another process sharing this Chroma (a local `writ reindex`) may drop the collection and
     // create it again: the index is then opened again by name, once, and the call retried.
     const onCurrent = async <T>(op: (index: VectorIndex) => Promise<T>): Promise<T> => {

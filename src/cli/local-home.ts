@@ -46,12 +46,21 @@ export function cliConfig(env: CliEnv): Config {
 
 /**
  * Opens the home of `env` (WRIT_HOME, WRIT_WORKSPACE, …). `withRetrieval` starts Chroma
- * and the model too (for search, ingest, reindex).
+ * and the model too (for search, ingest, reindex); `rebuildVectorIndex` accepts a vector
+ * index of another model, for `writ reindex --reembed` to replace.
  */
-export async function openLocalHome(env: CliEnv, options: { withRetrieval?: boolean; onProgress?: (line: string) => void } = {}): Promise<LocalHome> {
+export async function openLocalHome(
+  env: CliEnv,
+  options: { withRetrieval?: boolean; rebuildVectorIndex?: boolean; onProgress?: (line: string) => void } = {},
+): Promise<LocalHome> {
   const config = cliConfig(env);
   if (options.withRetrieval) {
-    const app = await createApp({ config, seedWorkspace: false, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    const app = await createApp({
+      config,
+      seedWorkspace: false,
+      ...(options.rebuildVectorIndex ? { rebuildVectorIndex: true } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
     try {
       syncPrincipals(app.broker, app.workspace);
     } catch (err) {

@@ -97,7 +97,8 @@ function splitRange(text: string, start: number, end: number, max: number): Arra
 /**
  * Cuts `text` into chunks. Markdown headings start a new chunk (once the running one has
  * `minChars`) and give each chunk its heading path; paragraphs are never split unless
- * longer than `maxChars`.
+ * longer than `maxChars`. Every non-blank character lies in some chunk (headings with no
+ * body after them form a chunk of their own).
  *
  * @example
  * chunkText('# A\n\npara one\n\npara two', { markdown: true })
@@ -113,8 +114,10 @@ export function chunkText(text: string, options: Partial<ChunkingOptions> & { ma
   }
   const chunks: TextChunk[] = [];
   let cur: Block[] = [];
+  // Headings with no body after them (a title-only document, a trailing heading, headings
+  // longer than a chunk) still become a chunk of their own: their words must stay findable.
   const emit = (): void => {
-    if (cur.length === 0 || cur.every((b) => b.isHeading)) return;
+    if (cur.length === 0) return;
     const first = cur[0] as Block;
     const last = cur[cur.length - 1] as Block;
     const body = cur.find((b) => !b.isHeading) ?? first;

@@ -45,7 +45,7 @@ export const RetrievalErrors = defineErrors('retrieval', {
   RETRIEVAL_INDEX_MISMATCH: {
     status: 500,
     meaning: 'the vector index was built with another embedding model or dimension',
-    fix: 'run `writ reindex` to rebuild the vector index from SQLite with the configured model',
+    fix: 'run `writ reindex --reembed` to embed every chunk again with the configured model and rebuild the vector index',
   },
   RETRIEVAL_MODEL_NOT_FOUND: {
     status: 500,

@@ -5,7 +5,7 @@ export { createEmbedder, EmbedderOptionsSchema, BUNDLED_MODEL_DIR, type Embedder
 export { isZeroVector, type Embedder } from './embedder-types.js';
 export { startChroma, connectChroma, type ChromaServer, type ChromaExit, type StartChromaOptions } from './chroma-server.js';
 export { openVectorIndex, VECTOR_SPACE, DEFAULT_EF_SEARCH, type VectorIndex, type VectorIndexOptions, type VectorRow, type VectorHit, type VectorQuery, type VectorWhere } from './vector-index.js';
-export { createRetrieval, type Retrieval, type RetrievalDeps, type RetrievalConfig, type RetrievalWatcher } from './retrieval.js';
+export { createRetrieval, type Retrieval, type RetrievalDeps, type RetrievalConfig, type RetrievalWatcher, type WatchOptions } from './retrieval.js';
 export type { RetrieveOptions } from './search.js';
 export { createBundleEvidenceReader, sealBundle, type BundleEvidence, type ContextBundle, type SealedBundle, type StaleRef, type BundleChunkRef } from './bundles.js';
 export type { DocumentRecord, ListDocumentsOptions } from './documents.js';

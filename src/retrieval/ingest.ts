@@ -100,11 +100,73 @@ const sameSet = (a: readonly string[], b: readonly string[]): boolean => {
   return b.every((x) => s.has(x));
 };
 
+type ParsedDocument = ReturnType<typeof parseDocument>;
+type IngestKind = IngestOutcome['status'];
+
+/** A document of the batch with what does not depend on the stored row: hash, readers, labels. */
+interface Prepared {
+  readonly doc: ParsedDocument;
+  readonly hash: string;
+  readonly readers: string[];
+  readonly labels: string[];
+}
+
+/** A document's chunks and their vectors (they depend on its text alone, so they survive a re-plan). */
+interface Embedded {
+  readonly chunks: ReturnType<typeof chunkText>;
+  readonly vectors: Float32Array[];
+}
+
+function parseDocument(d: DocumentInput, i: number) {
+  return parseInput(DocumentInputSchema, d, `document ${i + 1}`);
+}
+
+const keyOf = (doc: ParsedDocument): string => `${doc.tenant}\u0000${doc.sourceUri}`;
+
+function prepare(doc: ParsedDocument): Prepared {
+  return {
+    doc,
+    hash: `sha256:${sha256Hex(canonicalJson({ title: doc.title, text: doc.text }))}`,
+    readers: [...new Set(doc.readers)].sort(),
+    labels: [...new Set(doc.labels)].sort(),
+  };
+}
+
+/** What ingesting `p` over the stored row `existing` does. */
+function classify(p: Prepared, existing: DocRow | undefined): IngestKind {
+  if (existing === undefined) return 'created';
+  if (existing.content_hash !== p.hash || existing.status !== 'active') return 'updated';
+  if (!sameSet(JSON.parse(existing.readers) as string[], p.readers) || !sameSet(JSON.parse(existing.labels) as string[], p.labels)) return 'readers_changed';
+  return 'unchanged';
+}
+
+const needsChunks = (kind: IngestKind): boolean => kind === 'created' || kind === 'updated';
+
+const FIND_DOC = 'SELECT id, content_hash, status, current_version, readers, labels FROM documents WHERE tenant = ? AND source_uri = ?';
+
+/** Chunks and embeds the given documents (one embedding pass for all of them). */
+async function embedDocuments(ctx: RetrievalContext, docs: readonly Prepared[]): Promise<Map<string, Embedded>> {
+  const chunked = docs.map((p) => ({ p, chunks: chunkText(p.doc.text, { ...ctx.chunking, markdown: p.doc.format === 'markdown' }) }));
+  const texts = chunked.flatMap(({ chunks }) => chunks.map((c) => embeddingText(c.heading, c.text)));
+  const vectors = texts.length > 0 ? await embedAll(ctx.embedder, texts, ctx.embedBatchSize) : [];
+  const out = new Map<string, Embedded>();
+  let offset = 0;
+  for (const { p, chunks } of chunked) {
+    out.set(keyOf(p.doc), { chunks, vectors: vectors.slice(offset, offset + chunks.length) });
+    offset += chunks.length;
+  }
+  return out;
+}
+
 /**
  * Ingests a batch of documents. Unchanged documents are skipped; changed ones get a new
  * version. One SQLite transaction covers the whole batch (with its ledger entries); the
  * vector index is synced afterwards (a crash in between leaves pending rows that the next
  * sync or `reindex()` pushes).
+ *
+ * Concurrent ingests of the same source serialize: each one's transaction decides against
+ * the row as committed then (the later one updates what the earlier one wrote, or finds it
+ * unchanged), so neither fails and the batch's other documents are stored either way.
  */
 export async function ingestDocuments(
   ctx: RetrievalContext,
@@ -112,45 +174,49 @@ export async function ingestDocuments(
   actor: ActorContext = {},
   options: { deferVectorSync?: boolean } = {},
 ): Promise<IngestOutcome[]> {
-  const docs = inputs.map((d, i) => parseInput(DocumentInputSchema, d, `document ${i + 1}`));
-  const db = ctx.store.db;
-  const findDoc = db.prepare('SELECT id, content_hash, status, current_version, readers, labels FROM documents WHERE tenant = ? AND source_uri = ?');
-
+  const docs = inputs.map(parseDocument);
   // Last occurrence of a source wins within one batch.
-  const bySource = new Map<string, (typeof docs)[number]>();
-  for (const d of docs) bySource.set(`${d.tenant}\u0000${d.sourceUri}`, d);
+  const bySource = new Map<string, ParsedDocument>();
+  for (const d of docs) bySource.set(keyOf(d), d);
+  const prepared = [...bySource.values()].map(prepare);
 
-  type Plan = {
-    doc: (typeof docs)[number];
-    hash: string;
-    readers: string[];
-    labels: string[];
-    existing: DocRow | undefined;
-    kind: 'created' | 'updated' | 'unchanged' | 'readers_changed';
-    chunks: ReturnType<typeof chunkText>;
-    vectorOffset: number;
-  };
-  const plans: Plan[] = [];
-  const texts: string[] = [];
-  for (const doc of bySource.values()) {
-    const hash = `sha256:${sha256Hex(canonicalJson({ title: doc.title, text: doc.text }))}`;
-    const readers = [...new Set(doc.readers)].sort();
-    const labels = [...new Set(doc.labels)].sort();
-    const existing = findDoc.get(doc.tenant, doc.sourceUri) as DocRow | undefined;
-    let kind: Plan['kind'];
-    if (existing === undefined) kind = 'created';
-    else if (existing.content_hash !== hash || existing.status !== 'active') kind = 'updated';
-    else if (!sameSet(JSON.parse(existing.readers) as string[], readers) || !sameSet(JSON.parse(existing.labels) as string[], labels)) kind = 'readers_changed';
-    else kind = 'unchanged';
-    const chunks = kind === 'created' || kind === 'updated' ? chunkText(doc.text, { ...ctx.chunking, markdown: doc.format === 'markdown' }) : [];
-    plans.push({ doc, hash, readers, labels, existing, kind, chunks, vectorOffset: texts.length });
-    for (const c of chunks) texts.push(embeddingText(c.heading, c.text));
+  const findDoc = ctx.store.db.prepare(FIND_DOC);
+  const embedded = await embedDocuments(ctx, prepared.filter((p) => needsChunks(classify(p, findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined))));
+  for (;;) {
+    const outcomes = writeBatch(ctx, prepared, embedded, actor);
+    if (outcomes !== undefined) {
+      noteSearchableWrite(ctx.store.db);
+      if (outcomes.some((o) => needsChunks(o.status))) {
+        const sync = syncVectorIndex(ctx);
+        if (options.deferVectorSync) sync.catch(() => undefined);
+        else await sync;
+      }
+      return outcomes;
+    }
+    // Another writer changed a document meanwhile so that it now needs chunks it was not
+    // given: embed those and decide again. Chunks depend only on the text, so each document
+    // is embedded at most once and this loop ends.
+    const missing = prepared.filter((p) => !embedded.has(keyOf(p.doc)) && needsChunks(classify(p, findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined)));
+    for (const [key, value] of await embedDocuments(ctx, missing)) embedded.set(key, value);
   }
+}
 
-  const vectors = texts.length > 0 ? await embedAll(ctx.embedder, texts, ctx.embedBatchSize) : [];
-
+/**
+ * Writes the batch in one transaction, deciding each document against its row as read inside
+ * that transaction. Returns undefined, having written nothing, when a document needs chunks
+ * that are not in `embedded`.
+ */
+function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedded: ReadonlyMap<string, Embedded>, actor: ActorContext): IngestOutcome[] | undefined {
   const at = nowIso(ctx.clock);
-  const outcomes = ctx.store.transaction((tx) => {
+  return ctx.store.transaction((tx) => {
+    const findDoc = tx.prepare(FIND_DOC);
+    // INVARIANT: a document is written against the row committed now, never a row read before
+    // an await: two ingests of one source could otherwise both insert it or both make version n + 1.
+    const plans = prepared.map((p) => {
+      const existing = findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined;
+      return { ...p, existing, kind: classify(p, existing), embedded: embedded.get(keyOf(p.doc)) };
+    });
+    if (plans.some((p) => needsChunks(p.kind) && p.embedded === undefined)) return undefined;
     const insDoc = tx.prepare(
       `INSERT INTO documents (id, tenant, source_uri, title, labels, readers, current_version, content_hash, chunk_count, status, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 'active', ?, ?)`,
@@ -202,10 +268,11 @@ export async function ingestDocuments(
         result.push({ documentId, sourceUri: doc.sourceUri, version, status: 'readers_changed', chunks: 0 });
         continue;
       }
+      const { chunks, vectors } = p.embedded as Embedded;
       if (p.kind === 'created') {
         documentId = newId('doc');
         version = 1;
-        insDoc.run(documentId, doc.tenant, doc.sourceUri, doc.title, JSON.stringify(p.labels), JSON.stringify(p.readers), p.hash, p.chunks.length, at, at);
+        insDoc.run(documentId, doc.tenant, doc.sourceUri, doc.title, JSON.stringify(p.labels), JSON.stringify(p.readers), p.hash, chunks.length, at, at);
       } else {
         documentId = p.existing!.id;
         version = p.existing!.current_version + 1;
@@ -214,13 +281,13 @@ export async function ingestDocuments(
         delFts.run(documentId);
         deactivate.run(documentId);
         supersede.run(at, documentId, p.existing!.current_version);
-        updDoc.run(doc.title, JSON.stringify(p.labels), JSON.stringify(p.readers), version, p.hash, p.chunks.length, at, documentId);
+        updDoc.run(doc.title, JSON.stringify(p.labels), JSON.stringify(p.readers), version, p.hash, chunks.length, at, documentId);
         delReaders.run(documentId);
       }
-      insVersion.run(documentId, version, p.hash, p.chunks.length, at);
+      insVersion.run(documentId, version, p.hash, chunks.length, at);
       for (const r of p.readers) insReader.run(documentId, r);
-      p.chunks.forEach((c, i) => {
-        const v = vectors[p.vectorOffset + i] as Float32Array;
+      chunks.forEach((c, i) => {
+        const v = vectors[i] as Float32Array;
         const zero = isZeroVector(v);
         const info = insChunk.run(
           newId('chk'), documentId, doc.tenant, version, c.ordinal, c.heading, c.text, `sha256:${sha256Hex(c.text)}`, c.charStart, c.charEnd, zero ? 1 : 0,
@@ -235,20 +302,13 @@ export async function ingestDocuments(
         actorId: actor.actorId ?? null,
         requestId: actor.requestId ?? null,
         refs: [documentId],
-        body: { documentId, version, sourceUri: doc.sourceUri, title: doc.title, contentHash: p.hash, chunks: p.chunks.length, readers: p.readers, labels: p.labels } as JsonValue,
+        body: { documentId, version, sourceUri: doc.sourceUri, title: doc.title, contentHash: p.hash, chunks: chunks.length, readers: p.readers, labels: p.labels } as JsonValue,
       });
-      result.push({ documentId, sourceUri: doc.sourceUri, version, status: p.kind, chunks: p.chunks.length });
+      result.push({ documentId, sourceUri: doc.sourceUri, version, status: p.kind, chunks: chunks.length });
     }
     appendAll(ctx.ledger, entries);
     return result;
   });
-  noteSearchableWrite(ctx.store.db);
-  if (outcomes.some((o) => o.status === 'created' || o.status === 'updated')) {
-    const sync = syncVectorIndex(ctx);
-    if (options.deferVectorSync) sync.catch(() => undefined);
-    else await sync;
-  }
-  return outcomes;
 }
 
 /**

@@ -41,10 +41,28 @@ export function formatOf(path: string): ContentFormat | undefined {
   return EXTENSIONS[extname(path).toLowerCase()];
 }
 
-/** Every loadable file under the given files/folders, sorted, skipping dot-folders and node_modules. */
+/** The file extensions Writ loads, for error messages (`.md, .markdown, …`). */
+export const SUPPORTED_EXTENSIONS: readonly string[] = Object.freeze(Object.keys(EXTENSIONS));
+
+function unsupportedFile(path: string): WritError {
+  const ext = extname(path) || '(none)';
+  return new WritError(
+    RetrievalErrors.RETRIEVAL_LOAD_FAILED,
+    `unsupported file type \`${ext}\`: \`${path}\`: convert it to one of ${SUPPORTED_EXTENSIONS.join(', ')}`,
+    { details: { path, extension: ext, supported: [...SUPPORTED_EXTENSIONS] } },
+  );
+}
+
+/**
+ * Every loadable file under the given files/folders, sorted, skipping dot-folders and
+ * node_modules. Inside a folder, files of other types are skipped; a file named explicitly
+ * must be loadable, since skipping it would report success for something never ingested.
+ *
+ * @throws WritError RETRIEVAL_LOAD_FAILED for a missing path or an explicitly named file of an unsupported type.
+ */
 export function listLoadableFiles(paths: readonly string[]): string[] {
   const out = new Set<string>();
-  const walk = (p: string): void => {
+  const walk = (p: string, named: boolean): void => {
     let st;
     try {
       st = statSync(p);
@@ -54,11 +72,13 @@ export function listLoadableFiles(paths: readonly string[]): string[] {
     if (st.isDirectory()) {
       for (const name of readdirSync(p).sort()) {
         if (name.startsWith('.') || name === 'node_modules') continue;
-        walk(join(p, name));
+        walk(join(p, name), false);
       }
     } else if (st.isFile() && formatOf(p) !== undefined) out.add(p);
+    else if (named) throw unsupportedFile(p);
   };
-  for (const p of paths) walk(resolve(p));
+  // All named paths are checked before any is returned, so a bad one stops the ingest before it starts.
+  for (const p of paths) walk(resolve(p), true);
   return [...out].sort();
 }
 
@@ -102,17 +122,32 @@ export function recordsToDocuments(records: unknown[], baseUri: string, fields: 
 export function loadFile(path: string, fields: RecordFields = {}): LoadedDocument[] {
   const abs = resolve(path);
   const format = formatOf(abs);
-  if (format === undefined) {
-    throw new WritError(RetrievalErrors.RETRIEVAL_LOAD_FAILED, `unsupported file type \`${extname(abs)}\`: \`${abs}\``, { details: { path: abs } });
-  }
-  let raw: string;
+  if (format === undefined) throw unsupportedFile(abs);
+  let bytes: Buffer;
   try {
-    raw = readFileSync(abs, 'utf8');
+    bytes = readFileSync(abs);
   } catch (cause) {
     throw new WritError(RetrievalErrors.RETRIEVAL_LOAD_FAILED, `cannot read \`${abs}\``, { cause, details: { path: abs } });
   }
+  const raw = decodeUtf8(bytes, abs);
   const uri = pathToFileURL(abs).href;
   return loadText(raw, format, uri, basename(abs, extname(abs)), fields);
+}
+
+// Fatal: a lenient decode turns every invalid byte into U+FFFD and the text is stored
+// damaged, without a word (a Latin-1 `é` becomes `\uFFFD`).
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The file's text; RETRIEVAL_LOAD_FAILED naming the path when it is not UTF-8. */
+function decodeUtf8(bytes: Uint8Array, path: string): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch (cause) {
+    throw new WritError(RetrievalErrors.RETRIEVAL_LOAD_FAILED, `\`${path}\` is not valid UTF-8: convert it to UTF-8 (e.g. \`iconv -f latin1 -t utf-8\`)`, {
+      cause,
+      details: { path, encoding: 'utf-8' },
+    });
+  }
 }
 
 /** Parses text of a known format; `fallbackTitle` names documents without a title. */

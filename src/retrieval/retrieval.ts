@@ -65,6 +65,13 @@ export interface RetrievalWatcher {
   close(): Promise<void>;
 }
 
+/** Options of `watch`. */
+export interface WatchOptions extends Omit<IngestPathOptions, 'onProgress' | 'signal'> {
+  readonly fields?: RecordFields;
+  /** Called with the error of a change that could not be applied and the file it came from (the initial scan's error rejects `ready` instead). */
+  readonly onError?: (error: unknown, path: string) => void;
+}
+
 /** The retrieval half's public surface. */
 export interface Retrieval {
   ingest(docs: readonly DocumentInput[], actor?: ActorContext): Promise<IngestOutcome[]>;
@@ -85,7 +92,11 @@ export interface Retrieval {
   syncVectors(): Promise<{ upserted: number; deleted: number }>;
   /** Rebuilds the vector index from SQLite (re-embedding chunk text when `reembed`). */
   reindex(options?: { reembed?: boolean }): Promise<{ chunks: number }>;
-  watch(dir: string, options: Omit<IngestPathOptions, 'onProgress' | 'signal'> & { fields?: RecordFields }): RetrievalWatcher;
+  /**
+   * Follows a folder: added and changed files are ingested, deleted ones revoked. A change that
+   * fails (a file that does not load, Chroma down) goes to `onError` and the watch goes on.
+   */
+  watch(dir: string, options: WatchOptions): RetrievalWatcher;
   /** Lexical score lists: counters, and a promise for reads in flight (benchmarks, tests). */
   readonly termLists: Pick<TermLists, 'stats' | 'idle'>;
   /** Stops background work (the score-list reader); call before closing the store. */
@@ -132,8 +143,32 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
   };
   const limiter = createRateLimiter({ ratePerSecond: cfg.ratePerSecond ?? 20, burst: cfg.rateBurst ?? 40, clock });
 
+  /** Empties the vector index, recreating the collection when it can, and marks every vector pending. */
+  const emptyVectorIndex = async (): Promise<void> => {
+    const db = deps.store.db;
+    // Ids to clear when the collection cannot be recreated, read while SQLite still marks them.
+    const indexed = deps.reopenVectorIndex ? [] : (db.prepare('SELECT id FROM chunks WHERE in_vector_index = 1 OR active = 1').all() as Array<{ id: string }>).map((r) => r.id);
+    // INVARIANT: SQLite forgets what the index holds before the index loses it. A failure
+    // anywhere after this (Chroma down, the process killed) leaves every active chunk pending,
+    // so the next sync or reindex pushes it: never an empty index that SQLite thinks is full.
+    deps.store.transaction((tx) => {
+      tx.prepare('UPDATE chunks SET in_vector_index = 0 WHERE in_vector_index = 1').run();
+      // Chunks without a vector (no known word) never go to the index: nothing is pending for them.
+      tx.prepare('UPDATE chunks SET in_vector_index = 1 WHERE active = 1 AND seq NOT IN (SELECT seq FROM chunk_vectors)').run();
+    });
+    if (deps.reopenVectorIndex) {
+      await ctx.vectorIndex.drop?.();
+      ctx.vectorIndex = await deps.reopenVectorIndex();
+    } else {
+      for (let i = 0; i < indexed.length; i += 4096) await ctx.vectorIndex.delete(indexed.slice(i, i + 4096));
+    }
+  };
+
   const reindex = async (options: { reembed?: boolean } = {}): Promise<{ chunks: number }> => {
     const db = deps.store.db;
+    // An index of another model (opened for rebuild) refuses every call: its vectors in SQLite
+    // are of that model too, so only a re-embedding rebuild may replace it. Ask before dropping.
+    if (!options.reembed) await ctx.vectorIndex.count();
     if (options.reembed) {
       const rows = db.prepare('SELECT seq, heading, text FROM chunks WHERE active = 1').all() as Array<{ seq: number; heading: string; text: string }>;
       for (let i = 0; i < rows.length; i += 4096) {
@@ -151,19 +186,10 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
       }
     }
     ctx.vectorCache.clear();
-    await ctx.syncChain;
-    if (deps.reopenVectorIndex) {
-      await ctx.vectorIndex.drop?.();
-      ctx.vectorIndex = await deps.reopenVectorIndex();
-    } else {
-      // Without a way to recreate the collection, delete every id SQLite knows.
-      const ids = (db.prepare('SELECT id FROM chunks WHERE in_vector_index = 1 OR active = 1').all() as Array<{ id: string }>).map((r) => r.id);
-      for (let i = 0; i < ids.length; i += 4096) await ctx.vectorIndex.delete(ids.slice(i, i + 4096));
-    }
-    deps.store.transaction((tx) => {
-      tx.prepare('UPDATE chunks SET in_vector_index = 0 WHERE in_vector_index = 1').run();
-      tx.prepare('UPDATE chunks SET in_vector_index = 1 WHERE active = 1 AND seq NOT IN (SELECT seq FROM chunk_vectors)').run();
-    });
+    // In the sync chain: no sync of this process may mark rows between the reset and the drop.
+    const emptied = ctx.syncChain.then(emptyVectorIndex, emptyVectorIndex);
+    ctx.syncChain = emptied.catch(() => undefined);
+    await emptied;
     const out = await syncVectorIndex(ctx);
     return { chunks: out.upserted };
   };
@@ -171,8 +197,16 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
   const watch: Retrieval['watch'] = (dir, options) => {
     const root = resolve(dir);
     let chain: Promise<unknown> = Promise.resolve();
-    const enqueue = (fn: () => Promise<unknown>): void => {
-      chain = chain.then(fn).catch(() => undefined);
+    // One failed change must not stop the ones after it: it is reported, and the chain goes on.
+    const report = (error: unknown, path: string): void => {
+      try {
+        options.onError?.(error, path);
+      } catch {
+        // A failing reporter must not stop the watch either.
+      }
+    };
+    const enqueue = (path: string, fn: () => Promise<unknown>): void => {
+      chain = chain.then(fn).catch((error: unknown) => report(error, path));
     };
     const fileUri = (p: string): string => pathToFileURL(resolve(p)).href;
     const ingestFile = async (p: string): Promise<void> => {
@@ -198,13 +232,15 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
       ignored: (p: string, st?: { isFile(): boolean }) => /(^|[/\\])(\.|node_modules)/.test(p.slice(root.length)) || (st?.isFile() === true && formatOf(p) === undefined),
       awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 },
     });
-    watcher.on('add', (p) => enqueue(() => ingestFile(p)));
-    watcher.on('change', (p) => enqueue(() => ingestFile(p)));
-    watcher.on('unlink', (p) => enqueue(() => revokeUnder(p)));
+    watcher.on('add', (p) => enqueue(p, () => ingestFile(p)));
+    watcher.on('change', (p) => enqueue(p, () => ingestFile(p)));
+    watcher.on('unlink', (p) => enqueue(p, () => revokeUnder(p)));
+    const { onError: _onError, ...ingestOptions } = options;
     const ready = new Promise<void>((res) => watcher.once('ready', () => res())).then(() =>
-      ingestPath(ctx, [root], { ...options }).then(() => undefined),
+      ingestPath(ctx, [root], ingestOptions).then(() => undefined),
     );
-    enqueue(() => ready);
+    // Changes wait for the initial scan; its failure is the caller's through `ready`.
+    chain = chain.then(() => ready).catch(() => undefined);
     return {
       ready,
       idle: async () => {

@@ -60,10 +60,14 @@ export const RetrievalFiltersSchema = z
   .strict();
 export type RetrievalFilters = z.infer<typeof RetrievalFiltersSchema>;
 
+const HAS_WORD = /[\p{L}\p{N}]/u;
+
 /** The caller-supplied part of a retrieval (the principal is passed separately, from auth). */
 export const RetrievalQuerySchema = z
   .object({
-    query: z.string().min(1),
+    // A query of spaces or punctuation matches nothing yet would be recorded and charged.
+    // One check (an empty query fails it too), so a bad query is one issue, not two.
+    query: z.string().refine((q) => HAS_WORD.test(q), 'must contain a letter or digit'),
     k: z.number().int().positive(),
     sessionId: z.string().min(1).max(100).optional(),
     budget: z.object({ maxChars: z.number().int().positive() }).strict().optional(),

@@ -103,6 +103,12 @@ const OptionsSchema = z
      * random 100-d vectors; 400 found 0.98 for ~2 ms more per query (see BENCHMARKS.md).
      */
     efSearch: z.number().int().min(10).max(10_000).default(DEFAULT_EF_SEARCH),
+    /**
+     * A collection that records another model, dimension or space: `refuse` it
+     * (RETRIEVAL_INDEX_MISMATCH), or open it for `rebuild` only: every call but `drop`
+     * then throws RETRIEVAL_INDEX_MISMATCH, so a re-embedding reindex can replace it.
+     */
+    onMismatch: z.enum(['refuse', 'rebuild']).default('refuse'),
   })
   .strict()
   .refine((o) => o.url !== undefined || o.server !== undefined, { message: 'give `url` or `server`', path: ['url'] });
@@ -161,7 +167,8 @@ function clientFor(url: string): ChromaClient {
 /**
  * Opens (creating when missing) the collection `collection` for vectors of `modelId` with
  * `dimension` values, in the cosine space, with no embedding function (Writ supplies the
- * vectors). Refuses a collection that records another model, dimension or space.
+ * vectors). Refuses a collection that records another model, dimension or space (or, with
+ * `onMismatch: 'rebuild'`, opens it so that it can only be dropped).
  *
  * @throws WritError RETRIEVAL_INDEX_MISMATCH, RETRIEVAL_CHROMA_UNAVAILABLE, INVALID_INPUT.
  * @example
@@ -238,13 +245,16 @@ export async function openVectorIndex(options: VectorIndexOptions): Promise<Vect
     space: col.configuration?.hnsw?.space ?? col.metadata?.['hnsw:space'] ?? null,
   };
   // INVARIANT: one collection holds vectors of one model and dimension; mixing them would
-  // make scores meaningless, so an index built otherwise is refused, never written to.
+  // make scores meaningless, so an index built otherwise is refused, never written to
+  // (opened for `rebuild`, it can only be dropped).
   if (found.modelId !== modelId || found.dimension !== dimension || found.space !== VECTOR_SPACE) {
-    throw new WritError(
+    const mismatch = new WritError(
       RetrievalErrors.RETRIEVAL_INDEX_MISMATCH,
-      `collection \`${name}\` holds vectors of model \`${String(found.modelId)}\` (${String(found.dimension)}-d, space \`${String(found.space)}\`), not \`${modelId}\` (${dimension}-d, \`${VECTOR_SPACE}\`): run \`writ reindex\``,
+      `collection \`${name}\` holds vectors of model \`${String(found.modelId)}\` (${String(found.dimension)}-d, space \`${String(found.space)}\`), not \`${modelId}\` (${dimension}-d, \`${VECTOR_SPACE}\`): run \`writ reindex --reembed\``,
       { details: { collection: name, url, expected: wanted, found } },
     );
+    if (opts.onMismatch === 'refuse') throw mismatch;
+    return rebuildOnlyIndex({ name, modelId, dimension, mismatch, drop: () => dropCollection(client, name, call) });
   }
   if (col.configuration?.hnsw?.ef_search !== undefined && col.configuration.hnsw.ef_search !== efSearch) {
     // Recorded now; Chroma 1.0.0 applies it to a loaded index only after it restarts.
@@ -412,15 +422,47 @@ export async function openVectorIndex(options: VectorIndexOptions): Promise<Vect
 
     async drop() {
       if (dropped) return;
-      await call(`dropping \`${name}\``, async () => {
-        try {
-          await client.deleteCollection({ name });
-        } catch (err) {
-          if ((err as { name?: unknown })?.name !== 'ChromaNotFoundError') throw err;
-        }
-      });
+      await dropCollection(client, name, call);
       dropped = true;
     },
   };
   return index;
+}
+
+/** Deletes the collection `name`; one already gone counts as dropped. */
+async function dropCollection(client: ChromaClient, name: string, call: <T>(during: string, fn: () => Promise<T>) => Promise<T>): Promise<void> {
+  await call(`dropping \`${name}\``, async () => {
+    try {
+      await client.deleteCollection({ name });
+    } catch (err) {
+      if ((err as { name?: unknown })?.name !== 'ChromaNotFoundError') throw err;
+    }
+  });
+}
+
+/**
+ * A collection of another model, opened so that a re-embedding reindex can drop it: every
+ * read or write throws the mismatch, so no vector of either model ever meets the other.
+ */
+function rebuildOnlyIndex(o: { name: string; modelId: string; dimension: number; mismatch: WritError; drop: () => Promise<void> }): VectorIndex {
+  const refuse = async (): Promise<never> => {
+    throw o.mismatch;
+  };
+  let dropped = false;
+  return {
+    collection: o.name,
+    modelId: o.modelId,
+    dimension: o.dimension,
+    maxBatchSize: 1,
+    upsert: refuse,
+    query: refuse,
+    delete: refuse,
+    deleteWhere: refuse,
+    count: refuse,
+    async drop() {
+      if (dropped) return;
+      await o.drop();
+      dropped = true;
+    },
+  };
 }

@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { listLoadableFiles, loadFile, type IngestPathSummary } from '../../retrieval/index.js';
-import { WritError } from '../../core/index.js';
+import { CoreErrors, WritError, isWritError } from '../../core/index.js';
 import { argsOf } from '../args.js';
 import { CliErrors } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -76,12 +76,14 @@ export const ingestCommand: CommandSpec = {
       release();
       ctx.out.info(summaryLine(summary));
       const dirs = paths.filter((p) => statSync(p).isDirectory());
-      const watchers = dirs.map((dir) => retrieval.watch(dir, { tenant, readers, labels, actorId }));
+      const onError = (error: unknown, path: string): void => reportWatchError(ctx, error, path);
+      const watchers = dirs.map((dir) => retrieval.watch(dir, { tenant, readers, labels, actorId, onError }));
       await Promise.all(watchers.map((w) => w.ready));
       ctx.out.info(`watching ${dirs.join(', ') || '(no folders given)'} for changes; Ctrl-C to stop`);
       await new Promise<void>((resolveWait) => onInterrupt(resolveWait));
       for (const w of watchers) await w.close();
-      ctx.out.result({ ...summary, watched: dirs }, 'stopped watching');
+      // While watching, `--json` stdout is a stream of one object per line; the summary ends it.
+      ctx.out.line({ ...summary, watched: dirs }, 'stopped watching');
       return EXIT.OK;
     } finally {
       release();
@@ -89,6 +91,16 @@ export const ingestCommand: CommandSpec = {
     }
   },
 };
+
+/**
+ * A change the watcher could not apply: one line on stderr, or with `--json` one
+ * `{ event: "error", path, error: { code, message, details } }` line on stdout. The watch goes on.
+ */
+function reportWatchError(ctx: CommandContext, error: unknown, path: string): void {
+  const typed = isWritError(error) ? error.toJSON() : { code: CoreErrors.INTERNAL_ERROR, message: error instanceof Error ? error.message : String(error), details: {} };
+  if (ctx.out.json) ctx.out.line({ event: 'error', path, error: typed }, '');
+  else ctx.stderr.write(`watch: \`${path}\` was not ingested: ${typed.message} [${typed.code}]; still watching\n`);
+}
 
 // Remote: files are read here and sent one document at a time to POST /v1/documents in the
 // key's tenant. Unchanged documents are no-ops on the server (content hash), so a rerun

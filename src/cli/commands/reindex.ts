@@ -19,10 +19,13 @@ export const reindexCommand: CommandSpec = {
     noExtraPositionals(ctx, 'reindex', 0);
     requireLocal(ctx, 'reindex');
     const started = Date.now();
-    const home = await openLocalHome(ctx.env, { withRetrieval: true });
+    const reembed = args.bool('reembed');
+    // Re-embedding is how a collection of another model (after a `WRIT_MODEL` change) is
+    // replaced, so only then may it be opened; a plain reindex still refuses it.
+    const home = await openLocalHome(ctx.env, { withRetrieval: true, rebuildVectorIndex: reembed });
     try {
-      ctx.out.info(`reindex: rebuilding the vector index${args.bool('reembed') ? ' (re-embedding every chunk)' : ''}…`);
-      const { chunks } = await home.app!.retrieval.reindex({ reembed: args.bool('reembed') });
+      ctx.out.info(`reindex: rebuilding the vector index${reembed ? ' (re-embedding every chunk)' : ''}…`);
+      const { chunks } = await home.app!.retrieval.reindex({ reembed });
       const elapsedMs = Date.now() - started;
       ctx.out.result({ chunks, elapsedMs, model: home.app!.embedder.modelId }, `reindexed ${chunks} chunks in ${(elapsedMs / 1000).toFixed(1)} s (model ${home.app!.embedder.modelId})`);
       return EXIT.OK;
