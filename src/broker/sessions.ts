@@ -128,6 +128,21 @@ export function requireLiveSession(db: Db, sessionId: string, at: string, sessio
 }
 
 /**
+ * Reads a session that must exist and be neither ended nor revoked (its time limit aside);
+ * throws the typed error otherwise.
+ */
+export function requireOpenSession(db: Db, sessionId: string): SessionRecord {
+  const session = readSession(db, sessionId);
+  if (session === undefined) {
+    throw new WritError(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${sessionId}\` does not exist`, { details: { sessionId } });
+  }
+  if (session.status !== 'active') {
+    throw new WritError(BrokerErrors.BROKER_SESSION_NOT_ACTIVE, `session \`${sessionId}\` is ${session.status}`, { details: { sessionId, status: session.status } });
+  }
+  return session;
+}
+
+/**
  * Charges a session's budgets in the caller's transaction (or its own). Charges all or
  * nothing: when any counter would pass its budget, throws BROKER_SESSION_BUDGET_EXCEEDED.
  */

@@ -8,7 +8,7 @@ import { BrokerErrors } from './errors.js';
 import { contentOf, sealProposal } from './proposals.js';
 import { disabledParties, readParties, requireCallerRecord, type PrincipalRecord } from './principals.js';
 import { prep, readDecisionHead, readLock, readProposal, readResource, type DecisionHead, type ProposalRecord } from './records.js';
-import { requireLiveSession } from './sessions.js';
+import { requireLiveSession, requireOpenSession } from './sessions.js';
 import { signWarrant, type WarrantPayload } from './warrant.js';
 
 /** A freshly issued warrant. `token` is shown once and never stored. */
@@ -27,9 +27,14 @@ function stale(proposal: ProposalRecord, why: string): WritError {
 
 /**
  * Checks that `proposal` is authorized by a decision that still holds: the proposal's
- * content still matches its seal, the decision allowed this exact hash, the session is
- * live. Shared by issuing and executing. `known` is a principal this transaction has
- * already read (the caller).
+ * content still matches its seal, the decision allowed this exact hash, its session was
+ * neither ended nor revoked. Shared by issuing and executing. `known` is a principal this
+ * transaction has already read (the caller).
+ *
+ * A session's time limit bounds the agent's run, not the people's part: a proposal
+ * approved after the run's time is up may still be carried out by the principal it acts
+ * for or a service of the tenant (`issueWarrant` refuses the agent itself), and a warrant
+ * already issued lives out its own lifetime. Ending or revoking the session voids both.
  */
 export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string, known?: PrincipalRecord): DecisionHead {
   // INVARIANT: only an authorized proposal gets (or uses) a warrant.
@@ -45,7 +50,7 @@ export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string, 
   if (decision === undefined || decision.outcome !== 'allow' || decision.proposalHash !== proposal.hash) {
     throw stale(proposal, 'no allow decision for the current proposal hash');
   }
-  if (proposal.sessionId !== null) requireLiveSession(db, proposal.sessionId, at);
+  if (proposal.sessionId !== null) requireOpenSession(db, proposal.sessionId);
   // INVARIANT: authority lapses when the actor or the principal it acts for is disabled.
   const disabled = disabledParties(proposal, readParties(db, proposal, known));
   if (disabled.length > 0) {
@@ -77,6 +82,8 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
         details: { principalId: who.id, proposalId: proposal.id },
       });
     }
+    // INVARIANT: an agent obtains warrants only within its session's time limit.
+    if (proposal.sessionId !== null && who.kind === 'agent') requireLiveSession(db, proposal.sessionId, at);
     const decision = requireAuthorized(db, proposal, at, stored);
     if (Date.parse(decision.createdAt) + ctx.config.authorizationTtlMs <= now.getTime()) {
       throw stale(proposal, 'the authorization is older than `authorizationTtlMs`');

@@ -183,6 +183,22 @@ describe('warrants and transitions', () => {
     assert.ok(h.ledgerKinds().includes('session.revoked'));
   });
 
+  test("a proposal approved after its session's time is up is carried out by its principal, not by the agent", () => {
+    const { broker, p: P, clock } = h;
+    const s = broker.createSession(P['desk-agent']!, { ttlMs: 120_000 });
+    const big = broker.propose(P['desk-agent']!, { sessionId: s.id, action: 'refund.request', targetId: 'rf-late', params: refundParams(50_000) });
+    assert.equal(broker.decide(big.id).outcome, 'needs_approval');
+    const small = broker.propose(P['desk-agent']!, { sessionId: s.id, action: 'refund.request', targetId: 'rf-late2', params: refundParams(500) });
+    assert.equal(broker.decide(small.id).outcome, 'allow');
+    const early = broker.issueWarrant(P['desk-agent']!, small.id);
+    clock.advance(121_000); // the agent's run is over; the warrant (5 min) is not
+    assert.equal(broker.execute(early.token).resource?.state, 'requested', 'an issued warrant lives out its own lifetime');
+    assert.equal(broker.approve(P['fatima']!, big.id).decision.outcome, 'allow');
+    assert.equal(caught(() => broker.issueWarrant(P['desk-agent']!, big.id)).code, 'BROKER_SESSION_NOT_ACTIVE');
+    const warrant = broker.issueWarrant(P['sam']!, big.id);
+    assert.equal(broker.execute(warrant.token).resource?.state, 'requested');
+  });
+
   test('only the actor, its principal or a service obtains a warrant', () => {
     const p = authorizedReject();
     assert.equal(caught(() => h.broker.issueWarrant(h.p['riley']!, p.id)).code, 'BROKER_WARRANT_FORBIDDEN');
