@@ -11,7 +11,7 @@ export { createBundleEvidenceReader, sealBundle, type BundleEvidence, type Conte
 export type { DocumentRecord, ListDocumentsOptions } from './documents.js';
 export { chunkText, DEFAULT_CHUNKING, type ChunkingOptions, type TextChunk } from './chunking.js';
 export { loadFile, loadText, listLoadableFiles, type LoadedDocument, type RecordFields, type ContentFormat } from './loaders.js';
-export type { IngestProgress, IngestPathOptions, IngestPathSummary } from './ingest-path.js';
+export type { IngestFileFailure, IngestProgress, IngestPathOptions, IngestPathSummary } from './ingest-path.js';
 export {
   DocumentInputSchema, RetrievalQuerySchema, RetrievalFiltersSchema, ReaderSchema,
   type DocumentInput, type IngestOutcome, type RetrievalQuery, type RetrievalResult, type RetrievedChunk, type RetrievalFilters, type ResultScores, type VectorIndexPort,

@@ -1,13 +1,15 @@
 // Folder ingest: lists loadable files, ingests them in batches with progress events
 // (count, rate, ETA), and records a job so an interrupted run resumes where it stopped.
-// Content hashing makes re-runs idempotent; the job table skips files already done.
+// Content hashing makes re-runs idempotent; the job table skips files already done. A file
+// that cannot be loaded (bad JSON, not UTF-8, a document that breaks a bound) is reported
+// and left pending; the others are ingested, and a rerun retries only what is left.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { canonicalJson, nowIso, sha256Hex } from '../core/index.js';
+import { canonicalJson, isWritError, nowIso, parseInput, sha256Hex } from '../core/index.js';
 import { ingestDocuments, syncVectorIndex, type ActorContext, type RetrievalContext } from './ingest.js';
 import { listLoadableFiles, loadFile, type RecordFields } from './loaders.js';
-import type { DocumentInput, IngestOutcome } from './types.js';
+import { DocumentInputSchema, type DocumentInput, type IngestOutcome } from './types.js';
 
 /** One progress event of a folder ingest. */
 export interface IngestProgress {
@@ -39,6 +41,13 @@ export interface IngestPathOptions extends ActorContext {
   readonly batchChars?: number;
 }
 
+/** A file a folder ingest could not take, with the typed error that says why. */
+export interface IngestFileFailure {
+  readonly path: string;
+  readonly code: string;
+  readonly message: string;
+}
+
 /** Summary of a folder ingest. */
 export interface IngestPathSummary {
   readonly jobId: string;
@@ -52,6 +61,8 @@ export interface IngestPathSummary {
   readonly chunks: number;
   readonly elapsedMs: number;
   readonly chunksPerSecond: number;
+  /** Files not ingested (each still pending in the job: fix them and rerun to resume). */
+  readonly failed: readonly IngestFileFailure[];
 }
 
 /**
@@ -105,6 +116,7 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
   // Files whose documents are all in `batch` (or earlier batches) and wait for its commit.
   let waiting: string[] = [];
   let interrupted = false;
+  const failed: IngestFileFailure[] = [];
 
   const report = (): void => {
     if (!options.onProgress) return;
@@ -145,10 +157,26 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
       interrupted = true;
       break;
     }
-    const docs = loadFile(file, options.fields ?? {});
-    for (const d of docs) {
-      batch.push({ tenant: options.tenant, sourceUri: d.sourceUri, title: d.title, text: d.text, readers: [...options.readers], labels: [...(options.labels ?? [])], format: d.format });
-      batchLen += d.text.length;
+    // A file is loaded and every document of it checked before any joins the batch: a bad
+    // file is one failure, never the loss of the batch's other files.
+    let inputs: DocumentInput[];
+    try {
+      inputs = loadFile(file, options.fields ?? {}).map((d, i) => {
+        const input = { tenant: options.tenant, sourceUri: d.sourceUri, title: d.title, text: d.text, readers: [...options.readers], labels: [...(options.labels ?? [])], format: d.format };
+        parseInput(DocumentInputSchema, input, `\`${file}\` document ${i + 1}`);
+        return input;
+      });
+    } catch (err) {
+      if (!isWritError(err)) throw err;
+      failed.push({ path: file, code: err.code, message: err.message });
+      bytesDone += sizes.get(file) ?? 0;
+      filesDone++;
+      report();
+      continue;
+    }
+    for (const input of inputs) {
+      batch.push(input);
+      batchLen += input.text.length;
       if (batchLen >= batchChars) {
         await flush();
         if (options.signal?.aborted) break;
@@ -163,7 +191,8 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
   }
   if (!interrupted) await flush();
   await syncVectorIndex(ctx);
-  if (!interrupted) {
+  // A job with failed files stays open: the same command resumes it and retries only them.
+  if (!interrupted && failed.length === 0) {
     ctx.store.transaction((tx) => tx.prepare("UPDATE ingest_jobs SET status = 'done', updated_at = ? WHERE id = ?").run(nowIso(ctx.clock), jobId));
   }
   const elapsedMs = Date.now() - started;
@@ -171,5 +200,6 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
     jobId, resumed, interrupted, filesTotal: files.length, filesSkipped: skipped.length,
     created: counts.created, updated: counts.updated, unchanged: counts.unchanged, chunks: counts.chunks, elapsedMs,
     chunksPerSecond: elapsedMs > 0 ? Math.round((counts.chunks * 1000) / elapsedMs) : 0,
+    failed,
   };
 }

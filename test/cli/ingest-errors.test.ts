@@ -41,6 +41,32 @@ describe('writ ingest', () => {
     assert.equal(error.details.path, pdf);
   });
 
+  test('a folder with files Writ cannot load ingests the rest, names each failure, exits 2, and a rerun retries only those', async () => {
+    const root = mkdtempSync(join(dir, 'partial-'));
+    const kb = join(root, 'kb');
+    mkdirSync(kb);
+    writeFileSync(join(kb, 'a-policy.md'), '# Refunds\n\nRefunds take five days.\n');
+    writeFileSync(join(kb, 'b-broken.json'), '{"id": "1", "text": ');
+    writeFileSync(join(kb, 'c-latin1.txt'), Buffer.from([0x43, 0x61, 0x66, 0xe9, 0x20, 0x6d, 0x65, 0x6e, 0xfa]));
+    writeFileSync(join(kb, 'd-notes.txt'), 'Order ord-1001 arrived cracked.\n');
+    const env = { WRIT_HOME: join(root, 'home'), WRIT_LOG_LEVEL: 'silent' };
+    const args = ['ingest', kb, '--tenant', 'acme', '--readers', '*', '--json'];
+    const first = await runCli(args, env);
+    assert.equal(first.code, EXIT.INVALID_INPUT, first.stdout + first.stderr);
+    const summary = first.json<{ created: number; failed: Array<{ path: string; code: string }> }>();
+    assert.equal(summary.created, 2, 'the two good files are in');
+    assert.deepEqual(summary.failed.map((f) => [f.path, f.code]), [[join(kb, 'b-broken.json'), 'RETRIEVAL_LOAD_FAILED'], [join(kb, 'c-latin1.txt'), 'RETRIEVAL_LOAD_FAILED']]);
+    assert.equal(documentCount(join(root, 'home', 'writ.db')), 2);
+
+    writeFileSync(join(kb, 'b-broken.json'), '{"id": "1", "text": "Finance approves refunds over 100 EUR."}');
+    writeFileSync(join(kb, 'c-latin1.txt'), 'Café menu\n');
+    const second = await runCli(args, env);
+    assert.equal(second.code, EXIT.OK, second.stdout + second.stderr);
+    const resumed = second.json<{ created: number; filesSkipped: number; resumed: boolean; failed: unknown[] }>();
+    assert.deepEqual([resumed.resumed, resumed.filesSkipped, resumed.created, resumed.failed.length], [true, 2, 2, 0]);
+    assert.equal(documentCount(join(root, 'home', 'writ.db')), 4);
+  });
+
   for (const json of [false, true]) {
     test(`--watch${json ? ' --json' : ''} reports a change that fails to load, with its code and path, and keeps watching`, async () => {
       const root = mkdtempSync(join(dir, 'watch-'));

@@ -3,19 +3,29 @@
 // rerun resumes; `--watch` then follows changes until Ctrl-C.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { listLoadableFiles, loadFile, type IngestPathSummary } from '../../retrieval/index.js';
+import { listLoadableFiles, loadFile, type IngestFileFailure, type IngestPathSummary } from '../../retrieval/index.js';
 import { CoreErrors, WritError, isWritError } from '../../core/index.js';
 import { argsOf } from '../args.js';
 import { CliErrors } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { openLocalHome } from '../local-home.js';
 import { createProgressLine, onInterrupt } from '../progress.js';
-import { remoteOf, REMOTE_OPTIONS, type Remote } from '../remote.js';
+import { isRemoteError, remoteOf, REMOTE_OPTIONS, type Remote } from '../remote.js';
 import type { CommandContext, CommandSpec } from '../command.js';
 
 interface RemoteIngestAnswer {
   readonly status?: string;
   readonly chunks?: number;
+}
+
+/** The files a run could not take, one line each, and what to do about them. */
+function failureLines(failed: readonly IngestFileFailure[], resume: string): string {
+  if (failed.length === 0) return '';
+  return (
+    `\n${failed.length} file${failed.length === 1 ? '' : 's'} not ingested:\n` +
+    failed.map((f) => `  ${f.path}: ${f.message} [${f.code}]`).join('\n') +
+    `\n${resume}`
+  );
 }
 
 function summaryLine(s: Pick<IngestPathSummary, 'filesTotal' | 'filesSkipped' | 'created' | 'updated' | 'unchanged' | 'chunks' | 'elapsedMs' | 'chunksPerSecond'>): string {
@@ -69,12 +79,13 @@ export const ingestCommand: CommandSpec = {
         ctx.out.result({ ...summary }, `${summaryLine(summary)}\ninterrupted: run the same command again to resume (job ${summary.jobId})`);
         return EXIT.INTERRUPTED;
       }
+      const failures = failureLines(summary.failed, 'fix or remove them and run the same command again: it resumes, retrying only those');
       if (!args.bool('watch')) {
-        ctx.out.result({ ...summary }, summaryLine(summary));
-        return EXIT.OK;
+        ctx.out.result({ ...summary }, summaryLine(summary) + failures);
+        return summary.failed.length > 0 ? EXIT.INVALID_INPUT : EXIT.OK;
       }
       release();
-      ctx.out.info(summaryLine(summary));
+      ctx.out.info(summaryLine(summary) + failures);
       const dirs = paths.filter((p) => statSync(p).isDirectory());
       const onError = (error: unknown, path: string): void => reportWatchError(ctx, error, path);
       const watchers = dirs.map((dir) => retrieval.watch(dir, { tenant, readers, labels, actorId, onError }));
@@ -114,16 +125,25 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
     stop = true;
   });
   const counts = { created: 0, updated: 0, unchanged: 0, chunks: 0 };
+  const failed: IngestFileFailure[] = [];
   let filesDone = 0;
   try {
     for (const file of files) {
       if (stop) break;
-      for (const doc of loadFile(file)) {
-        const answer = await remote.call<RemoteIngestAnswer>('POST', '/v1/documents', { sourceUri: doc.sourceUri, title: doc.title, text: doc.text, format: doc.format, readers, labels });
-        counts.chunks += answer?.chunks ?? 0;
-        if (answer?.status === 'created') counts.created++;
-        else if (answer?.status === 'unchanged') counts.unchanged++;
-        else counts.updated++;
+      try {
+        for (const doc of loadFile(file)) {
+          const answer = await remote.call<RemoteIngestAnswer>('POST', '/v1/documents', { sourceUri: doc.sourceUri, title: doc.title, text: doc.text, format: doc.format, readers, labels });
+          counts.chunks += answer?.chunks ?? 0;
+          if (answer?.status === 'created') counts.created++;
+          else if (answer?.status === 'unchanged') counts.unchanged++;
+          else counts.updated++;
+        }
+      } catch (err) {
+        // A file that cannot be loaded, or a document the server refuses as invalid, is this
+        // file's failure; anything else (auth, an unreachable server) stops the run.
+        const bad = isWritError(err) || (isRemoteError(err) && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 403 && err.status !== 429);
+        if (!bad) throw err;
+        failed.push({ path: file, code: (err as { code: string }).code, message: (err as Error).message });
       }
       filesDone++;
       const elapsedMs = Date.now() - started;
@@ -139,11 +159,15 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
     progress.done();
   }
   const elapsedMs = Date.now() - started;
-  const summary = { server: remote.url, interrupted: stop, filesTotal: files.length, filesSkipped: 0, filesDone, ...counts, elapsedMs, chunksPerSecond: elapsedMs > 0 ? Math.round((counts.chunks * 1000) / elapsedMs) : 0 };
+  const summary = {
+    server: remote.url, interrupted: stop, filesTotal: files.length, filesSkipped: 0, filesDone, ...counts, elapsedMs,
+    chunksPerSecond: elapsedMs > 0 ? Math.round((counts.chunks * 1000) / elapsedMs) : 0, failed,
+  };
+  const failures = failureLines(failed, 'fix or remove them and run the same command again (unchanged documents are skipped)');
   if (stop) {
-    ctx.out.result(summary, `${summaryLine(summary)}\ninterrupted after ${filesDone}/${files.length} files: run the same command again to resume`);
+    ctx.out.result(summary, `${summaryLine(summary)}${failures}\ninterrupted after ${filesDone}/${files.length} files: run the same command again to resume`);
     return EXIT.INTERRUPTED;
   }
-  ctx.out.result(summary, summaryLine(summary));
-  return EXIT.OK;
+  ctx.out.result(summary, summaryLine(summary) + failures);
+  return failed.length > 0 ? EXIT.INVALID_INPUT : EXIT.OK;
 }
