@@ -1,6 +1,6 @@
 // The composition root: builds the store, ledger, retrieval and broker from one config,
 // and owns their lifecycle. Servers, the CLI and MCP all start from here.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { CoreErrors, WRIT_VERSION, WritError, canonicalJson, isWritError, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
@@ -35,7 +35,7 @@ import {
   type PolicyEngine,
 } from './broker/index.js';
 import { AuthErrors, authMigrations, createApiKeys, type ApiKeys, type IssuedApiKey } from './auth/index.js';
-import { loadWorkspace, type Workspace } from './workspace.js';
+import { loadWorkspace, WorkspaceErrors, type Workspace } from './workspace.js';
 
 const PartStatusSchema = z.enum(['ok', 'down']);
 
@@ -231,7 +231,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     takeover.unref();
     cleanup.push(() => clearInterval(takeover));
 
-    const firstStartKeys = options.seedWorkspace === false ? [] : await seed(workspace, { broker, retrieval, keys, config, onProgress: options.onProgress });
+    const firstStartKeys = options.seedWorkspace === false ? [] : await seed(workspace, { broker, retrieval, keys, config, logger, onProgress: options.onProgress });
 
     let closed = false;
     const app: WritApp = {
@@ -320,16 +320,17 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
 
 /**
  * Loads the workspace into the home: principals (upserted when they changed), documents
- * (unchanged ones are no-ops by content hash), and an API key for each principal that has
- * none. New keys are returned once and, for the sample workflow, written to
- * `<home>/first-start-keys.json` (mode 0600).
+ * (unchanged ones are no-ops by content hash), and an API key for each principal that never
+ * had one. New keys are returned once and, for the sample workflow, added to
+ * `<home>/first-start-keys.json` (mode 0600). A workspace file that cannot be ingested is
+ * logged as a warning (it stays pending: the next start retries it); the rest is loaded.
  */
 async function seed(
   workspace: Workspace,
-  deps: { broker: Broker; retrieval: Retrieval; keys: ApiKeys; config: Config; onProgress?: ((line: string) => void) | undefined },
+  deps: { broker: Broker; retrieval: Retrieval; keys: ApiKeys; config: Config; logger: Logger; onProgress?: ((line: string) => void) | undefined },
 ): Promise<IssuedApiKey[]> {
   const { broker, retrieval, keys, config } = deps;
-  syncPrincipals(broker, workspace);
+  syncPrincipals(broker, workspace, deps.logger);
   for (const source of workspace.documents) {
     const summary = await retrieval.ingestPath([source.absPath], {
       tenant: source.tenant,
@@ -338,19 +339,34 @@ async function seed(
       ...(deps.onProgress === undefined ? {} : { onProgress: (p) => deps.onProgress?.(`ingest ${source.path}: ${p.filesDone}/${p.filesTotal} files, ${p.chunks} chunks`) }),
     });
     if (summary.created + summary.updated > 0) deps.onProgress?.(`ingested ${source.path}: ${summary.created} new, ${summary.updated} updated documents`);
-  }
-  const issued: IssuedApiKey[] = [];
-  for (const principal of workspace.principals) {
-    if (keys.list(principal.id).some((k) => k.revokedAt === null)) continue;
-    issued.push(keys.create(principal.id, 'first start'));
-  }
-  if (issued.length > 0) {
-    const file = join(config.home, 'first-start-keys.json');
-    if (!existsSync(file)) {
-      writeFileSync(file, `${JSON.stringify(Object.fromEntries(issued.map((k) => [k.principalId, k.key])), null, 2)}\n`, { mode: 0o600 });
+    for (const failure of summary.failed) {
+      deps.logger.warn({ path: failure.path, code: failure.code }, `workspace document not ingested: ${failure.message}`);
+      deps.onProgress?.(`not ingested: ${failure.path}: ${failure.message} [${failure.code}]`);
     }
   }
+  // INVARIANT: a key is minted only for a principal that never had one. A revoked key stays
+  // revoked: a restart does not hand its principal a new one.
+  const issued: IssuedApiKey[] = [];
+  for (const principal of workspace.principals) {
+    if (keys.list(principal.id).length > 0) continue;
+    issued.push(keys.create(principal.id, 'first start'));
+  }
+  if (issued.length > 0) addToKeyFile(join(config.home, 'first-start-keys.json'), issued);
   return issued;
+}
+
+/** Adds keys to the sample workflow's key file (mode 0600), written whole and renamed into place. */
+function addToKeyFile(file: string, issued: readonly IssuedApiKey[]): void {
+  let known: Record<string, string> = {};
+  try {
+    known = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch {
+    // No file yet (or not ours to read): start one.
+  }
+  for (const k of issued) known[k.principalId] = k.key;
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(known, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
 }
 
 /** The authority half of a Writ home: store, ledger, broker and API keys — no Chroma, no model. */
@@ -373,6 +389,16 @@ export function openAuthority(
   parts: { workspace: Workspace; catalog: Catalog; policyEngine: DecisionEngine; backgroundCheckpoint?: boolean; logger?: Logger },
 ): Authority {
   const logger = parts.logger ?? createLogger(config.logLevel);
+  // The home first: every other file lives in it, so a home that cannot be a folder is the
+  // setting to name (not the first file that happens to fail inside it).
+  try {
+    mkdirSync(config.home, { recursive: true });
+  } catch (cause) {
+    throw new WritError(CoreErrors.CONFIG_INVALID, `invalid configuration: \`home\`: cannot use \`${config.home}\` as the Writ home: ${(cause as Error).message}`, {
+      cause,
+      details: { issues: [{ path: 'home', env: 'WRIT_HOME', code: 'custom', message: `cannot create the folder \`${config.home}\`` }] },
+    });
+  }
   const anchorFile = config.broker.anchorFile ?? join(config.home, 'ledger-anchor.json');
   // A misplaced anchor is refused now, not found out from a warning every 1000 entries.
   try {
@@ -440,11 +466,35 @@ export function openAuthority(
   }
 }
 
-/** Registers the workspace's principals that are new or changed (each recorded in the ledger). */
-export function syncPrincipals(broker: Broker, workspace: Workspace): void {
-  for (const principal of workspace.principals) {
-    const current = broker.getPrincipal(principal.id);
-    if (current === undefined || canonicalJson(current as never) !== canonicalJson(principal as never)) broker.upsertPrincipal(principal);
+/**
+ * Registers the workspace's principals that are new or changed, `disabled` included (each
+ * recorded in the ledger). A registered principal the file no longer lists is left as it is
+ * and named in a warning: withdrawing one is an explicit `disabled: true`.
+ */
+export function syncPrincipals(broker: Broker, workspace: Workspace, logger?: Logger): void {
+  const listed = new Set(workspace.principals.map((p) => p.id));
+  for (const { disabled, ...principal } of workspace.principals) {
+    const record = broker.getPrincipalRecord(principal.id);
+    const current = record?.principal;
+    if (current !== undefined && current.tenant !== principal.tenant) {
+      // A principal never moves between tenants (its records, keys and ledger entries are the
+      // old tenant's): the workspace file is what is wrong, so say so, naming the entry.
+      throw new WritError(
+        WorkspaceErrors.WORKSPACE_INVALID,
+        `invalid workspace \`${workspace.dir}\`: principal \`${principal.id}\` is registered in tenant \`${current.tenant}\`, not \`${principal.tenant}\`; a principal cannot change tenant — give it a new id`,
+        { details: { path: workspace.dir, issues: [{ path: `principals.${principal.id}.tenant`, code: 'custom', message: `registered in tenant \`${current.tenant}\`` }] } },
+      );
+    }
+    if (record === undefined || record.disabled !== disabled || canonicalJson(current as never) !== canonicalJson(principal as never)) {
+      broker.upsertPrincipal(principal, { disabled });
+    }
+  }
+  const unlisted = broker.listPrincipals().filter((r) => !listed.has(r.principal.id) && !r.disabled);
+  if (unlisted.length > 0) {
+    logger?.warn(
+      { principals: unlisted.map((r) => r.principal.id) },
+      'registered principals missing from the workspace stay enabled; list them with `disabled: true` to withdraw them',
+    );
   }
 }
 

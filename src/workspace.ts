@@ -41,7 +41,14 @@ export const WorkspaceManifestSchema = z
   })
   .strict();
 
-const PrincipalsFileSchema = z.object({ principals: z.array(PrincipalSchema) }).strict();
+/**
+ * A principal as the workspace lists it: `disabled: true` withdraws it (its keys stop
+ * working, it can no longer act or approve) while its records stay its own.
+ */
+const WorkspacePrincipalSchema = PrincipalSchema.extend({ disabled: z.boolean().default(false) });
+export type WorkspacePrincipal = z.output<typeof WorkspacePrincipalSchema>;
+
+const PrincipalsFileSchema = z.object({ principals: z.array(WorkspacePrincipalSchema) }).strict();
 
 /** A loaded workspace with absolute paths. */
 export interface Workspace {
@@ -49,7 +56,7 @@ export interface Workspace {
   readonly name: string;
   readonly catalogPath: string;
   readonly policiesDir: string;
-  readonly principals: readonly Principal[];
+  readonly principals: readonly WorkspacePrincipal[];
   readonly documents: ReadonlyArray<z.output<typeof DocumentSourceSchema> & { absPath: string }>;
 }
 
@@ -98,7 +105,7 @@ export function loadWorkspace(dirOrManifest: string): Workspace {
     .map(([path, p]) => ({ path: path as string, code: 'missing', message: `\`${at(p as string)}\` does not exist` }));
   if (missing.length > 0) invalid(manifestPath, missing);
 
-  let principals: Principal[] = [];
+  let principals: WorkspacePrincipal[] = [];
   if (manifest.principals) {
     const file = at(manifest.principals);
     const result = PrincipalsFileSchema.safeParse(readYaml(file));

@@ -12,7 +12,7 @@ import { BrokerErrors } from './errors.js';
 import type { EvidenceReader } from './evidence.js';
 import { expireStale } from './expiry.js';
 import { computeFacts } from './facts.js';
-import { getPrincipal, readParties, readPrincipal, upsertPrincipal } from './principals.js';
+import { getPrincipal, listPrincipals, readParties, readPrincipal, upsertPrincipal } from './principals.js';
 import { getProposal, listProposals, propose, type ProposeInput } from './proposals.js';
 import { readProposal, readSession, type SessionRecord } from './records.js';
 import { chargeSession, chargeSessionIn, checkSessionCharge, createSession, endSession, revokeSession, type CreateSessionInput, type SessionCharge } from './sessions.js';
@@ -94,6 +94,8 @@ export function createBroker(options: BrokerOptions) {
     isPrincipalEnabled: (id: string) => readPrincipal(ctx.store.db, id)?.disabled === false,
     /** The principal with its `disabled` flag, in one read, or undefined. */
     getPrincipalRecord: (id: string) => readPrincipal(ctx.store.db, id),
+    /** Every registered principal with its `disabled` flag, by id. */
+    listPrincipals: () => listPrincipals(ctx.store.db),
     createSession: (actor: Principal, input: CreateSessionInput, opts?: { requestId?: string }) => createSession(ctx, actor, input, opts),
     getSession: (id: string) => readSession(ctx.store.db, id),
     endSession: (caller: Principal, sessionId: string, opts?: { reason?: string; requestId?: string }) => endSession(ctx, caller, sessionId, opts),

@@ -82,12 +82,59 @@ export const CatalogSchema = z
 export type CatalogInput = z.input<typeof CatalogSchema>;
 export type Catalog = z.output<typeof CatalogSchema>;
 
+/**
+ * Entity type names the policy schema takes for itself: `Action` is Cedar's own, the others
+ * are the principal kinds (`User`, `Agent`, `Service`). A resource type may not use them.
+ */
+export const RESERVED_TYPE_NAMES: Readonly<Record<string, string>> = Object.freeze({
+  Action: 'cedar uses it for actions',
+  User: 'it is reserved for principals',
+  Agent: 'it is reserved for principals',
+  Service: 'it is reserved for principals',
+});
+
+/** Attributes the broker sets on every resource before its catalog attributes. */
+export const RESERVED_ATTRIBUTE_NAMES = ['tenant', 'state', 'version'] as const;
+
+/**
+ * Why a param cannot fill the resource attribute of the same name, one message per
+ * problem. The stored value reaches policy typed as the attribute; a value of another type
+ * could not (the engine would deny every later decision on the resource), and a value the
+ * attribute's own constraints refuse would break what policies rely on.
+ */
+function fillProblems(param: ParamSpec, attr: ParamSpec): string[] {
+  if (param.type !== attr.type) return [`is \`${param.type}\` but the attribute it fills is \`${attr.type}\`: use the same type`];
+  const problems: string[] = [];
+  if (attr.enum !== undefined && (param.enum === undefined || param.enum.some((v) => !attr.enum?.includes(v)))) {
+    problems.push(`must list an \`enum\` within the attribute's (${attr.enum.map((v) => `\`${v}\``).join(', ')})`);
+  }
+  if (attr.pattern !== undefined && param.pattern !== attr.pattern) problems.push(`must use the attribute's \`pattern\` \`${attr.pattern}\``);
+  if (attr.type === 'string' && param.maxLength > attr.maxLength) problems.push(`\`maxLength\` ${param.maxLength} exceeds the attribute's ${attr.maxLength}`);
+  if (attr.min !== undefined && (param.min === undefined || param.min < attr.min)) problems.push(`must have \`min\` of at least the attribute's ${attr.min}`);
+  if (attr.max !== undefined && (param.max === undefined || param.max > attr.max)) problems.push(`must have \`max\` of at most the attribute's ${attr.max}`);
+  return problems;
+}
+
+/** Reserved resource type and attribute names: the policy schema could not be generated. */
+function reservedNameIssues(catalog: Catalog, add: (path: string, message: string) => void): void {
+  for (const [name, type] of Object.entries(catalog.resourceTypes)) {
+    const why = Object.hasOwn(RESERVED_TYPE_NAMES, name) ? RESERVED_TYPE_NAMES[name] : undefined;
+    if (why !== undefined) add(`resourceTypes.${name}`, `\`${name}\` cannot name a resource type (${why}): rename it`);
+    for (const attr of Object.keys(type.attributes)) {
+      if ((RESERVED_ATTRIBUTE_NAMES as readonly string[]).includes(attr)) {
+        add(`resourceTypes.${name}.attributes.${attr}`, `\`${attr}\` is set by the broker on every resource: rename the attribute`);
+      }
+    }
+  }
+}
+
 /** Cross-reference checks zod cannot express: every problem, not the first. */
 function crossCheck(catalog: Catalog): InputIssue[] {
   const issues: InputIssue[] = [];
   const add = (path: string, message: string) => issues.push({ path, code: 'catalog', message });
   if (Object.keys(catalog.resourceTypes).length === 0) add('resourceTypes', 'declare at least one resource type');
   if (Object.keys(catalog.actions).length === 0) add('actions', 'declare at least one action');
+  reservedNameIssues(catalog, add);
   for (const [name, type] of Object.entries(catalog.resourceTypes)) {
     const seen = new Set<string>();
     for (const state of type.states) {
@@ -114,8 +161,19 @@ function crossCheck(catalog: Catalog): InputIssue[] {
     }
     if (action.create) {
       for (const [attr, spec] of Object.entries(type.attributes)) {
-        if (spec.required && action.params[attr] === undefined) add(`${path}.params`, `create action must set required attribute \`${attr}\``);
+        const param = action.params[attr];
+        if (spec.required && param === undefined) add(`${path}.params`, `create action must set required attribute \`${attr}\``);
+        if (spec.required && param !== undefined && !param.required) add(`${path}.params.${attr}`, `param \`${attr}\` is optional but fills a required attribute: make it required`);
       }
+    }
+    // INVARIANT: a param that fills a resource attribute (every same-named param of a create
+    // action, every `updates` entry) has the attribute's type, so the stored value reaches policy.
+    const fills = action.create ? Object.keys(action.params).filter((p) => type.attributes[p] !== undefined) : action.updates;
+    for (const attr of new Set(fills)) {
+      const param = action.params[attr];
+      const spec = type.attributes[attr];
+      if (param === undefined || spec === undefined) continue;
+      for (const problem of fillProblems(param, spec)) add(`${path}.params.${attr}`, `param \`${attr}\` ${problem}`);
     }
     for (const [param, spec] of Object.entries(action.params)) {
       if (spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) add(`${path}.params.${param}`, '`min` is greater than `max`');

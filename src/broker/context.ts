@@ -27,7 +27,7 @@ export interface DecisionEngine {
 }
 
 /** The warrant keyring as the broker uses it (a `Keyring` of purpose `warrant`). */
-export type WarrantKeyring = Pick<Keyring, 'activeKid' | 'kids' | 'sign' | 'verify' | 'publicJwks'>;
+export type WarrantKeyring = Pick<Keyring, 'activeKid' | 'kids' | 'sign' | 'verify' | 'wasActiveAt' | 'publicJwks'>;
 
 export interface BrokerContext {
   readonly store: Store;

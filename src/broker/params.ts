@@ -7,6 +7,26 @@ import type { ParamValue } from './records.js';
 
 const DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?$/;
 
+/** Cedar's `decimal` holds at most this many fractional digits… */
+export const DECIMAL_MAX_FRACTION_DIGITS = 4;
+/** …and at most this magnitude (a signed 64-bit integer of ten-thousandths). */
+export const DECIMAL_MAX_TEXT = '922337203685477.5807';
+const DECIMAL_MAX_SCALED = 9223372036854775807n;
+
+/**
+ * Why a plain decimal text (`-?digits[.digits]`) is not a value Cedar's `decimal` can hold
+ * (at most 4 fractional digits, |x| ≤ 922337203685477.5807), or null when it is one.
+ * Policy reads every decimal as a Cedar decimal: a value outside that set could never
+ * reach policy, so params refuse it rather than letting the engine drop it.
+ */
+export function cedarDecimalProblem(text: string): string | null {
+  const [whole = '0', frac = ''] = text.replace(/^-/, '').split('.');
+  if (frac.length > DECIMAL_MAX_FRACTION_DIGITS) return `has more than ${DECIMAL_MAX_FRACTION_DIGITS} decimal places, the most a policy decimal holds`;
+  if (whole.length < 15) return null;
+  if (whole.length > 40 || BigInt(whole + frac.padEnd(DECIMAL_MAX_FRACTION_DIGITS, '0')) > DECIMAL_MAX_SCALED) return `is beyond ±${DECIMAL_MAX_TEXT}, the range of a policy decimal`;
+  return null;
+}
+
 /**
  * Canonical form of a decimal string: no leading zeros, no trailing fractional zeros,
  * no negative zero (`"012.50"` → `"12.5"`). Input must match a plain decimal.
@@ -55,6 +75,8 @@ function checkOne(name: string, spec: ParamSpec, value: unknown, issues: InputIs
       else return issue(issues, name, 'invalid_type', 'expected a decimal such as `12.50`');
       if (!DECIMAL.test(text) || text.length > 40) return issue(issues, name, 'invalid_format', 'expected a decimal such as `12.50`');
       const canonical = canonicalDecimal(text);
+      const problem = cedarDecimalProblem(canonical);
+      if (problem !== null) return issue(issues, name, 'invalid_format', `\`${canonical}\` ${problem}`);
       const n = Number(canonical);
       if (spec.min !== undefined && n < spec.min) issue(issues, name, 'too_small', `must be at least ${spec.min}`);
       if (spec.max !== undefined && n > spec.max) issue(issues, name, 'too_big', `must be at most ${spec.max}`);

@@ -50,6 +50,11 @@ export function readPrincipal(db: Db, id: string): PrincipalRecord | undefined {
   return row === undefined ? undefined : toPrincipal(row);
 }
 
+/** Every registered principal (with its `disabled` flag), by id. */
+export function listPrincipals(db: Db): PrincipalRecord[] {
+  return (prep(db, SELECT_PRINCIPAL.replace(' WHERE id = ?', ' ORDER BY id')).raw(true).all() as PrincipalRow[]).map(toPrincipal);
+}
+
 /**
  * Registers or updates a principal (admin operation; recorded as `principal.upserted`).
  *

@@ -74,7 +74,11 @@ function loadWarrant(ctx: BrokerContext, db: Db, token: string, checkExpiry: boo
     return { payload, row: recorded };
   }
   // Not a token this broker recorded: verify it in full for a precise error.
-  const { payload } = verifyWarrantWith(token, { verify: (k, b, s) => keyring.verify(k, b, s), knows: (k) => keyring.kids.includes(k) }, { clock: ctx.clock, checkExpiry });
+  const { payload } = verifyWarrantWith(
+    token,
+    { verify: (k, b, s) => keyring.verify(k, b, s), knows: (k) => keyring.kids.includes(k), wasActiveAt: (k, at) => keyring.wasActiveAt(k, at) },
+    { clock: ctx.clock, checkExpiry },
+  );
   const row = selectRow.get(payload.wid) as WarrantRow | undefined;
   // INVARIANT: a warrant acts only when it is the very token this broker issued and recorded.
   if (

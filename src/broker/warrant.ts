@@ -68,7 +68,7 @@ export function splitWarrant(token: unknown): { payloadB64: string; kid: string;
   return { payloadB64: m[1] as string, kid: m[2] as string, signature: m[3] as string };
 }
 
-/** Decodes a payload part that must be canonical JSON of a valid payload. */
+/** Decodes a payload part that must be canonical JSON of a valid payload, in canonical base64url. */
 export function decodeWarrantPayload(payloadB64: string): WarrantPayload {
   const text = Buffer.from(payloadB64, 'base64url').toString('utf8');
   let parsed: unknown;
@@ -85,13 +85,14 @@ export function decodeWarrantPayload(payloadB64: string): WarrantPayload {
 }
 
 /**
- * Verifies a token's signature with `verifier` and its expiry against `clock`; returns
- * the payload. Throws BROKER_WARRANT_MALFORMED, _UNKNOWN_KEY, _SIGNATURE_INVALID or
- * _EXPIRED. Does not check single use: only the broker's store knows the nonce.
+ * Verifies a token's signature with `verifier`, that its key was not retired before its
+ * `iat` (when the verifier can tell), and its expiry against `clock`; returns the payload.
+ * Throws BROKER_WARRANT_MALFORMED, _UNKNOWN_KEY, _SIGNATURE_INVALID or _EXPIRED. Does not
+ * check single use: only the broker's store knows the nonce.
  */
 export function verifyWarrantWith(
   token: unknown,
-  verifier: Pick<SignatureVerifier, 'verify'> & { knows(kid: string): boolean },
+  verifier: Pick<SignatureVerifier, 'verify'> & { knows(kid: string): boolean; wasActiveAt?(kid: string, at: string): boolean },
   options: { clock?: Clock; checkExpiry?: boolean } = {},
 ): { payload: WarrantPayload; kid: string } {
   const { payloadB64, kid, signature } = splitWarrant(token);
@@ -103,6 +104,14 @@ export function verifyWarrantWith(
     throw new WritError(BrokerErrors.BROKER_WARRANT_SIGNATURE_INVALID, 'warrant signature does not verify', { details: { kid } });
   }
   const payload = decodeWarrantPayload(payloadB64);
+  // INVARIANT: a retired key issues nothing: a warrant dated after its key's retirement was
+  // signed by a copy of the old key (the few moments another process may still sign with
+  // it after a rotation are allowed for).
+  if (verifier.wasActiveAt !== undefined && !verifier.wasActiveAt(kid, payload.iat)) {
+    throw new WritError(BrokerErrors.BROKER_WARRANT_SIGNATURE_INVALID, `warrant \`${payload.wid}\` is dated after its key \`${kid}\` was retired`, {
+      details: { wid: payload.wid, kid, iat: payload.iat },
+    });
+  }
   const now = (options.clock ?? systemClock).now().getTime();
   // INVARIANT: an expired warrant authorizes nothing.
   if ((options.checkExpiry ?? true) && !(Date.parse(payload.exp) > now)) {
@@ -114,8 +123,8 @@ export function verifyWarrantWith(
 }
 
 /**
- * Verifies a warrant offline against a published JWKS (signature and expiry) and
- * returns its payload. For external executors: they must still refuse a nonce they have
+ * Verifies a warrant offline against a published JWKS (signature, key retirement and
+ * expiry) and returns its payload. For external executors: they must still refuse a nonce they have
  * seen, and check the target's state and version themselves.
  *
  * @example
@@ -125,5 +134,5 @@ export function verifyWarrantWith(
 export function verifyWarrantOffline(token: string, jwks: unknown, options: { clock?: Clock } = {}): WarrantPayload {
   const keys = loadPublicKeys(jwks);
   const kids = new Set(keys.kids);
-  return verifyWarrantWith(token, { verify: keys.verify, knows: (kid) => kids.has(kid) }, options).payload;
+  return verifyWarrantWith(token, { verify: keys.verify, knows: (kid) => kids.has(kid), wasActiveAt: keys.wasActiveAt }, options).payload;
 }

@@ -1,7 +1,7 @@
 // Decision fixtures for `writ policy test`: request facts + policies + expected decision,
 // as data (the format of test/broker/fixtures/decisions/README.md). Each case runs against
 // the real policy engine; a case passes when outcome, determining policies and (when given)
-// obligations match.
+// obligations match. A path with no cases at all is invalid input, not a pass.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { CoreErrors, PACKAGE_ROOT, WritError } from '../core/index.js';
@@ -59,6 +59,45 @@ function readJson(file: string): Json {
   } catch (cause) {
     throw invalid(file, (cause as Error).message);
   }
+}
+
+/** An obligation a case expects (the fixture format of test/broker/fixtures/decisions/README.md). */
+interface ExpectedObligation {
+  readonly role: string;
+  readonly count: number;
+  readonly satisfied: boolean;
+}
+
+/** `expected.obligations` checked for shape, so a typo in a fixture is an error, not a silent pass or fail. */
+function readExpectedObligations(file: string, name: string, value: unknown): ExpectedObligation[] {
+  const bad = (why: string) => invalid(file, `case \`${name}\`: \`expected.obligations\` ${why}`);
+  if (!Array.isArray(value)) throw bad('must be a list of `{ role, count, satisfied }`');
+  return value.map((item: unknown, i) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw bad(`entry ${i} must be an object`);
+    const o = item as Record<string, unknown>;
+    const unknown = Object.keys(o).filter((k) => !['role', 'count', 'satisfied'].includes(k));
+    if (unknown.length > 0) throw bad(`entry ${i} has unknown field \`${unknown[0]}\``);
+    if (typeof o['role'] !== 'string' || typeof o['count'] !== 'number' || typeof o['satisfied'] !== 'boolean') throw bad(`entry ${i} needs \`role\` (string), \`count\` (number) and \`satisfied\` (boolean)`);
+    return o as unknown as ExpectedObligation;
+  });
+}
+
+/** Obligations compared by role, field by field (key order and list order do not matter). */
+function obligationMismatches(expected: readonly ExpectedObligation[], actual: PolicyDecision['obligations']): string[] {
+  const out: string[] = [];
+  const byRole = new Map(actual.map((o) => [o.role, o]));
+  const expectedRoles = new Set(expected.map((o) => o.role));
+  for (const want of expected) {
+    const got = byRole.get(want.role);
+    if (got === undefined) {
+      out.push(`obligations: expected one for \`${want.role}\`, got none`);
+      continue;
+    }
+    if (got.count !== want.count) out.push(`obligations: \`${want.role}\` count: expected ${want.count}, got ${got.count}`);
+    if (got.satisfied !== want.satisfied) out.push(`obligations: \`${want.role}\` satisfied: expected ${want.satisfied}, got ${got.satisfied}`);
+  }
+  for (const got of actual) if (!expectedRoles.has(got.role)) out.push(`obligations: got an unexpected one for \`${got.role}\``);
+  return out;
 }
 
 /** The fixture files of a path: the file itself, or every `*.json` of a folder except `_*.json`. */
@@ -139,10 +178,7 @@ export function runDecisionFixtures(path: string, refs: FixtureRefs = {}): Fixtu
       if (d.outcome !== expected.outcome) mismatches.push(`outcome: expected ${expected.outcome}, got ${d.outcome}`);
       const want = [...(expected.determiningPolicies ?? [])].sort();
       if (JSON.stringify(want) !== JSON.stringify(d.determiningPolicies)) mismatches.push(`determining policies: expected [${want.join(', ')}], got [${d.determiningPolicies.join(', ')}]`);
-      if (expected.obligations !== undefined) {
-        const got = d.obligations.map(({ role, count, satisfied }) => ({ role, count, satisfied }));
-        if (JSON.stringify(got) !== JSON.stringify(expected.obligations)) mismatches.push(`obligations: expected ${JSON.stringify(expected.obligations)}, got ${JSON.stringify(got)}`);
-      }
+      if (expected.obligations !== undefined) mismatches.push(...obligationMismatches(readExpectedObligations(file, name, expected.obligations), d.obligations));
       results.push({
         file: basename(file),
         name,
@@ -152,6 +188,11 @@ export function runDecisionFixtures(path: string, refs: FixtureRefs = {}): Fixtu
         mismatches,
       });
     }
+  }
+  if (results.length === 0) {
+    throw new WritError(CoreErrors.INVALID_INPUT, `no decision fixtures in \`${resolve(path)}\`: expected \`*.json\` files with \`cases\``, {
+      details: { issues: [{ path: resolve(path), code: 'empty', message: 'holds no fixture cases' }] },
+    });
   }
   return results;
 }

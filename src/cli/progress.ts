@@ -1,6 +1,7 @@
 // Progress of long operations on stderr: one updating line on a terminal, a line every
 // few seconds otherwise (logs, CI), nothing with `--json`.
 import type { IngestProgress } from '../retrieval/index.js';
+import { EXIT } from './exit-codes.js';
 
 export interface ProgressLine {
   update(p: IngestProgress): void;
@@ -50,13 +51,24 @@ export function createProgressLine(stream: NodeJS.WritableStream, options: { lab
 
 /**
  * Calls `onInterrupt` on the first Ctrl-C (SIGINT) or SIGTERM until the returned function
- * is called; a second Ctrl-C falls through to Node's default (exit at once).
+ * is called; a second one exits at once (130, or 143 for SIGTERM).
+ *
+ * The handler stays registered after the first signal: while it is, the shutdown registry
+ * (core/shutdown.ts) sees that the command owns the signal and leaves Chroma running until
+ * the command has finished its batch, printed its summary and closed the app.
  */
 export function onInterrupt(onInterrupt: () => void): () => void {
-  const handler = (): void => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-    onInterrupt();
+  let interrupted = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (!interrupted) {
+      interrupted = true;
+      onInterrupt();
+      return;
+    }
+    // With the shutdown registry listening too, it makes the second signal exit; alone,
+    // this handler does. (A handler never released, in a process that runs several
+    // commands, then stays quiet.)
+    if (process.listenerCount(signal) === 1) process.exit(signal === 'SIGTERM' ? 143 : EXIT.INTERRUPTED);
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);

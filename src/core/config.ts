@@ -5,13 +5,19 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from './version.js';
 import { z } from 'zod';
-import { CoreErrors, WritError } from './errors.js';
+import { CoreErrors, WritError, type InputIssue } from './errors.js';
 import { toInputIssues } from './validate.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const budget = z.coerce.number().int().nonnegative();
 const sessionBudgets = z.object({ retrievals: budget, proposals: budget, contextChars: budget }).strict();
+type SessionBudgets = z.output<typeof sessionBudgets>;
+const BUDGET_NAMES = ['retrievals', 'proposals', 'contextChars'] as const;
+
+// Budgets of a session that asks for none when the config names none: the broker's own
+// defaults (src/broker/config.ts), kept in step by test/core/config-budgets.test.ts.
+const DEFAULT_SESSION_BUDGETS: Readonly<SessionBudgets> = Object.freeze({ retrievals: 100, proposals: 20, contextChars: 200_000 });
 
 export const ConfigSchema = z
   .object({
@@ -87,7 +93,12 @@ export const ConfigSchema = z
         warrantTtlMs: positiveInt.max(24 * 3600_000).default(5 * 60_000),
         /** Lifetime of an approval in ms (default 24 hours). */
         approvalTtlMs: positiveInt.default(24 * 3600_000),
-        /** Budgets of a session that asks for none (broker default: 100 retrievals, 20 proposals, 200,000 characters). */
+        /**
+         * Budgets of a session that asks for none. Left out: `DEFAULT_SESSION_BUDGETS` (100
+         * retrievals, 20 proposals, 200,000 characters), each lowered to `maxBudgets` when
+         * that is smaller; given: each must be at most its `maxBudgets` (CONFIG_INVALID).
+         * Always set after `loadConfig`.
+         */
         defaultBudgets: sessionBudgets.optional(),
         /** The most a session may ask for, budget by budget (default: ten times the default budgets). */
         maxBudgets: z
@@ -197,18 +208,62 @@ export function loadConfig(options: { env?: Readonly<Record<string, string | und
   const merged = mergeDeep(raw, (options.overrides ?? {}) as Record<string, unknown>);
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
-    const issues = toInputIssues(result.error.issues).map((issue) => {
-      const setting = ENV_SETTINGS.find((s) => s.path.join('.') === issue.path);
-      return setting ? { ...issue, env: setting.env } : issue;
-    });
-    const list = issues.map((i) => `\`${i.path}\`: ${i.message}`).join('; ');
-    throw new WritError(CoreErrors.CONFIG_INVALID, `invalid configuration: ${list}`, { details: { issues } });
+    throw invalidConfig(
+      toInputIssues(result.error.issues).map((issue) => {
+        const setting = ENV_SETTINGS.find((s) => s.path.join('.') === issue.path);
+        return setting ? { ...issue, env: setting.env } : issue;
+      }),
+    );
   }
   const config = result.data;
+  const fromEnv = (path: readonly string[]): string | undefined => {
+    const setting = ENV_SETTINGS.find((s) => s.path.join('.') === path.join('.'));
+    const overridden = valueAt(options.overrides, path) !== undefined;
+    return setting !== undefined && !overridden && env[setting.env] !== undefined && env[setting.env] !== '' ? setting.env : undefined;
+  };
+  config.broker.defaultBudgets = settleDefaultBudgets(config.broker.defaultBudgets, config.broker.maxBudgets, fromEnv);
   config.home = resolve(config.home);
   config.workspace = resolve(config.workspace);
   config.broker.anchorFile = resolve(config.home, config.broker.anchorFile ?? 'ledger-anchor.json');
   return deepFreeze(config);
+}
+
+function invalidConfig(issues: ReadonlyArray<InputIssue & { env?: string }>): WritError {
+  const list = issues.map((i) => `\`${i.path}\`: ${i.message}`).join('; ');
+  return new WritError(CoreErrors.CONFIG_INVALID, `invalid configuration: ${list}`, { details: { issues } });
+}
+
+function valueAt(root: unknown, path: readonly string[]): unknown {
+  let node = root;
+  for (const key of path) node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined;
+  return node;
+}
+
+/**
+ * The default budgets of a session. Left out, the built-in ones are lowered to the maxima
+ * (setting only `WRIT_SESSION_MAX_PROPOSALS=5` must not break start-up); set explicitly
+ * above a maximum, the two settings contradict each other and CONFIG_INVALID names both.
+ */
+function settleDefaultBudgets(
+  given: SessionBudgets | undefined,
+  max: Readonly<SessionBudgets>,
+  fromEnv: (path: readonly string[]) => string | undefined,
+): SessionBudgets {
+  if (given === undefined) {
+    const d = DEFAULT_SESSION_BUDGETS;
+    return { retrievals: Math.min(d.retrievals, max.retrievals), proposals: Math.min(d.proposals, max.proposals), contextChars: Math.min(d.contextChars, max.contextChars) };
+  }
+  const issues = BUDGET_NAMES.filter((name) => given[name] > max[name]).map((name) => {
+    const env = fromEnv(['broker', 'maxBudgets', name]);
+    return {
+      path: `broker.defaultBudgets.${name}`,
+      code: 'too_big',
+      message: `${given[name]} is above \`broker.maxBudgets.${name}\` (${max[name]}${env ? `, set by \`${env}\`` : ''}): lower the default or raise the maximum`,
+      ...(env ? { env } : {}),
+    };
+  });
+  if (issues.length > 0) throw invalidConfig(issues);
+  return given;
 }
 
 function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

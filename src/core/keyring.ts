@@ -20,8 +20,8 @@ export const KeyringErrors = defineErrors('keys', {
   },
   KEYS_FILE_PERMISSIONS: {
     status: 500,
-    meaning: 'a private key file can be read or written by group or others, or its folder can be written by them; Writ refuses to use it',
-    fix: 'run `chmod 600` on the named key file or `chmod 700` on the named folder, and check nobody else copied or replaced the keys',
+    meaning: 'a private key file can be read or written by group or others, or its folder or its manifest (`keyring.json`) can be written by them; Writ refuses to use it',
+    fix: 'run `chmod 600` on the named key file or manifest, or `chmod 700` on the named folder, and check nobody else copied or replaced the keys',
   },
   KEYS_DIR_UNUSABLE: {
     status: 500,
@@ -78,6 +78,13 @@ export interface SignatureVerifier {
   /** Key ids this verifier knows. */
   readonly kids: readonly string[];
   verify(kid: string, bytes: Uint8Array | string, signature: string): boolean;
+  /**
+   * True when key `kid` could have made a signature dated `at` (UTC ISO): it is known and
+   * either not retired or retired no earlier than `at` minus `RETIREMENT_SKEW_MS`. A
+   * signature verifies whenever it was made, so whoever checks one that carries its own
+   * date asks this too: a copy of a retired key signs nothing new.
+   */
+  wasActiveAt(kid: string, at: string): boolean;
 }
 
 /** An open keyring. */
@@ -108,6 +115,31 @@ const LOCK = 'keyring.lock';
 const FORMAT = 'writ-keyring/1';
 const SIGNATURE_B64URL = /^[A-Za-z0-9_-]{86}$/;
 const X_B64URL = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * How long after its retirement a key's signatures still count. Another process picks up a
+ * rotation within a quarter of a second (`REFRESH_MS`) and may sign with the old key until
+ * then; the rest covers clocks of processes on one host that disagree a little.
+ */
+const RETIREMENT_SKEW_MS = 1000;
+
+/**
+ * True when `text` is the one base64url spelling (no padding) of the bytes it decodes to.
+ * The last character of an encoding whose bit count is not a multiple of 6 carries unused
+ * bits, so without this check one signature would have several accepted spellings.
+ */
+function isCanonicalBase64url(text: string): boolean {
+  return Buffer.from(text, 'base64url').toString('base64url') === text;
+}
+
+/** True when a signature dated `at` falls before `retiredAt` (null: not retired) plus the skew. */
+function isBeforeRetirement(retiredAt: string | null | undefined, at: string): boolean {
+  if (retiredAt === null || retiredAt === undefined) return true;
+  const signedMs = Date.parse(at);
+  // INVARIANT: a retired key vouches only for what it signed before its retirement; a date
+  // that does not parse cannot show that.
+  return Number.isFinite(signedMs) && signedMs <= Date.parse(retiredAt) + RETIREMENT_SKEW_MS;
+}
 
 const ManifestSchema = z
   .object({
@@ -147,7 +179,8 @@ function publicKeyFromX(x: string): KeyObject {
 
 function verifyWithKey(key: KeyObject, bytes: Uint8Array | string, signature: string): boolean {
   try {
-    if (typeof signature !== 'string' || !SIGNATURE_B64URL.test(signature)) return false;
+    // INVARIANT: one signature has one byte form; another spelling of it is refused.
+    if (typeof signature !== 'string' || !SIGNATURE_B64URL.test(signature) || !isCanonicalBase64url(signature)) return false;
     if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) return false;
     return cryptoVerify(null, toBytes(bytes), key, Buffer.from(signature, 'base64url'));
   } catch {
@@ -165,26 +198,33 @@ function verifyWithKey(key: KeyObject, bytes: Uint8Array | string, signature: st
  */
 export function loadPublicKeys(jwks: unknown): SignatureVerifier {
   const keys = new Map<string, KeyObject>();
+  const retired = new Map<string, string>();
   const list = typeof jwks === 'object' && jwks !== null && Array.isArray((jwks as { keys?: unknown }).keys) ? (jwks as { keys: unknown[] }).keys : [];
   for (const jwk of list) {
     if (typeof jwk !== 'object' || jwk === null) continue;
-    const { kty, crv, x, kid, use, alg } = jwk as Record<string, unknown>;
-    if (kty !== 'OKP' || crv !== 'Ed25519' || typeof x !== 'string' || !X_B64URL.test(x) || typeof kid !== 'string') continue;
+    const { kty, crv, x, kid, use, alg, retiredAt } = jwk as Record<string, unknown>;
+    if (kty !== 'OKP' || crv !== 'Ed25519' || typeof x !== 'string' || !X_B64URL.test(x) || !isCanonicalBase64url(x) || typeof kid !== 'string') continue;
     if (use !== undefined && use !== 'sig') continue;
     if (alg !== undefined && alg !== 'EdDSA') continue;
     // INVARIANT: a kid names exactly one public key; a JWKS entry claiming another key's kid is ignored.
     if (kidOf(Buffer.from(x, 'base64url')) !== kid) continue;
+    // A retirement date that does not parse makes the entry malformed: ignored like the others.
+    if (retiredAt !== undefined && retiredAt !== null && (typeof retiredAt !== 'string' || !Number.isFinite(Date.parse(retiredAt)))) continue;
     try {
       keys.set(kid, publicKeyFromX(x));
     } catch {
       continue;
     }
+    if (typeof retiredAt === 'string') retired.set(kid, retiredAt);
   }
   return {
     kids: [...keys.keys()],
     verify(kid, bytes, signature) {
       const key = typeof kid === 'string' ? keys.get(kid) : undefined;
       return key !== undefined && verifyWithKey(key, bytes, signature);
+    },
+    wasActiveAt(kid, at) {
+      return typeof kid === 'string' && typeof at === 'string' && keys.has(kid) && isBeforeRetirement(retired.get(kid), at);
     },
   };
 }
@@ -248,11 +288,23 @@ export function openKeyring(options: KeyringOptions): Keyring {
   let manifestStamp = '';
   let activeKey: { kid: string; privateKey: KeyObject };
   let publicKeys = new Map<string, KeyObject>();
+  let retiredAt = new Map<string, string>();
 
-  // The manifest is replaced by rename, so inode + mtime tell whether it changed.
+  // The manifest is replaced by rename, so inode + mtime (+ mode) tell whether it changed.
   function stampOf(): string {
     const stat = statSync(manifestPath);
-    return `${stat.ino}:${stat.mtimeMs}:${stat.size}`;
+    return `${stat.ino}:${stat.mtimeMs}:${stat.size}:${stat.mode}`;
+  }
+
+  // Whoever can write the manifest can name their own key as active, or drop a retirement:
+  // it is refused as a key file others can read is.
+  function assertManifestPrivate(): void {
+    const mode = statSync(manifestPath).mode;
+    if (process.platform !== 'win32' && (mode & 0o022) !== 0) {
+      throw new WritError(KeyringErrors.KEYS_FILE_PERMISSIONS, `keyring manifest \`${manifestPath}\` is writable by group or others (mode \`${(mode & 0o777).toString(8)}\`)`, {
+        details: { path: manifestPath, mode: (mode & 0o777).toString(8) },
+      });
+    }
   }
 
   function readManifest(): { manifest: Manifest; stamp: string } | undefined {
@@ -260,8 +312,10 @@ export function openKeyring(options: KeyringOptions): Keyring {
     let stamp: string;
     try {
       stamp = stampOf();
+      assertManifestPrivate();
       text = readFileSync(manifestPath, 'utf8');
     } catch (cause) {
+      if (cause instanceof WritError) throw cause;
       if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw keyFileError(manifestPath, 'cannot be read', cause);
     }
@@ -308,9 +362,12 @@ export function openKeyring(options: KeyringOptions): Keyring {
 
   function adopt(next: Manifest, stamp: string): void {
     const keys = new Map<string, KeyObject>();
+    const retired = new Map<string, string>();
     for (const entry of next.keys) {
       if (kidOf(Buffer.from(entry.x, 'base64url')) !== entry.kid) throw keyFileError(manifestPath, `lists key \`${entry.kid}\` with a public key of another id`);
+      if (entry.retiredAt !== null && !Number.isFinite(Date.parse(entry.retiredAt))) throw keyFileError(manifestPath, `lists key \`${entry.kid}\` with a retirement that is not a date`);
       keys.set(entry.kid, publicKeyFromX(entry.x));
+      if (entry.retiredAt !== null) retired.set(entry.kid, entry.retiredAt);
     }
     const activeEntry = next.keys.find((k) => k.kid === next.active);
     if (activeEntry === undefined) throw keyFileError(manifestPath, 'names no active key');
@@ -323,6 +380,7 @@ export function openKeyring(options: KeyringOptions): Keyring {
     manifest = next;
     manifestStamp = stamp;
     publicKeys = keys;
+    retiredAt = retired;
     activeKey = { kid: activeEntry.kid, privateKey: activePrivate as KeyObject };
   }
 
@@ -383,9 +441,9 @@ export function openKeyring(options: KeyringOptions): Keyring {
     }
   }
 
-  // Another process's rotation is picked up within REFRESH_MS (at once when a signature
-  // by a key this keyring does not know is verified): a stat per signature cost more
-  // than the rest of issuing a warrant but the signature itself.
+  // Another process's rotation, or a key removed from the manifest, is picked up within
+  // REFRESH_MS (at once when a signature by a key this keyring does not know is verified):
+  // a stat per signature cost more than the rest of issuing a warrant but the signature itself.
   let checkedAt = 0;
   function refreshIfChanged(force = false): void {
     const now = Date.now();
@@ -435,6 +493,7 @@ export function openKeyring(options: KeyringOptions): Keyring {
       return activeKey.kid;
     },
     get kids() {
+      refreshIfChanged();
       return [...publicKeys.keys()];
     },
     sign(bytes) {
@@ -445,9 +504,20 @@ export function openKeyring(options: KeyringOptions): Keyring {
     verify(kid, bytes, signature) {
       try {
         if (typeof kid !== 'string') return false;
-        if (!publicKeys.has(kid)) refreshIfChanged(true); // another process may have rotated
+        // INVARIANT: a key removed from the manifest stops verifying within REFRESH_MS, in
+        // every process that has the keyring open; an unknown one may be another's rotation.
+        refreshIfChanged(!publicKeys.has(kid));
         const key = publicKeys.get(kid);
         return key !== undefined && verifyWithKey(key, bytes, signature);
+      } catch {
+        return false;
+      }
+    },
+    wasActiveAt(kid, at) {
+      try {
+        if (typeof kid !== 'string' || typeof at !== 'string') return false;
+        refreshIfChanged(!publicKeys.has(kid));
+        return publicKeys.has(kid) && isBeforeRetirement(retiredAt.get(kid), at);
       } catch {
         return false;
       }

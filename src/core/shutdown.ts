@@ -1,6 +1,8 @@
 // A small shutdown registry: parts that own outside resources (the Chroma child process,
 // servers, files) register a hook; on SIGINT/SIGTERM the hooks run in reverse order of
-// registration, then the process exits with 130 (SIGINT) or 143 (SIGTERM).
+// registration, then the process exits with 130 (SIGINT) or 143 (SIGTERM). When the
+// application listens for the signal itself (a command finishing its batch, a server
+// closing), the first signal is left to it and a second one exits at once.
 
 /** A cleanup step; may be async. Errors are reported on stderr and do not stop later hooks. */
 export type ShutdownHook = () => void | Promise<void>;
@@ -8,18 +10,25 @@ export type ShutdownHook = () => void | Promise<void>;
 const hooks: ShutdownHook[] = [];
 let installed = false;
 let running: Promise<void> | undefined;
+// Set once a signal was left to the application: the next one means "stop now". Cleared
+// when the application has closed what it opened (no hook left), so a process that runs
+// several commands (tests, library users) starts each one afresh.
+let leftToApp = false;
 
 const EXIT_CODES: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = { SIGINT: 130, SIGTERM: 143 };
 
 function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
-  // A second signal while hooks run means "stop now".
-  if (running !== undefined) process.exit(EXIT_CODES[signal]);
-  // When the application installed its own handler for this signal, it owns the exit:
-  // the hooks still run, but the process ends when the application lets it.
-  const appHandlesIt = process.listenerCount(signal) > 1;
-  void runShutdown().then(() => {
-    if (!appHandlesIt) process.exit(EXIT_CODES[signal]);
-  });
+  // A second signal while hooks run, or after the first was left to the application,
+  // means "stop now"; the Chroma child is still ended by its process-exit handler.
+  if (running !== undefined || leftToApp) process.exit(EXIT_CODES[signal]);
+  // When the application installed its own handler for this signal, it owns the shutdown:
+  // running the hooks now would stop Chroma under a command still finishing its batch,
+  // so the application closes its parts itself (which unregisters their hooks).
+  if (process.listenerCount(signal) > 1) {
+    leftToApp = hooks.length > 0;
+    return;
+  }
+  void runShutdown().then(() => process.exit(EXIT_CODES[signal]));
 }
 
 const onSigint = (): void => onSignal('SIGINT');
@@ -35,6 +44,8 @@ function install(): void {
 /**
  * Registers a hook to run at shutdown (SIGINT, SIGTERM or an explicit `runShutdown()`).
  * The first call installs the signal handlers. Returns a function that unregisters the hook.
+ * While the application has its own listener for the signal, the first signal runs no hook
+ * (the application closes what it opened) and a second one exits at once.
  *
  * @example
  * const off = onShutdown(() => server.stop());
@@ -47,6 +58,7 @@ export function onShutdown(hook: ShutdownHook): () => void {
   return () => {
     const at = hooks.lastIndexOf(hook);
     if (at >= 0) hooks.splice(at, 1);
+    if (hooks.length === 0) leftToApp = false;
   };
 }
 

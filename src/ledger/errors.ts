@@ -9,8 +9,8 @@ export const LedgerErrors = defineErrors('ledger', {
   },
   LEDGER_INVALID_QUERY: {
     status: 400,
-    meaning: 'a ledger query has an invalid option (seq, limit, kinds, tenant or id)',
-    fix: 'send a non-negative integer `afterSeq`, a `limit` from 1 to 10000, kinds as `area.event` strings',
+    meaning: 'a ledger query has an invalid option (seq, limit, kinds, tenant or id), or verify was asked to start past the head + 1 (`details.head` says where the chain ends)',
+    fix: 'send a non-negative integer `afterSeq`, a `limit` from 1 to 10000, kinds as `area.event` strings, and a `fromSeq` from 1 to the head + 1',
   },
   LEDGER_CHAIN_BROKEN: {
     status: 500,

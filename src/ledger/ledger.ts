@@ -248,13 +248,15 @@ export function createLedger(options: LedgerOptions): LedgerApi {
   const selectLastCheckpoint = db.prepare('SELECT seq, at, head_hash AS headHash, kid, signature FROM ledger_checkpoints ORDER BY seq DESC LIMIT 1');
   const selectCheckpoints = db.prepare('SELECT seq, at, head_hash AS headHash, kid, signature FROM ledger_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?');
   const insertCheckpoint = db.prepare('INSERT INTO ledger_checkpoints (seq, at, head_hash, kid, signature) VALUES (?, ?, ?, ?, ?)');
-  const selectEntry = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE seq = ?`);
-  const selectAbout = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE subject_id = ? ORDER BY seq`);
+  // INVARIANT: queries see only seqs from 1 on, the chain verify walks; a row planted below
+  // it (which verify reports as out_of_range) never reaches an entry, lineage or impact.
+  const selectEntry = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE seq = ? AND seq >= 1`);
+  const selectAbout = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE subject_id = ? AND seq >= 1 ORDER BY seq`);
   const selectReferencing = db.prepare(
     `SELECT ${ENTRY_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')} FROM ledger_refs r JOIN ledger_entries e ON e.seq = r.seq
-     WHERE ${REF_KEY_SQL('r.ref')} = ${REF_KEY_SQL('@ref')} AND r.ref = @ref ORDER BY r.seq`,
+     WHERE ${REF_KEY_SQL('r.ref')} = ${REF_KEY_SQL('@ref')} AND r.ref = @ref AND r.seq >= 1 ORDER BY r.seq`,
   );
-  const selectFirstAbout = db.prepare('SELECT min(seq) FROM ledger_entries WHERE subject_id = ?').pluck();
+  const selectFirstAbout = db.prepare('SELECT min(seq) FROM ledger_entries WHERE subject_id = ? AND seq >= 1').pluck();
   const queryStatements = new Map<string, { all(...params: unknown[]): unknown[] }>();
 
   let closed = false;
@@ -435,7 +437,7 @@ export function createLedger(options: LedgerOptions): LedgerApi {
       if (!isWritError(err, LedgerErrors.LEDGER_CHAIN_BROKEN)) throw err;
       return { result: { ok: false, checked: 0, checkpoints: 0, head: readHead(), firstBad: { seq: 0, problem: 'checkpoint_signature', message: err.message } } };
     }
-    return { verifier, chain: anchor === undefined ? { fromSeq } : { fromSeq, anchor } };
+    return { verifier, chain: anchor === undefined ? { fromSeq, checkpointEvery } : { fromSeq, anchor, checkpointEvery } };
   }
 
   const ledger: LedgerApi = {

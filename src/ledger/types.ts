@@ -72,7 +72,11 @@ export type LedgerProblem =
   /** A signed checkpoint (or the anchor) names an entry past the end: the tail was cut off. */
   | 'truncated'
   /** The refs index (`ledger_refs`) disagrees with the entry's hashed refs. */
-  | 'refs_mismatch';
+  | 'refs_mismatch'
+  /** A row of a ledger table sits at a seq below 1, outside the chain: it was planted. */
+  | 'out_of_range'
+  /** The newest checkpoint is older than the checkpoint interval allows: checkpoints were deleted. */
+  | 'checkpoint_missing';
 
 /** The outcome of walking the chain. */
 export interface LedgerVerification {
@@ -86,7 +90,11 @@ export interface LedgerVerification {
 }
 
 export interface LedgerVerifyOptions {
-  /** Start at this seq, trusting the stored hash of the entry before it. Default 1. */
+  /**
+   * Start at this seq, trusting the stored hash of the entry before it. Default 1. At most
+   * the head's seq + 1 (which checks no entry); a larger one is refused as
+   * LEDGER_INVALID_QUERY, as there is no entry before it to trust.
+   */
   readonly fromSeq?: number;
   /** A checkpoint kept outside the database (published, or from `anchorFile`); catches a cut-off tail. */
   readonly anchor?: LedgerCheckpoint;

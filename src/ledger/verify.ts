@@ -2,8 +2,9 @@
 // Reads in one read transaction, so a concurrent writer never makes a sound chain look
 // truncated. The algorithm is written out in README.md for auditors; the checks of each
 // entry live in verify-range.mjs, shared with the worker threads of verify-parallel.ts.
-import type { SignatureVerifier } from '../core/index.js';
+import { WritError, type SignatureVerifier } from '../core/index.js';
 import type { Db } from '../store/index.js';
+import { LedgerErrors } from './errors.js';
 import { checkpointPayload, entryHash, GENESIS_HASH, type HashedRow } from './hash-chain.js';
 import type { LedgerCheckpoint, LedgerHead, LedgerVerification } from './types.js';
 import { rangeWalker, type RangeChecks, type RangeProblem } from './verify-range.mjs';
@@ -43,8 +44,15 @@ function originalSeqOf(row: Row): number | undefined {
 }
 
 export interface VerifyChainOptions {
+  /** Start at this seq, trusting entry `fromSeq - 1`; at most the head's seq + 1. Default 1. */
   readonly fromSeq?: number;
   readonly anchor?: LedgerCheckpoint;
+  /**
+   * The interval the ledger signs checkpoints at (`createLedger`'s `checkpointEvery`); the
+   * newest checkpoint must then be at or past the last multiple of it the chain reached.
+   * 0 or absent: not checked.
+   */
+  readonly checkpointEvery?: number;
 }
 
 /** What verify reads first, in the read transaction that fixes the head it verifies up to. */
@@ -57,6 +65,23 @@ export interface ChainSnapshot {
   readonly prevHash: string | undefined;
   /** The lowest seq in the refs index past the head, or null. */
   readonly refAfterHead: number | null;
+  /** The lowest seq below 1 of a row in any ledger table, with its table, or null. */
+  readonly beforeChain: { readonly seq: number; readonly table: string } | null;
+  /** The seq of the newest checkpoint row at or below the head; 0 when there is none. */
+  readonly newestCheckpointSeq: number;
+  readonly checkpointEvery: number;
+}
+
+const LEDGER_TABLES = ['ledger_entries', 'ledger_refs', 'ledger_checkpoints'] as const;
+
+/** The lowest seq below 1 in the ledger tables: seqs are primary keys, so each is one index probe. */
+function rowBeforeChain(db: Db): ChainSnapshot['beforeChain'] {
+  let lowest: ChainSnapshot['beforeChain'] = null;
+  for (const table of LEDGER_TABLES) {
+    const seq = (db.prepare(`SELECT min(seq) FROM ${table}`).pluck().get() as number | null) ?? 1;
+    if (seq < 1 && (lowest === null || seq < lowest.seq)) lowest = { seq, table };
+  }
+  return lowest;
 }
 
 /** Reads the head, checkpoints and tail facts of the chain; call it inside a read transaction. */
@@ -64,6 +89,12 @@ export function readChainSnapshot(db: Db, options: VerifyChainOptions = {}): Cha
   const fromSeq = options.fromSeq ?? 1;
   const headRow = db.prepare('SELECT seq, hash, at FROM ledger_entries ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined;
   const head: LedgerHead = headRow ?? { seq: 0, hash: GENESIS_HASH, at: null };
+  if (fromSeq > head.seq + 1) {
+    // Nothing at or after `fromSeq` exists to verify, and no entry `fromSeq - 1` to trust.
+    throw new WritError(LedgerErrors.LEDGER_INVALID_QUERY, `invalid ledger query: \`fromSeq\` ${fromSeq} is past the head: the chain ends at entry ${head.seq}`, {
+      details: { fromSeq, head: head.seq },
+    });
+  }
   const checkpoints: PinnedCheckpoint[] = (
     db.prepare('SELECT seq, at, head_hash AS headHash, kid, signature FROM ledger_checkpoints WHERE seq >= ? ORDER BY seq').all(fromSeq) as LedgerCheckpoint[]
   ).map((cp) => ({ ...cp, source: 'checkpoint' }));
@@ -74,7 +105,9 @@ export function readChainSnapshot(db: Db, options: VerifyChainOptions = {}): Cha
   let prevHash: string | undefined = GENESIS_HASH;
   if (fromSeq > 1) prevHash = (db.prepare('SELECT hash FROM ledger_entries WHERE seq = ?').get(fromSeq - 1) as { hash: string } | undefined)?.hash;
   const refAfterHead = (db.prepare('SELECT min(seq) AS seq FROM ledger_refs WHERE seq > ?').get(head.seq) as { seq: number | null }).seq;
-  return { fromSeq, head, checkpoints, prevHash, refAfterHead };
+  const newestCheckpointSeq = (db.prepare('SELECT max(seq) FROM ledger_checkpoints WHERE seq <= ?').pluck().get(head.seq) as number | null) ?? 0;
+  const checkpointEvery = options.checkpointEvery ?? 0;
+  return { fromSeq, head, checkpoints, prevHash, refAfterHead, beforeChain: rowBeforeChain(db), newestCheckpointSeq, checkpointEvery };
 }
 
 /** A point the walk starts or resumes at: every entry and checkpoint before `from` passed. */
@@ -92,10 +125,42 @@ export function startOf(snapshot: ChainSnapshot): WalkStart {
   return { from: snapshot.fromSeq, prevHash: snapshot.prevHash, checked: 0, checkpoints: 0 };
 }
 
-/** The problem of a checkpoint whose signature does not verify, or undefined. */
+/** The problem of a checkpoint whose signature does not verify, or that its key signed after its retirement; or undefined. */
 export function signatureProblem(verifier: SignatureVerifier, cp: PinnedCheckpoint): RangeProblem | undefined {
-  if (verifier.verify(cp.kid, checkpointPayload(cp), cp.signature)) return undefined;
-  return { seq: cp.seq, problem: 'checkpoint_signature', message: `${cp.source} at seq ${cp.seq} has no valid signature by key \`${cp.kid}\`` };
+  if (!verifier.verify(cp.kid, checkpointPayload(cp), cp.signature)) {
+    return { seq: cp.seq, problem: 'checkpoint_signature', message: `${cp.source} at seq ${cp.seq} has no valid signature by key \`${cp.kid}\`` };
+  }
+  // INVARIANT: a retired key signs no checkpoint: one dated after its retirement was made
+  // with a copy of the old key.
+  if (!verifier.wasActiveAt(cp.kid, cp.at)) {
+    return { seq: cp.seq, problem: 'checkpoint_signature', message: `${cp.source} at seq ${cp.seq} is dated after its key \`${cp.kid}\` was retired` };
+  }
+  return undefined;
+}
+
+/** The problem of a row planted below the chain's first seq, or undefined. */
+function beforeChainProblem(snapshot: ChainSnapshot): RangeProblem | undefined {
+  const row = snapshot.beforeChain;
+  if (row === null) return undefined;
+  return { seq: row.seq, problem: 'out_of_range', message: `\`${row.table}\` has a row at seq ${row.seq}, before the chain's first entry 1: it was planted` };
+}
+
+/**
+ * The problem of a chain whose newest checkpoint is older than the interval allows, or
+ * undefined. Every append that takes the chain across a multiple of `checkpointEvery`
+ * signs a checkpoint at its last entry (and `close()` signs the head), so the newest
+ * checkpoint is at or past the last multiple the head reached.
+ */
+function missingCheckpointProblem(snapshot: ChainSnapshot): RangeProblem | undefined {
+  const every = snapshot.checkpointEvery;
+  if (every <= 0) return undefined;
+  const due = Math.floor(snapshot.head.seq / every) * every;
+  if (due < 1 || snapshot.newestCheckpointSeq >= due) return undefined;
+  return {
+    seq: due,
+    problem: 'checkpoint_missing',
+    message: `no signed checkpoint at or after entry ${due}, which a checkpoint every ${every} entries requires: checkpoints were deleted`,
+  };
 }
 
 /**
@@ -108,6 +173,9 @@ export function walkChain(db: Db, verifier: SignatureVerifier, snapshot: ChainSn
   let checked = start.checked;
   let checkpointsChecked = start.checkpoints;
   const report = (firstBad: RangeProblem): LedgerVerification => ({ ok: false, checked, checkpoints: checkpointsChecked, head, firstBad });
+  // Planted rows come before every seq the walk reaches; nothing past them was checked.
+  const planted = beforeChainProblem(snapshot);
+  if (planted !== undefined) return { ok: false, checked: 0, checkpoints: 0, head, firstBad: planted };
   if (start.prevHash === undefined) return report({ seq: start.from - 1, problem: 'gap', message: `entry ${start.from - 1} is missing` });
 
   const fullRow = db.prepare(`SELECT ${ROW_COLUMNS} FROM ledger_entries WHERE seq = ?`).raw();
@@ -143,6 +211,8 @@ export function walkChain(db: Db, verifier: SignatureVerifier, snapshot: ChainSn
   if (snapshot.refAfterHead !== null) {
     return report({ seq: end + 1, problem: 'truncated', message: `the refs index lists entry ${snapshot.refAfterHead} but the chain ends at ${end}: its tail was cut off` });
   }
+  const missing = missingCheckpointProblem(snapshot);
+  if (missing !== undefined) return report(missing);
   return { ok: true, checked, checkpoints: checkpointsChecked, head };
 }
 

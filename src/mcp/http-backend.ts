@@ -48,9 +48,12 @@ export async function createHttpBackend(options: HttpBackendOptions): Promise<Mc
     throw new WritError(McpErrors.MCP_REMOTE_FAILED, `\`${options.url}\` is not an http(s) url`, { details: { url: options.url } });
   }
   const timeoutMs = options.timeoutMs ?? 30_000;
+  // Joined as text, like the CLI's remote mode: `new URL('/v1/…', base)` would drop a path
+  // prefix such as `https://host/writ` (a server behind a reverse proxy).
+  const root = options.url.replace(/\/+$/, '');
 
   async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    const url = new URL(path, base);
+    const url = new URL(`${root}${path}`);
     let res: Response;
     try {
       res = await fetch(url, {

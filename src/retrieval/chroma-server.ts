@@ -443,6 +443,9 @@ async function launch(input: LaunchInput): Promise<LaunchOutcome> {
     {
       // stdin is the watchdog pipe: the child ends itself when it closes.
       stdio: ['pipe', 'pipe', 'pipe'],
+      // Its own process group: a terminal's Ctrl-C reaches Writ only, and Writ decides when
+      // Chroma stops (after the command in hand has finished with it).
+      detached: true,
       // A Rust backtrace would push the panic message out of the kept lines.
       env: { ...process.env, RUST_BACKTRACE: '0' },
       windowsHide: true,

@@ -3,7 +3,7 @@
 // Content hashing makes re-runs idempotent; the job table skips files already done. A file
 // that cannot be loaded (bad JSON, not UTF-8, a document that breaks a bound) is reported
 // and left pending; the others are ingested, and a rerun retries only what is left.
-import { statSync } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, isWritError, nowIso, parseInput, sha256Hex } from '../core/index.js';
@@ -71,7 +71,8 @@ export interface IngestPathSummary {
 export async function ingestPath(ctx: RetrievalContext, paths: readonly string[], options: IngestPathOptions): Promise<IngestPathSummary> {
   const started = Date.now();
   const files = listLoadableFiles(paths);
-  const sizes = new Map(files.map((f) => [f, statSync(f).size]));
+  const stats = new Map(files.map((f) => [f, statSync(f)]));
+  const sizes = new Map(files.map((f) => [f, (stats.get(f) as Stats).size]));
   const bytesTotal = [...sizes.values()].reduce((a, b) => a + b, 0);
   const db = ctx.store.db;
   const jobKey = sha256Hex(
@@ -91,12 +92,21 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
     for (const f of files) ins.run(jobId, f);
     tx.prepare('UPDATE ingest_jobs SET total = (SELECT count(*) FROM ingest_job_files WHERE job_id = ?), updated_at = ? WHERE id = ?').run(jobId, at, jobId);
   });
-  const done = new Set((db.prepare('SELECT path FROM ingest_job_files WHERE job_id = ? AND done = 1').all(jobId) as Array<{ path: string }>).map((r) => r.path));
+  // A file done by an earlier run is skipped only if it is still as it was then (size and
+  // modification time); one edited since is ingested again.
+  const done = new Set(
+    (db.prepare('SELECT path, size, mtime_ms FROM ingest_job_files WHERE job_id = ? AND done = 1').all(jobId) as Array<{ path: string; size: number | null; mtime_ms: number | null }>)
+      .filter((r) => {
+        const st = stats.get(r.path);
+        return st !== undefined && r.size === st.size && r.mtime_ms === st.mtimeMs;
+      })
+      .map((r) => r.path),
+  );
   const markDone = (paths: string[]): void => {
     if (paths.length === 0) return;
     ctx.store.transaction((tx) => {
-      const upd = tx.prepare('UPDATE ingest_job_files SET done = 1 WHERE job_id = ? AND path = ?');
-      for (const p of paths) upd.run(jobId, p);
+      const upd = tx.prepare('UPDATE ingest_job_files SET done = 1, size = ?, mtime_ms = ? WHERE job_id = ? AND path = ?');
+      for (const p of paths) upd.run(stats.get(p)?.size ?? null, stats.get(p)?.mtimeMs ?? null, jobId, p);
       tx.prepare('UPDATE ingest_jobs SET done = (SELECT count(*) FROM ingest_job_files WHERE job_id = ? AND done = 1), updated_at = ? WHERE id = ?').run(jobId, nowIso(ctx.clock), jobId);
     });
   };
@@ -149,6 +159,8 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
     }
     waiting = [];
     report();
+    // Let signal handlers (Ctrl-C) run: a batch's work may never yield to the event loop.
+    await new Promise<void>((resolveTurn) => setImmediate(resolveTurn));
   };
 
   for (const file of files) {

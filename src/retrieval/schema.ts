@@ -145,4 +145,15 @@ DROP INDEX IF EXISTS bundles_principal;
 DROP TABLE IF EXISTS bundle_chunks;
 `,
   },
+  {
+    area: 'retrieval',
+    version: 3,
+    name: "ingest job files remember the size and modification time they were ingested at",
+    // A resumed job skipped every file it had done, even one edited since: the edit was never
+    // ingested. Files done before this version have neither, and are read again on resume.
+    up: `
+ALTER TABLE ingest_job_files ADD COLUMN size INTEGER;
+ALTER TABLE ingest_job_files ADD COLUMN mtime_ms REAL;
+`,
+  },
 ];

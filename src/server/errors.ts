@@ -45,6 +45,6 @@ export const ServerErrors = defineErrors('server', {
   SERVER_LISTEN_FAILED: {
     status: 500,
     meaning: 'the HTTP server could not listen on the configured host and port',
-    fix: 'choose a free port with `WRIT_PORT` (0 picks one), or stop the process holding it',
+    fix: 'choose a free port with `--port`/`WRIT_PORT` (0 picks one) or stop the process holding it; for an address that is not this machine\'s, bind one that is with `--host`/`WRIT_HOST`',
   },
 });

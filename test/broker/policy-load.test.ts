@@ -3,8 +3,11 @@
 // decisions (determinism; a forbid never widens authority).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { defineCatalog } from '../../src/broker/catalog.js';
+import { defineCatalog, type Catalog } from '../../src/broker/catalog.js';
 import { isWritError } from '../../src/core/index.js';
 import {
   createPolicyEngine,
@@ -83,11 +86,21 @@ describe('cedar schema generation', () => {
   });
 
   test('refuses a catalog whose names collide with the broker\'s reserved names', () => {
-    const clash = defineCatalog({
-      resourceTypes: { User: { states: ['a'], attributes: { tenant: { type: 'string' } } } },
-      actions: { 'user.make': { resourceType: 'User', create: true, to: 'a', effect: 'internal', params: { tenant: { type: 'string' } } } },
-    });
-    assert.throws(() => generateCedarSchema(clash), (err: unknown) => isWritError(err, 'BROKER_CATALOG_INVALID') && /`User` is reserved/.test(err.message) && /`tenant` is set by the broker/.test(err.message));
+    // Typed by hand, so it never went through defineCatalog's own check of these names.
+    const clash = {
+      namespace: 'Writ',
+      version: '1',
+      resourceTypes: { User: { states: ['a'], attributes: { tenant: { type: 'string', required: true, trusted: false, maxLength: 1000 } } }, Action: { states: ['a'], attributes: {} } },
+      actions: {},
+    } as unknown as Catalog;
+    assert.throws(
+      () => generateCedarSchema(clash),
+      (err: unknown) =>
+        isWritError(err, 'BROKER_CATALOG_INVALID') &&
+        /`User` cannot name a resource type \(it is reserved for principals\)/.test(err.message) &&
+        /`Action` cannot name a resource type \(cedar uses it for actions\)/.test(err.message) &&
+        /`tenant` is set by the broker/.test(err.message),
+    );
   });
 });
 
@@ -188,6 +201,110 @@ describe('loading policies', () => {
     const edited: PolicySource[] = samplePolicies.map((s) => (s.file === 'notes.cedar' ? { ...s, text: s.text.replace('"support"', '"support_lead"') } : s));
     assert.notEqual(loadPolicies({ catalog, sources: edited }).hash, forward.hash);
     assert.notEqual(loadPolicies({ catalog, sources: samplePolicies, defaults: false }).hash, forward.hash);
+  });
+
+  test('refuses an annotation written without a value instead of dropping it', () => {
+    const { problems } = refusal(() =>
+      loadPolicies({
+        catalog,
+        sources: [
+          {
+            file: 'bare.cedar',
+            text: [
+              `@id("large") @requires_approval permit (principal is SupportDesk::User, action == ${A}"refund.request", resource);`,
+              `@id("soft") @unless_approved forbid (principal, action, resource) when { context.taint.anyTrusted };`,
+              `@id("count") @requires_approval("finance") @approvals permit (principal, action, resource);`,
+              `@id permit (principal, action, resource);`,
+              `@id("") permit (principal, action, resource);`,
+            ].join('\n'),
+          },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      problems.map((p) => `${p.policyId}: ${p.message}`),
+      [
+        'large: annotation `@requires_approval` needs a value, e.g. `@requires_approval("finance")`',
+        'soft: annotation `@unless_approved` needs a value, e.g. `@unless_approved("security")`',
+        'count: annotation `@approvals` needs a value, e.g. `@approvals("2")`',
+        'bare.cedar:3: annotation `@id` needs a value, e.g. `@id("refunds.small")`',
+        'bare.cedar:4: annotation `@id` needs a value, e.g. `@id("refunds.small")`',
+      ],
+    );
+  });
+
+  test('refuses unknown annotations, so a misspelt obligation cannot grant', () => {
+    const { problems } = refusal(() =>
+      loadPolicies({
+        catalog,
+        sources: [{ file: 'typo.cedar', text: `@id("big") @require_approval("finance") permit (principal is SupportDesk::User, action == ${A}"refund.request", resource);` }],
+      }),
+    );
+    assert.deepEqual(problems, [
+      {
+        file: 'typo.cedar',
+        policyId: 'big',
+        message: 'unknown annotation `@require_approval`: writ reads only `@id`, `@requires_approval`, `@unless_approved`, `@approvals`',
+      },
+    ]);
+  });
+
+  test('numbers policies in source order even when a comment repeats a later policy\'s text', () => {
+    const text = [
+      '// previously: forbid (principal, action, resource) when { context.basis.count > 3 };',
+      '// and "a string; in a comment',
+      `@id("first") permit (principal is SupportDesk::User, action, resource) // a trailing ; comment`,
+      '  when { principal.id != "a;b\\";" };',
+      'permit (principal is SupportDesk::User, action, resource);',
+      'forbid (principal, action, resource) when { context.basis.count > 3 };',
+    ].join('\n');
+    const set = loadPolicies({ catalog, sources: [{ file: 'p.cedar', text }], defaults: false });
+    assert.deepEqual(
+      set.policies.map((p) => [p.id, p.effect]),
+      [
+        ['first', 'permit'],
+        ['p.cedar:1', 'permit'],
+        ['p.cedar:2', 'forbid'],
+      ],
+    );
+  });
+
+  test('points validation messages at the right line when a comment repeats the policy\'s text', () => {
+    const text = ['// was: forbid (principal, action, resource) when { principal.tenant == 3 };', 'permit (principal, action, resource);', 'forbid (principal, action, resource) when { principal.tenant == 3 };'].join('\n');
+    const { problems } = refusal(() => loadPolicies({ catalog, sources: [{ file: 'p.cedar', text }], defaults: false }));
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0]?.policyId, 'p.cedar:1');
+    assert.match(problems[0]?.message ?? '', /\(line 3, column 45\)/);
+  });
+
+  test('the policy-set hash changes with any catalog change, even one the cedar schema does not show', () => {
+    const shop = (effect: string, trusted: boolean) =>
+      defineCatalog({
+        namespace: 'Shop',
+        resourceTypes: { Payment: { states: ['open', 'paid'] } },
+        actions: { 'payment.pay': { resourceType: 'Payment', from: ['open'], to: 'paid', effect, rollbackNote: 'n/a', params: { account: { type: 'string', trusted } } } },
+      });
+    const sources = [{ file: 'p.cedar', text: 'permit (principal is Shop::User, action, resource);' }];
+    const hashOf = (c: Catalog) => loadPolicies({ catalog: c, sources }).hash;
+    const base = hashOf(shop('internal', false));
+    assert.deepEqual(generateCedarSchema(shop('internal', false)), generateCedarSchema(shop('irreversible', true)), 'the schema alone cannot tell these catalogs apart');
+    assert.notEqual(hashOf(shop('irreversible', false)), base, 'the effect class changes the hash');
+    assert.notEqual(hashOf(shop('internal', true)), base, 'a trusted flag changes the hash');
+    assert.equal(hashOf(shop('internal', false)), base, 'an equal catalog gives an equal hash');
+  });
+
+  test('reads policy files whatever the case of their `.cedar` extension', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writ-policies-'));
+    try {
+      writeFileSync(join(dir, 'LOUD.CEDAR'), '@id("loud") forbid (principal, action, resource) when { context.basis.count > 9 };');
+      writeFileSync(join(dir, 'quiet.cedar'), '@id("quiet") permit (principal is SupportDesk::User, action, resource);');
+      writeFileSync(join(dir, 'notes.txt'), 'not a policy');
+      assert.deepEqual(readPolicyDir(dir).map((s) => s.file), ['LOUD.CEDAR', 'quiet.cedar']);
+      const ids = loadPolicyDir(dir, { catalog, defaults: false }).policies.map((p) => p.id);
+      assert.deepEqual(ids, ['loud', 'quiet']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('reports an unreadable policy folder with its own code', () => {

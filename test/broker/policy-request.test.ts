@@ -2,7 +2,8 @@
 // used only against literals (the engine's memo shares answers across such requests).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadPolicies } from '../../src/broker/policy/index.js';
+import { defineCatalog } from '../../src/broker/catalog.js';
+import { createPolicyEngine, loadPolicies } from '../../src/broker/policy/index.js';
 import { buildCedarRequest, buildRequestBase, requestNeedsOf } from '../../src/broker/policy/request.js';
 import { factsFrom, sampleCatalog } from './fixtures/decisions/fixtures.js';
 
@@ -65,4 +66,45 @@ describe('cedar requests built from facts', () => {
     const request = requestFor(`permit (principal, action == ${A}"refund.request", resource) when { context has actingFor };`);
     assert.deepEqual(request.context, { actingFor: {} });
   });
+});
+
+describe('facts a request cannot carry', () => {
+  const shop = defineCatalog({
+    namespace: 'Shop',
+    resourceTypes: { Payment: { states: ['open', 'spent'], attributes: { limit: { type: 'integer', required: false } } } },
+    actions: {
+      'payment.create': { resourceType: 'Payment', create: true, to: 'open', effect: 'internal', params: { tip: { type: 'decimal', required: false } } },
+      'payment.spend': { resourceType: 'Payment', from: ['open'], to: 'spent', effect: 'internal' },
+    },
+  });
+  const text = [
+    '@id("users") permit (principal is Shop::User, action, resource);',
+    '@id("big_tip_forbidden") forbid (principal, action, resource) when { context.params has tip && context.params.tip.greaterThan(decimal("100.0")) };',
+  ].join('\n');
+  const create = (tip: string) =>
+    factsFrom('refund.request', { actor: 'sam', onBehalfOf: null, proposal: { action: 'payment.create', resourceType: 'Payment', params: { tip } }, transition: { to: 'open' } });
+
+  for (const optimise of [true, false]) {
+    test(`deny, with the reason recorded, when a value had to be left out (optimise: ${optimise})`, () => {
+      const engine = createPolicyEngine({ catalog: shop, policies: [{ file: 'p.cedar', text }], optimise });
+      assert.equal(engine.decide(create('99.5')).outcome, 'allow');
+      const tooPrecise = engine.decide(create('5000.00001'));
+      assert.deepEqual(
+        { outcome: tooPrecise.outcome, determiningPolicies: tooPrecise.determiningPolicies, errors: tooPrecise.errors },
+        { outcome: 'deny', determiningPolicies: [], errors: ['param `tip` has more than 4 decimal places, the most a policy decimal holds: left out'] },
+      );
+      assert.deepEqual(tooPrecise.reasons, ['some facts cannot be given to policy as their catalog types: denied to fail closed']);
+      const tooBig = engine.decide(create('999999999999999.0'));
+      assert.deepEqual([tooBig.outcome, tooBig.errors], ['deny', ['param `tip` is beyond ±922337203685477.5807, the range of a policy decimal: left out']]);
+      const spend = factsFrom('refund.approve', {
+        actor: 'sam',
+        onBehalfOf: null,
+        proposal: { action: 'payment.spend', resourceType: 'Payment' },
+        target: { state: 'open', attributes: { limit: '500' } },
+        transition: { from: 'open', to: 'spent' },
+      });
+      const wrongType = engine.decide(spend);
+      assert.deepEqual([wrongType.outcome, wrongType.errors], ['deny', ['resource attribute `limit` is not a cedar integer: left out']]);
+    });
+  }
 });

@@ -60,10 +60,12 @@ describe('writ ingest', () => {
 
     writeFileSync(join(kb, 'b-broken.json'), '{"id": "1", "text": "Finance approves refunds over 100 EUR."}');
     writeFileSync(join(kb, 'c-latin1.txt'), 'Café menu\n');
+    // A file the first run did is edited meanwhile: the resumed job ingests it again.
+    writeFileSync(join(kb, 'a-policy.md'), '# Refunds\n\nRefunds take three days.\n');
     const second = await runCli(args, env);
     assert.equal(second.code, EXIT.OK, second.stdout + second.stderr);
-    const resumed = second.json<{ created: number; filesSkipped: number; resumed: boolean; failed: unknown[] }>();
-    assert.deepEqual([resumed.resumed, resumed.filesSkipped, resumed.created, resumed.failed.length], [true, 2, 2, 0]);
+    const resumed = second.json<{ created: number; updated: number; filesSkipped: number; resumed: boolean; failed: unknown[] }>();
+    assert.deepEqual([resumed.resumed, resumed.filesSkipped, resumed.created, resumed.updated, resumed.failed.length], [true, 1, 2, 1, 0]);
     assert.equal(documentCount(join(root, 'home', 'writ.db')), 4);
   });
 

@@ -1,7 +1,7 @@
 // Ed25519 keyring: generation on first use, file modes, sign/verify, rotation, JWKS.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isWritError, KeyringErrors, kidOf, loadPublicKeys, openKeyring, verifyWithJwks } from '../../src/core/index.js';
@@ -149,6 +149,72 @@ describe('keyring', () => {
     assert.throws(() => openKeyring({ dir, purpose: 'ledger' }), (err) => isWritError(err, KeyringErrors.KEYS_FILE_INVALID));
     writeFileSync(join(dir, 'keyring.json'), '{"format":"nope"}');
     assert.throws(() => openKeyring({ dir, purpose: 'warrant' }), (err) => isWritError(err, KeyringErrors.KEYS_FILE_INVALID));
+  });
+
+  test('refuses a manifest that group or others can write, in a new open and an open keyring alike', async () => {
+    const dir = freshDir();
+    const open = openKeyring({ dir, purpose: 'warrant' });
+    const manifest = join(dir, 'keyring.json');
+    chmodSync(manifest, 0o644); // readable is fine: it holds public keys only
+    assert.doesNotThrow(() => openKeyring({ dir, purpose: 'warrant' }));
+    for (const mode of [0o666, 0o620, 0o602]) {
+      chmodSync(manifest, mode);
+      assert.throws(
+        () => openKeyring({ dir, purpose: 'warrant' }),
+        (err) => isWritError(err, KeyringErrors.KEYS_FILE_PERMISSIONS) && err.message.includes(mode.toString(8)) && err.details.path === manifest,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.throws(() => open.sign('x'), (err) => isWritError(err, KeyringErrors.KEYS_FILE_PERMISSIONS));
+  });
+
+  test('a key removed from the manifest stops verifying in a keyring already open', async () => {
+    const dir = freshDir();
+    const server = openKeyring({ dir, purpose: 'warrant' });
+    const removed = server.activeKid;
+    const sig = server.sign('payload');
+    const operator = openKeyring({ dir, purpose: 'warrant' });
+    operator.rotate();
+    assert.equal(server.verify(removed, 'payload', sig.signature), true);
+    const manifest = join(dir, 'keyring.json');
+    const m = JSON.parse(readFileSync(manifest, 'utf8')) as { keys: Array<{ kid: string }> };
+    m.keys = m.keys.filter((k) => k.kid !== removed);
+    writeFileSync(`${manifest}.new`, JSON.stringify(m), { mode: 0o600 });
+    renameSync(`${manifest}.new`, manifest);
+    rmSync(join(dir, `${removed}.pem`));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(server.kids.includes(removed), false);
+    assert.equal(server.verify(removed, 'payload', sig.signature), false);
+    assert.equal(server.wasActiveAt(removed, new Date(0).toISOString()), false);
+  });
+
+  test('accepts only the canonical spelling of a signature', () => {
+    const keys = openKeyring({ dir: freshDir(), purpose: 'warrant' });
+    const jwks = keys.publicJwks();
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sig = keys.sign('payload');
+    // 64 bytes take 86 characters; the last one's low 4 bits are unused, so 16 spellings decode alike.
+    const base = alphabet.indexOf(sig.signature.at(-1) ?? '') & ~0b1111;
+    const variants = Array.from({ length: 16 }, (_, i) => sig.signature.slice(0, -1) + alphabet[base + i]);
+    assert.deepEqual(variants.filter((v) => keys.verify(sig.kid, 'payload', v)), [sig.signature]);
+    assert.deepEqual(variants.filter((v) => verifyWithJwks(jwks, sig.kid, 'payload', v)), [sig.signature]);
+  });
+
+  test('tells whether a key could have signed at a date: a retired key only up to a second past its retirement', () => {
+    const keys = openKeyring({ dir: freshDir(), purpose: 'ledger' });
+    const old = keys.activeKid;
+    keys.rotate();
+    const retiredAt = Date.parse(keys.list().find((k) => k.kid === old)?.retiredAt ?? '');
+    const at = (ms: number) => new Date(ms).toISOString();
+    const offline = loadPublicKeys(JSON.parse(JSON.stringify(keys.publicJwks())));
+    for (const verifier of [keys, offline]) {
+      assert.equal(verifier.wasActiveAt(old, at(retiredAt - 60_000)), true);
+      assert.equal(verifier.wasActiveAt(old, at(retiredAt + 1_000)), true);
+      assert.equal(verifier.wasActiveAt(old, at(retiredAt + 1_001)), false);
+      assert.equal(verifier.wasActiveAt(old, 'not a date'), false);
+      assert.equal(verifier.wasActiveAt(keys.activeKid, at(retiredAt + 3600_000)), true);
+      assert.equal(verifier.wasActiveAt('AAAAAAAAAAAAAAAAAAAAAA', at(retiredAt)), false);
+    }
   });
 
   test('checks its options when opened', () => {

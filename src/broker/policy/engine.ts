@@ -410,6 +410,18 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       };
     }
     const base = buildRequestBase(catalog, facts);
+    // INVARIANT: fail closed. A value the request had to leave out would look absent to a
+    // `has` test, and a forbid guarded by one would be skipped; so nothing is decided on it.
+    if (base.errors.length > 0) {
+      return {
+        outcome: 'deny',
+        determiningPolicies: [],
+        obligations: [],
+        reasons: ['some facts cannot be given to policy as their catalog types: denied to fail closed'],
+        errors: [...base.errors],
+        policySetHash: loaded.hash,
+      };
+    }
     // INVARIANT: an agent never has more authority than the principal it acts for: with a
     // delegation the request is decided for both, each seeing the other as `actingFor`.
     const sides: SideResult[] = [decideSide(facts, base, facts.actor, facts.onBehalfOf, true)];
@@ -429,7 +441,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       determiningPolicies: determining,
       obligations,
       reasons,
-      errors: [...base.errors, ...new Set(sides.flatMap((s) => s.errors))],
+      errors: [...new Set(sides.flatMap((s) => s.errors))],
       policySetHash: loaded.hash,
     };
   }

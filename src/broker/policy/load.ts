@@ -47,7 +47,7 @@ export interface LoadedPolicySet {
   readonly schema: CedarSchemaJson;
   /** Sorted by id. */
   readonly policies: readonly ParsedPolicy[];
-  /** `sha256:…` over the schema and every `{ id, text }`, sorted by id: independent of file order. */
+  /** `sha256:…` over the catalog (canonical JSON), the schema and every `{ id, text }` sorted by id: independent of file order. */
   readonly hash: string;
 }
 
@@ -79,20 +79,54 @@ function describeCedarError(error: DetailedError, text?: string, offset = 0): st
 }
 
 /**
+ * The top-level policies of a Cedar text as `[start, end)` spans, in source order: skips
+ * whitespace and `//` comments, then scans to the `;` that ends the policy outside string
+ * literals and comments. Cedar has no other `;` and no other comment form, so these are
+ * the policies Cedar parsed, even when a comment repeats a policy's text.
+ */
+function policySpans(source: string): Array<{ start: number; end: number }> {
+  const spans: Array<{ start: number; end: number }> = [];
+  let start = -1;
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i] as string;
+    if (c === '/' && source[i + 1] === '/') {
+      const newline = source.indexOf('\n', i);
+      i = newline === -1 ? source.length : newline + 1;
+      continue;
+    }
+    if (start === -1) {
+      if (/\s/.test(c)) {
+        i++;
+        continue;
+      }
+      start = i;
+    }
+    if (c === '"') {
+      i++;
+      while (i < source.length && source[i] !== '"') i += source[i] === '\\' ? 2 : 1;
+    } else if (c === ';') {
+      spans.push({ start, end: i + 1 });
+      start = -1;
+    }
+    i++;
+  }
+  return spans;
+}
+
+/**
  * `policySetTextToParts` returns single-policy texts sorted by generated id, not in source
- * order. They are verbatim slices of the source, so their offsets give the order back (and
- * let messages point at file lines); failing that, undo the id sort (`policy0`, `policy1`,
- * `policy10`, … compare as strings).
+ * order. They are verbatim slices of the source, so matching them with the policy spans
+ * gives the order back (and lets messages point at file lines). Should the two not line
+ * up, undo the id sort instead (`policy0`, `policy1`, `policy10`, … compare as strings).
  */
 function inSourceOrder(source: string, parts: readonly string[]): Array<{ text: string; offset: number }> {
-  const taken = new Set<number>();
-  const located = parts.map((text) => {
-    let at = source.indexOf(text);
-    while (at !== -1 && taken.has(at)) at = source.indexOf(text, at + 1);
-    if (at !== -1) taken.add(at);
-    return { text, offset: at };
-  });
-  if (located.every((p) => p.offset !== -1)) return located.sort((a, b) => a.offset - b.offset);
+  const spans = policySpans(source);
+  const unplaced = new Map<string, number>();
+  for (const text of parts) unplaced.set(text, (unplaced.get(text) ?? 0) + 1);
+  const located = spans.map(({ start, end }) => ({ text: source.slice(start, end), offset: start }));
+  for (const { text } of located) unplaced.set(text, (unplaced.get(text) ?? 0) - 1);
+  if (located.length === parts.length && [...unplaced.values()].every((n) => n === 0)) return located;
   const sorted = parts.map((_, i) => `policy${i}`).sort();
   const ordered = new Array<{ text: string; offset: number }>(parts.length);
   sorted.forEach((id, position) => {
@@ -117,6 +151,29 @@ function principalTypesOf(constraint: PolicyJson['principal'], namespace: string
     return [strip(uid.type)];
   }
   return null;
+}
+
+/** Every annotation Writ reads; any other is refused, so a misspelt obligation cannot grant. */
+const KNOWN_ANNOTATIONS = ['id', 'requires_approval', 'unless_approved', 'approvals'] as const;
+const EXAMPLE_VALUES: Readonly<Record<string, string>> = { id: 'refunds.small', requires_approval: 'finance', unless_approved: 'security', approvals: '2' };
+
+/**
+ * The policy's annotations with their values, reporting unknown keys and keys without a
+ * value. Cedar reads a bare `@requires_approval` as null: taken as "no annotation" it would
+ * turn a permit that asks for approval into a plain allow.
+ */
+function readAnnotations(raw: Record<string, string | null>, report: (m: string) => void): Record<string, string> {
+  const annotations: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (!(KNOWN_ANNOTATIONS as readonly string[]).includes(key)) {
+      report(`unknown annotation \`@${key}\`: writ reads only ${KNOWN_ANNOTATIONS.map((k) => `\`@${k}\``).join(', ')}`);
+    } else if (value === null || value.trim() === '') {
+      report(`annotation \`@${key}\` needs a value, e.g. \`@${key}("${EXAMPLE_VALUES[key]}")\``);
+    } else {
+      annotations[key] = value;
+    }
+  }
+  return annotations;
 }
 
 function readObligation(effect: 'permit' | 'forbid', annotations: Record<string, string>, report: (m: string) => void): Obligation | null {
@@ -182,9 +239,11 @@ export function loadPolicies(options: LoadPoliciesOptions): LoadedPolicySet {
         return;
       }
       const json = parsed.json;
-      const annotations: Record<string, string> = { ...(json.annotations ?? {}) };
-      const id = annotations['id'] ?? `${source.file}:${index}`;
+      const rawAnnotations: Record<string, string | null> = json.annotations ?? {};
+      const rawId = rawAnnotations['id'];
+      const id = rawId === undefined || rawId === null || rawId.trim() === '' ? `${source.file}:${index}` : rawId;
       const report = (message: string) => problems.push({ file: source.file, policyId: id, message });
+      const annotations = readAnnotations(rawAnnotations, report);
       const obligation = readObligation(json.effect, annotations, report);
       const existing = byId.get(id);
       if (existing !== undefined && !(existing.isDefault && !source.isDefault)) {
@@ -224,15 +283,17 @@ export function loadPolicies(options: LoadPoliciesOptions): LoadedPolicySet {
   }
   if (problems.length > 0) refuse(problems);
 
-  const hash = sealOf({ schema, policies: policies.map((p) => ({ id: p.id, text: p.text })) });
+  // INVARIANT: the hash names the whole authority that decides: the catalog (effects,
+  // trusted flags, states, param specs all change decisions), the schema and every policy.
+  const hash = sealOf({ catalog, schema, policies: policies.map((p) => ({ id: p.id, text: p.text })) });
   return Object.freeze({ catalog, schema, policies: Object.freeze(policies), hash });
 }
 
-/** Reads every `.cedar` file in a folder (not recursive), sorted by name. */
+/** Reads every `.cedar` file in a folder (not recursive; the extension in any case, so `A.CEDAR` counts), sorted by name. */
 export function readPolicyDir(dir: string): PolicySource[] {
   try {
     return readdirSync(dir)
-      .filter((name) => name.endsWith('.cedar'))
+      .filter((name) => name.toLowerCase().endsWith('.cedar'))
       .sort()
       .map((file) => ({ file, text: readFileSync(join(dir, file), 'utf8') }));
   } catch (cause) {
@@ -244,7 +305,7 @@ export function readPolicyDir(dir: string): PolicySource[] {
 }
 
 /**
- * Loads every `.cedar` file of a folder for a catalog (plus the defaults).
+ * Loads every `.cedar` file of a folder (any case of the extension) for a catalog (plus the defaults).
  *
  * @example
  * const policies = loadPolicyDir('examples/support-desk/policies', { catalog });

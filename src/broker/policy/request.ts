@@ -5,6 +5,7 @@ import type { CedarValueJson, EntityJson, PolicyJson } from '@cedar-policy/cedar
 import type { Principal } from '../../core/index.js';
 import type { Catalog, ParamSpec } from '../catalog.js';
 import type { Facts } from '../facts-schema.js';
+import { cedarDecimalProblem } from '../params.js';
 import { PRINCIPAL_ENTITY_TYPES } from './schema.js';
 
 type JsonRecord = Record<string, CedarValueJson>;
@@ -243,12 +244,13 @@ export function project(value: CedarValueJson, needs: AttributeNeeds): CedarValu
   return out;
 }
 
-const DECIMAL = /^-?[0-9]{1,15}(\.[0-9]{1,4})?$/;
+const DECIMAL = /^-?[0-9]+(\.[0-9]+)?$/;
 
 /**
  * A catalog-typed JSON scalar as a Cedar value, or undefined (and a note in `errors`)
- * when it does not fit the declared type: such a value is left out, and any policy that
- * reads it errors (a forbid that errors denies; see engine.ts).
+ * when it does not fit the declared type or Cedar cannot represent it. Such a value is
+ * left out of the request, so the engine denies any decision that has a note (a value
+ * that is there must never look absent to a `has` test; see engine.ts).
  */
 export function toCedarValue(spec: ParamSpec, value: unknown, what: string, errors: string[]): CedarValueJson | undefined {
   if (value === null || value === undefined) return undefined;
@@ -258,8 +260,11 @@ export function toCedarValue(spec: ParamSpec, value: unknown, what: string, erro
       break;
     case 'decimal': {
       const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
-      if (typeof text === 'string' && DECIMAL.test(text)) return { __extn: { fn: 'decimal', arg: text.includes('.') ? text : `${text}.0` } };
-      break;
+      if (typeof text !== 'string' || !DECIMAL.test(text)) break;
+      const problem = cedarDecimalProblem(text);
+      if (problem === null) return { __extn: { fn: 'decimal', arg: text.includes('.') ? text : `${text}.0` } };
+      errors.push(`${what} ${problem}: left out`);
+      return undefined;
     }
     case 'boolean':
       if (typeof value === 'boolean') return value;

@@ -3,14 +3,14 @@
 // The shape is documented for policy authors in ./README.md; keep the two in step.
 import type { SchemaJson, TypeOfAttribute } from '@cedar-policy/cedar-wasm/nodejs';
 import { WritError, type InputIssue } from '../../core/index.js';
-import type { Catalog, ParamSpec } from '../catalog.js';
+import { RESERVED_ATTRIBUTE_NAMES, RESERVED_TYPE_NAMES, type Catalog, type ParamSpec } from '../catalog.js';
 import { BrokerErrors } from '../errors.js';
 
 /** The Cedar entity types principals map to, by principal kind. */
 export const PRINCIPAL_ENTITY_TYPES = { user: 'User', agent: 'Agent', service: 'Service' } as const;
 
 /** Attributes every resource entity carries before its catalog attributes. */
-export const RESOURCE_BASE_ATTRIBUTES = ['tenant', 'state', 'version'] as const;
+export const RESOURCE_BASE_ATTRIBUTES = RESERVED_ATTRIBUTE_NAMES;
 
 export type CedarSchemaJson = SchemaJson<string>;
 type CedarType = TypeOfAttribute<string>;
@@ -58,12 +58,15 @@ function contextType(params: Record<string, ParamSpec>): CedarType {
   });
 }
 
+/**
+ * The reserved-name checks of `defineCatalog` again: a `Catalog` typed by hand never went
+ * through it, and Cedar's own message for these would not say what to rename.
+ */
 function schemaIssues(catalog: Catalog): InputIssue[] {
   const issues: InputIssue[] = [];
-  const principalNames = new Set<string>(Object.values(PRINCIPAL_ENTITY_TYPES));
   for (const [name, type] of Object.entries(catalog.resourceTypes)) {
-    if (principalNames.has(name)) {
-      issues.push({ path: `resourceTypes.${name}`, code: 'catalog', message: `\`${name}\` is reserved for principals: rename the resource type` });
+    if (Object.hasOwn(RESERVED_TYPE_NAMES, name)) {
+      issues.push({ path: `resourceTypes.${name}`, code: 'catalog', message: `\`${name}\` cannot name a resource type (${RESERVED_TYPE_NAMES[name]}): rename it` });
     }
     for (const attr of Object.keys(type.attributes)) {
       if ((RESOURCE_BASE_ATTRIBUTES as readonly string[]).includes(attr)) {

@@ -30,6 +30,13 @@ function resolveTarget(ctx: CommandContext, dir: string | undefined, catalogFlag
   return { policiesDir: abs, catalogPath: catalogFlag ?? (existsSync(sibling) ? sibling : configured().catalogPath) };
 }
 
+const INVALID_FILES = [
+  BrokerErrors.BROKER_POLICY_INVALID,
+  BrokerErrors.BROKER_POLICY_UNREADABLE,
+  BrokerErrors.BROKER_CATALOG_INVALID,
+  BrokerErrors.BROKER_CATALOG_UNREADABLE,
+] as const;
+
 export const policyCommand: CommandSpec = {
   name: 'policy',
   summary: 'validate Cedar policies against the catalog, or run decision fixtures',
@@ -73,9 +80,9 @@ export const policyCommand: CommandSpec = {
       return valid ? EXIT.OK : EXIT.INVALID_INPUT;
     }
     const target = resolveTarget(ctx, dir, args.string('catalog'));
-    const catalog = loadCatalogFile(target.catalogPath);
-    const sources = readPolicyDir(target.policiesDir);
     try {
+      const catalog = loadCatalogFile(target.catalogPath);
+      const sources = readPolicyDir(target.policiesDir);
       const set = loadPolicies({ catalog, sources });
       const own = set.policies.filter((p) => !p.isDefault).length;
       ctx.out.result(
@@ -89,8 +96,9 @@ export const policyCommand: CommandSpec = {
       );
       return EXIT.OK;
     } catch (err) {
-      // An invalid policy is invalid input here (the server treats it as a start-up failure).
-      if (isWritError(err, BrokerErrors.BROKER_POLICY_INVALID)) {
+      // Invalid or unreadable policies or catalog are invalid input here, what `validate` is
+      // for (the server treats them as a start-up failure).
+      if (INVALID_FILES.some((code) => isWritError(err, code))) {
         ctx.out.error(err);
         return EXIT.INVALID_INPUT;
       }

@@ -1,7 +1,44 @@
 // `writ serve`: starts every part and the HTTP server; Ctrl-C stops them all.
-import { loadConfig, WRIT_VERSION } from '../../core/index.js';
+import { createServer } from 'node:net';
+import { loadConfig, WritError, WRIT_VERSION } from '../../core/index.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { CommandContext, CommandSpec } from '../command.js';
+
+/** Why `host:port` cannot be bound, and what to do about it, in words. */
+function listenProblem(host: string, port: number, code: string | undefined): string {
+  switch (code) {
+    case 'EADDRINUSE':
+      return `\`${host}:${port}\` is already in use: pick a free port with \`--port\` or \`WRIT_PORT\` (0 picks one), or stop the process holding it`;
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return `\`${host}\` is not an address of this machine: pass \`--host\` (or \`WRIT_HOST\`) an address it has, e.g. \`127.0.0.1\` or \`0.0.0.0\``;
+    case 'EACCES':
+      return `no permission to bind \`${host}:${port}\`: ports below 1024 need privileges, pick another with \`--port\` or \`WRIT_PORT\``;
+    default:
+      return `pick another port with \`--port\` or \`WRIT_PORT\` (0 picks one), or another address with \`--host\``;
+  }
+}
+
+/** A listen failure as SERVER_LISTEN_FAILED, naming host, port and the system's reason. */
+function listenFailed(code: string, host: string, port: number, cause: unknown): WritError {
+  const reason = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new WritError(code, `cannot listen on \`${host}:${port}\`${reason ? ` (${reason})` : ''}: ${listenProblem(host, port, reason)}`, {
+    cause,
+    details: { host, port, reason: reason ?? (cause instanceof Error ? cause.message : String(cause)) },
+  });
+}
+
+/** Binds and releases `host:port` so a taken port or a bad host fails in a moment, not after the slow start. */
+async function probeListen(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen({ host, port, exclusive: true }, resolve);
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
@@ -20,11 +57,15 @@ export const serveCommand: CommandSpec = {
       };
     }
     const config = loadConfig({ env: ctx.env, overrides });
+    const { host, port } = config.server;
     const started = Date.now();
-    ctx.out.info(`writ ${WRIT_VERSION}: starting (home ${config.home})`);
     // The app and server load on demand, so `writ --help` and light commands start fast.
+    const { buildServer, ServerErrors } = await import('../../server/index.js');
+    await probeListen(host, port).catch((cause: unknown) => {
+      throw listenFailed(ServerErrors.SERVER_LISTEN_FAILED, host, port, cause);
+    });
+    ctx.out.info(`writ ${WRIT_VERSION}: starting (home ${config.home})`);
     const { createApp } = await import('../../app.js');
-    const { buildServer } = await import('../../server/index.js');
     const app = await createApp({ config, onProgress: (line) => ctx.out.info(`writ: ${line}`) });
     const server = await buildServer(app, { logger: config.logLevel === 'silent' ? false : app.logger });
     let stopping: Promise<void> | undefined;
@@ -37,15 +78,16 @@ export const serveCommand: CommandSpec = {
       return stopping;
     };
     try {
-      await server.listen({ host: config.server.host, port: config.server.port });
+      await server.listen({ host, port });
     } catch (err) {
+      // Someone took the port between the probe and now.
       await stop('listen failed');
-      throw err;
+      throw listenFailed(ServerErrors.SERVER_LISTEN_FAILED, host, port, err);
     }
     const address = server.server.address();
     const url =
       address === null || typeof address === 'string'
-        ? `http://${config.server.host}:${config.server.port}`
+        ? `http://${host}:${port}`
         : `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     const keys = app.firstStartKeys;
     const agentKey = keys.find((k) => app.broker.getPrincipal(k.principalId)?.kind === 'agent')?.key ?? '$WRIT_KEY';
