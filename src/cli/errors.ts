@@ -17,6 +17,11 @@ export const CliErrors = defineErrors('cli', {
     meaning: '`writ init` was pointed at a folder that already has files in it; it never overwrites',
     fix: 'pick a new or empty folder',
   },
+  CLI_HOME_NOT_FOUND: {
+    status: 404,
+    meaning: 'an audit command found no Writ home (no `writ.db`) where `WRIT_HOME` points; audits only read a home, they never create one',
+    fix: 'point `WRIT_HOME` (or `home` in `WRIT_CONFIG`) at the home to audit',
+  },
   CLI_RECORD_NOT_FOUND: {
     status: 404,
     meaning: 'the id given on the command line names nothing: no API key with that id (`keys revoke`), or no ledger entry naming it (`audit lineage`, `audit impact`)',

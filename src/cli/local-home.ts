@@ -4,10 +4,13 @@
 // search or ingest start the whole app (`createApp`, a few seconds: Chroma and the model).
 // Either way the workspace's principals are brought into the home first, so `--as ID`
 // names a principal of the workspace even before the first `writ serve`.
-import { WritError, loadConfig, type Config, type Principal } from '../core/index.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { WritError, loadConfig, openKeyring, type Config, type Principal } from '../core/index.js';
 import { createApp, openAuthority, syncPrincipals, type WritApp } from '../app.js';
-import type { Store } from '../store/index.js';
-import type { LedgerApi } from '../ledger/index.js';
+import { openStore, type Store } from '../store/index.js';
+import { createLedger, type LedgerApi } from '../ledger/index.js';
+import { CliErrors } from './errors.js';
 import {
   BrokerErrors,
   createPolicyEngine,
@@ -37,6 +40,38 @@ export interface LocalHome {
   /** The stored principal `id`; BROKER_PRINCIPAL_NOT_FOUND when there is none. */
   principal(id: string): Principal;
   close(): Promise<void>;
+}
+
+/**
+ * The home's ledger opened read-only, for `writ audit`: an audit changes nothing — no
+ * principals synced from the workspace, no checkpoint signed on close, no anchor written —
+ * so it can run on a copy kept as evidence, or beside a running server.
+ */
+export function openAuditLedger(env: CliEnv): { readonly ledger: LedgerApi; close(): void } {
+  const config = cliConfig(env);
+  const path = join(config.home, 'writ.db');
+  if (!existsSync(path)) {
+    throw new WritError(CliErrors.CLI_HOME_NOT_FOUND, `no Writ home at \`${config.home}\` (no \`writ.db\`)`, { details: { home: config.home } });
+  }
+  const store = openStore({ path, readonly: true });
+  try {
+    const ledger = createLedger({
+      store,
+      keyring: openKeyring({ dir: join(config.home, 'keys', 'ledger'), purpose: 'ledger' }),
+      checkpointEvery: config.broker.checkpointEvery,
+      ...(config.broker.anchorFile === undefined ? {} : { anchorFile: config.broker.anchorFile }),
+    });
+    return {
+      ledger,
+      close() {
+        ledger.close();
+        store.close();
+      },
+    };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
 }
 
 /** Loads the config from the CLI's environment (log level `warn` unless set: the CLI owns the terminal). */

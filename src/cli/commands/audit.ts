@@ -8,7 +8,7 @@ import type { LedgerEntry, LedgerGraph, LedgerVerification } from '../../ledger/
 import { CliErrors } from '../errors.js';
 import { argsOf, noExtraPositionals } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
-import { openLocalHome } from '../local-home.js';
+import { openAuditLedger } from '../local-home.js';
 import { onInterrupt } from '../progress.js';
 import { remoteOf, REMOTE_OPTIONS, type Remote } from '../remote.js';
 import { table } from '../render.js';
@@ -65,12 +65,12 @@ export const auditCommand: CommandSpec = {
       if (sub === 'verify') verification = await remote.call<LedgerVerification>('GET', '/v1/audit/verify');
       else graph = await remote.call<LedgerGraph>('GET', `/v1/audit/${sub}/${encodeURIComponent(id)}`);
     } else {
-      const home = await openLocalHome(ctx.env);
+      const home = openAuditLedger(ctx.env);
       try {
         if (sub === 'verify') verification = await home.ledger.verifyAsync();
         else graph = sub === 'lineage' ? home.ledger.lineage(id) : home.ledger.impact(id);
       } finally {
-        await home.close();
+        home.close();
       }
     }
     if (verification !== undefined) {
@@ -94,8 +94,8 @@ async function tail(ctx: CommandContext, remote: Remote | undefined, o: { limit:
       return Array.isArray(answer) ? answer : answer.entries;
     };
   } else {
-    const home = await openLocalHome(ctx.env);
-    close = () => home.close();
+    const home = openAuditLedger(ctx.env);
+    close = async () => home.close();
     fetchAfter = async (afterSeq, limit) => home.ledger.entries({ afterSeq, limit, ...(o.kinds.length > 0 ? { kinds: o.kinds } : {}) });
   }
   try {
