@@ -2,7 +2,7 @@
 // from an optional JSON file (`WRIT_CONFIG`) overlaid by environment variables; every
 // problem is reported together, then the result is frozen. Only this module reads env.
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from './version.js';
 import { z } from 'zod';
 import { CoreErrors, WritError, type InputIssue } from './errors.js';
@@ -174,6 +174,22 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Paths a config file may name; relative ones are taken from the file's own folder. */
+const FILE_PATHS: ReadonlyArray<readonly string[]> = [['home'], ['workspace'], ['broker', 'anchorFile']];
+
+/**
+ * The config file with its relative paths resolved against its folder, so a workspace and
+ * its config move together (`writ init` writes `"home": ".writ"`). Environment variables
+ * stay relative to the working directory, as a shell user expects.
+ */
+function filePathsResolved(raw: Record<string, unknown>, folder: string): Record<string, unknown> {
+  for (const path of FILE_PATHS) {
+    const value = valueAt(raw, path);
+    if (typeof value === 'string' && value !== '' && !isAbsolute(value)) setPath(raw, path, resolve(folder, value));
+  }
+  return raw;
+}
+
 function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
@@ -200,7 +216,7 @@ function readConfigFile(path: string): Record<string, unknown> {
  */
 export function loadConfig(options: { env?: Readonly<Record<string, string | undefined>>; overrides?: ConfigInput } = {}): Config {
   const env = options.env ?? process.env;
-  const raw: Record<string, unknown> = env.WRIT_CONFIG ? readConfigFile(env.WRIT_CONFIG) : {};
+  const raw: Record<string, unknown> = env.WRIT_CONFIG ? filePathsResolved(readConfigFile(env.WRIT_CONFIG), dirname(resolve(env.WRIT_CONFIG))) : {};
   for (const { env: name, path } of ENV_SETTINGS) {
     const value = env[name];
     if (value !== undefined && value !== '') setPath(raw, path, value);

@@ -25,6 +25,21 @@ describe('loadConfig', () => {
     );
   });
 
+  test("takes relative paths in the config file from the file's folder, and those in env from the working directory", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writ-config-'));
+    try {
+      const file = join(dir, 'writ.config.json');
+      writeFileSync(file, JSON.stringify({ home: '.writ', workspace: '.', broker: { anchorFile: '../anchors/a.json' } }));
+      const fromFile = loadConfig({ env: { WRIT_CONFIG: file } });
+      assert.equal(fromFile.home, join(dir, '.writ'));
+      assert.equal(fromFile.workspace, dir);
+      assert.equal(fromFile.broker.anchorFile, join(dir, '..', 'anchors', 'a.json'));
+      assert.equal(loadConfig({ env: { WRIT_CONFIG: file, WRIT_HOME: 'elsewhere' } }).home, resolve('elsewhere'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('reads env over the config file, and freezes the result', () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-config-'));
     try {

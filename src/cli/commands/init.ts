@@ -85,7 +85,8 @@ function writeWorkspace(into: string, dir: string, name: string): void {
   cpSync(join(SAMPLE, 'principals.yaml'), join(into, 'principals.yaml'), copy);
   cpSync(join(SAMPLE, 'documents'), join(into, 'documents'), copy);
   writeFileSync(join(into, 'workspace.yaml'), manifestYaml(name), { flag: 'wx' });
-  const config = { home: join(dir, '.writ'), workspace: dir };
+  // Relative to the config file (loadConfig resolves them there): the folder can move.
+  const config = { home: '.writ', workspace: '.' };
   writeFileSync(join(into, 'writ.config.json'), `${JSON.stringify(config, null, 2)}\n`, { flag: 'wx' });
   writeFileSync(join(into, '.gitignore'), '# the Writ home: database, vectors and private keys\n.writ/\n', { flag: 'wx' });
 }
