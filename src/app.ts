@@ -336,9 +336,13 @@ async function seed(
       tenant: source.tenant,
       readers: source.readers,
       labels: source.labels,
+      // The workspace's folders are the whole truth: a document whose file was deleted from
+      // them is revoked, as `writ ingest --watch` does when it sees the deletion.
+      revokeMissing: true,
       ...(deps.onProgress === undefined ? {} : { onProgress: (p) => deps.onProgress?.(`ingest ${source.path}: ${p.filesDone}/${p.filesTotal} files, ${p.chunks} chunks`) }),
     });
     if (summary.created + summary.updated > 0) deps.onProgress?.(`ingested ${source.path}: ${summary.created} new, ${summary.updated} updated documents`);
+    if (summary.revoked > 0) deps.onProgress?.(`revoked ${summary.revoked} documents whose files left ${source.path}`);
     for (const failure of summary.failed) {
       deps.logger.warn({ path: failure.path, code: failure.code }, `workspace document not ingested: ${failure.message}`);
       deps.onProgress?.(`not ingested: ${failure.path}: ${failure.message} [${failure.code}]`);

@@ -5,9 +5,10 @@
 // and left pending; the others are ingested, and a rerun retries only what is left.
 import { statSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, isWritError, nowIso, parseInput, sha256Hex } from '../core/index.js';
-import { ingestDocuments, syncVectorIndex, type ActorContext, type RetrievalContext } from './ingest.js';
+import { ingestDocuments, revokeDocument, syncVectorIndex, type ActorContext, type RetrievalContext } from './ingest.js';
 import { listLoadableFiles, loadFile, type RecordFields } from './loaders.js';
 import { DocumentInputSchema, type DocumentInput, type IngestOutcome } from './types.js';
 
@@ -39,6 +40,12 @@ export interface IngestPathOptions extends ActorContext {
   readonly signal?: AbortSignal;
   /** Characters of text per batch (default 1,000,000). */
   readonly batchChars?: number;
+  /**
+   * After a complete run, revoke the tenant's active documents under the given paths whose
+   * file is gone (or no longer loadable): the paths are the whole truth, as a workspace's
+   * document folders are. A file that failed to load keeps its documents. Default false.
+   */
+  readonly revokeMissing?: boolean;
 }
 
 /** A file a folder ingest could not take, with the typed error that says why. */
@@ -63,6 +70,8 @@ export interface IngestPathSummary {
   readonly chunksPerSecond: number;
   /** Files not ingested (each still pending in the job: fix them and rerun to resume). */
   readonly failed: readonly IngestFileFailure[];
+  /** Documents revoked because their file is gone (`revokeMissing` only). */
+  readonly revoked: number;
 }
 
 /**
@@ -202,6 +211,7 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
     waiting.push(file);
   }
   if (!interrupted) await flush();
+  const revoked = !interrupted && options.revokeMissing === true ? await revokeGone(ctx, paths, files, options) : 0;
   await syncVectorIndex(ctx);
   // A job with failed files stays open: the same command resumes it and retries only them.
   if (!interrupted && failed.length === 0) {
@@ -213,5 +223,31 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
     created: counts.created, updated: counts.updated, unchanged: counts.unchanged, chunks: counts.chunks, elapsedMs,
     chunksPerSecond: elapsedMs > 0 ? Math.round((counts.chunks * 1000) / elapsedMs) : 0,
     failed,
+    revoked,
   };
+}
+
+/**
+ * Revokes the tenant's active documents under `roots` whose file is not among `files` (the
+ * loadable files listed for this run, failed ones included). A document of a JSON file is
+ * `FILE_URI#ID`; its file is the part before `#`.
+ */
+async function revokeGone(ctx: RetrievalContext, roots: readonly string[], files: readonly string[], options: IngestPathOptions): Promise<number> {
+  const present = new Set(files.map((f) => pathToFileURL(f).href));
+  const select = ctx.store.db.prepare(
+    "SELECT id, source_uri FROM documents WHERE tenant = ? AND status = 'active' AND (source_uri = ? OR substr(source_uri, 1, ?) = ? OR substr(source_uri, 1, ?) = ?)",
+  );
+  let revoked = 0;
+  for (const root of roots) {
+    const uri = pathToFileURL(resolve(root)).href;
+    const folder = uri.endsWith('/') ? uri : `${uri}/`;
+    const rows = select.all(options.tenant, uri, uri.length + 1, `${uri}#`, folder.length, folder) as Array<{ id: string; source_uri: string }>;
+    for (const row of rows) {
+      const file = row.source_uri.split('#')[0] as string;
+      if (present.has(file)) continue;
+      const result = await revokeDocument(ctx, { documentId: row.id }, options);
+      if (result.revoked) revoked++;
+    }
+  }
+  return revoked;
 }

@@ -1,6 +1,6 @@
 // Starting on a home again after the workspace changed: keys are minted only for principals
 // that never had one (a revoked key stays revoked), `disabled: true` withdraws a principal,
-// a bad workspace file is reported and the rest loaded, and a workspace that moves a
+// a bad workspace file is reported and the rest loaded, a deleted one's documents revoked, and a workspace that moves a
 // principal between tenants, or a home that cannot be a folder, is refused naming the cause.
 // Real Chroma, SQLite and model, in-process.
 import { after, describe, test } from 'node:test';
@@ -57,6 +57,9 @@ describe('a restart after the workspace changed', () => {
       { id: 'newbie', kind: 'user', tenant: 'acme', groups: ['support'], roles: ['support'] },
     ]);
     writeFileSync(join(ws.dir, 'documents', 'broken.json'), '{"id": "1", "text": ');
+    rmSync(join(ws.dir, 'documents', 'policies', 'shipping-damage.md'));
+    // A file that no longer loads (not UTF-8) keeps the documents it had: nothing is lost.
+    writeFileSync(join(ws.dir, 'documents', 'orders', 'ord-1002.md'), Buffer.from([0x4f, 0x72, 0x64, 0x65, 0x72, 0x20, 0xe9]));
     const captured = capturingLogger();
     const second = await createApp({ config: loadConfig({ env }), logger: captured.logger });
     try {
@@ -75,6 +78,13 @@ describe('a restart after the workspace changed', () => {
       const sources = second.store.db.prepare("SELECT source_uri FROM documents WHERE status = 'active'").pluck().all() as string[];
       assert.ok(sources.length >= 5);
       assert.ok(!sources.some((s) => s.includes('broken.json')));
+      // A document whose file left the workspace is revoked, and no longer retrieved.
+      assert.ok(!sources.some((s) => s.endsWith('/shipping-damage.md')), 'the deleted file\'s document is revoked');
+      const revoked = second.store.db.prepare("SELECT status FROM documents WHERE source_uri LIKE '%/shipping-damage.md'").pluck().get();
+      assert.equal(revoked, 'revoked');
+      assert.ok(sources.some((s) => s.endsWith('/ord-1002.md')), 'a file that fails to load keeps its documents');
+      const found = await second.retrieve(second.broker.getPrincipal('fatima')!, { query: 'shipping damage cracked parcel', k: 10 });
+      assert.ok(!found.results.some((r) => r.sourceUri.endsWith('/shipping-damage.md')));
     } finally {
       await second.close();
     }
