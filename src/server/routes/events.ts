@@ -155,6 +155,17 @@ interface StreamGuard {
   check(): void;
 }
 
+/** Re-checks a stream's key every `ms`, quiet or not: a revocation ends it within `ms`. */
+function recheckEvery(ms: number, guard: StreamGuard, onRefused: (err: unknown) => void): NodeJS.Timeout {
+  return setInterval(() => {
+    try {
+      guard.check();
+    } catch (err) {
+      onRefused(err);
+    }
+  }, ms);
+}
+
 function guardFor(app: WritApp, stream: Stream, everyMs: number): StreamGuard {
   const lookup = { proposal: (id: string) => app.broker.getProposal(id), session: (id: string) => app.broker.getSession(id) };
   const kinds = new Set(stream.kinds);
@@ -348,14 +359,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
       if (!finished && !raw.destroyed) raw.end(`event: error\ndata: ${endBody(end, requestId)}\n\n`);
       finish();
     };
-    // A quiet stream is re-checked too: its key's revocation ends it within `authCheckMs`.
-    const authCheck = setInterval(() => {
-      try {
-        guard.check();
-      } catch (err) {
-        endWith(refusedEnd(err, subscription?.seq ?? stream.afterSeq));
-      }
-    }, authCheckMs);
+    const authCheck = recheckEvery(authCheckMs, guard, (err) => endWith(refusedEnd(err, subscription?.seq ?? stream.afterSeq)));
     const finish = (): void => {
       if (finished) return;
       finished = true;
@@ -402,14 +406,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (server
       }
       finish();
     };
-    // A quiet stream is re-checked too: its key's revocation ends it within `authCheckMs`.
-    const authCheck = setInterval(() => {
-      try {
-        guard.check();
-      } catch (err) {
-        endWith(refusedEnd(err, subscription?.seq ?? stream.afterSeq));
-      }
-    }, authCheckMs);
+    const authCheck = recheckEvery(authCheckMs, guard, (err) => endWith(refusedEnd(err, subscription?.seq ?? stream.afterSeq)));
     const finish = (): void => {
       if (finished) return;
       finished = true;
