@@ -1,9 +1,9 @@
 // `onInterrupt` (src/cli/progress.ts): the first Ctrl-C is the command's, a second exits 130.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runInterruptedChild } from '../core/signal-child.js';
 
 const PROGRESS = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'cli', 'progress.ts')).href;
 
@@ -12,15 +12,7 @@ test('the first Ctrl-C calls the handler and the command goes on; a second exits
     setInterval(() => {}, 1000);
     onInterrupt(() => setTimeout(() => process.stdout.write('ready\\n'), 100));
     process.stdout.write('ready\\n');`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let stdout = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d;
-    for (const _ of String(d).matchAll(/ready\n/g)) child.kill('SIGINT');
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const status = await new Promise<number | null>((resolve) => child.on('close', (s) => resolve(s)));
-  clearTimeout(timer);
+  const { status, stdout } = await runInterruptedChild(code);
   assert.equal(stdout, 'ready\nready\n');
   assert.equal(status, 130);
 });

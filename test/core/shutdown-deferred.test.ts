@@ -2,28 +2,13 @@
 // signal is the application's (no hook runs under it), a second one exits at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runInterruptedChild } from './signal-child.js';
 
 const SHUTDOWN = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'core', 'shutdown.ts')).href;
 
-/** Runs `code` as a module; sends SIGINT each time it prints `ready`. */
-function run(code: string): Promise<{ status: number | null; stdout: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let stdout = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d;
-    for (const _ of String(d).matchAll(/ready\n/g)) child.kill('SIGINT');
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  return new Promise((resolve) =>
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout });
-    }),
-  );
-}
+const run = runInterruptedChild;
 
 test('with an application SIGINT listener, the first SIGINT runs no hook and the application decides the exit', async () => {
   const out = await run(`const { onShutdown } = await import(${JSON.stringify(SHUTDOWN)});
