@@ -68,11 +68,14 @@ export function openAnchorFile(
     const v = value as Partial<LedgerCheckpoint> | undefined;
     if (
       typeof v !== 'object' || v === null || !Number.isSafeInteger(v.seq) || typeof v.at !== 'string' ||
-      typeof v.headHash !== 'string' || typeof v.kid !== 'string' || typeof v.signature !== 'string'
+      typeof v.headHash !== 'string' || typeof v.kid !== 'string' || typeof v.signature !== 'string' ||
+      // Absent in a file written before checkpoints stated their interval.
+      (v.checkpointEvery !== undefined && (!Number.isSafeInteger(v.checkpointEvery) || (v.checkpointEvery as number) < 0))
     ) {
       throw new WritError(LedgerErrors.LEDGER_CHAIN_BROKEN, `anchor file \`${path}\` is not a signed checkpoint`, { details: { anchorFile: path } });
     }
-    return { seq: v.seq as number, at: v.at, headHash: v.headHash, kid: v.kid, signature: v.signature };
+    const checkpoint = { seq: v.seq as number, at: v.at, headHash: v.headHash, kid: v.kid, signature: v.signature };
+    return v.checkpointEvery === undefined ? checkpoint : { ...checkpoint, checkpointEvery: v.checkpointEvery };
   }
 
   /** True when the file already names `checkpoint` or a later one (another process may write it too). */

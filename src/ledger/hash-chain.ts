@@ -74,7 +74,13 @@ export function referenceEntryHash(entry: Parameters<typeof entryHashObject>[0])
   return sealOf(entryHashObject(entry));
 }
 
-/** The bytes a checkpoint signature covers: RFC 8785 form of `{ seq, headHash, at }`. */
-export function checkpointPayload(checkpoint: { seq: number; headHash: string; at: string }): string {
-  return canonicalJson({ seq: checkpoint.seq, headHash: checkpoint.headHash, at: checkpoint.at });
+/**
+ * The bytes a checkpoint signature covers: RFC 8785 form of `{ seq, headHash, at,
+ * checkpointEvery }`, or of `{ seq, headHash, at }` for a checkpoint of the old form (signed
+ * before the interval was). Neither form's text is ever the other's, so a signature made
+ * over one never verifies as the other: a row cannot drop or gain its interval unnoticed.
+ */
+export function checkpointPayload(checkpoint: { seq: number; headHash: string; at: string; checkpointEvery?: number | null }): string {
+  const { seq, headHash, at, checkpointEvery } = checkpoint;
+  return canonicalJson(checkpointEvery === undefined || checkpointEvery === null ? { seq, headHash, at } : { seq, headHash, at, checkpointEvery });
 }

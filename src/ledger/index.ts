@@ -15,6 +15,7 @@ export type {
   LedgerCheckpoint,
   LedgerProblem,
   LedgerVerification,
+  LedgerTenantVerification,
   LedgerVerifyOptions,
   LedgerParallelVerifyOptions,
   LedgerQuery,

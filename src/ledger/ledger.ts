@@ -15,6 +15,7 @@ import {
 } from '../core/index.js';
 import type { Store } from '../store/index.js';
 import { openAnchorFile } from './anchor-file.js';
+import { checkpointColumns, hasIntervalColumn, toCheckpoint, type CheckpointRow } from './checkpoint-row.js';
 import { LedgerErrors } from './errors.js';
 import { checkpointPayload, entryHash, GENESIS_HASH } from './hash-chain.js';
 import { walkImpact, walkLineage } from './lineage.js';
@@ -30,7 +31,8 @@ import type {
   LedgerVerification,
   LedgerVerifyOptions,
 } from './types.js';
-import { verifyChain, type VerifyChainOptions } from './verify.js';
+import { tenantVerification } from './tenant-verification.js';
+import { verifyChain, type ChainVerification, type VerifyChainOptions } from './verify.js';
 import { verifyChainParallel } from './verify-parallel.js';
 
 export interface LedgerOptions {
@@ -39,7 +41,11 @@ export interface LedgerOptions {
   /** A keyring opened with purpose `ledger`; it signs checkpoints. */
   readonly keyring: Keyring;
   readonly clock?: Clock;
-  /** Sign a checkpoint each time the chain crosses a multiple of this many entries; 0 turns it off. Default 1000. */
+  /**
+   * Sign a checkpoint each time the chain crosses a multiple of this many entries; 0 turns it
+   * off. Default 1000. Each checkpoint states (and signs) it, and verify holds the chain after
+   * the newest checkpoint to the interval stated there.
+   */
   readonly checkpointEvery?: number;
   /**
    * A file outside the database where each new checkpoint is also written; `verify`
@@ -245,9 +251,19 @@ export function createLedger(options: LedgerOptions): LedgerApi {
     'INSERT INTO ledger_entries (seq, at, kind, subject_id, tenant, actor_id, request_id, refs, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const insertRef = db.prepare('INSERT INTO ledger_refs (seq, ref) VALUES (?, ?)');
-  const selectLastCheckpoint = db.prepare('SELECT seq, at, head_hash AS headHash, kid, signature FROM ledger_checkpoints ORDER BY seq DESC LIMIT 1');
-  const selectCheckpoints = db.prepare('SELECT seq, at, head_hash AS headHash, kid, signature FROM ledger_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?');
-  const insertCheckpoint = db.prepare('INSERT INTO ledger_checkpoints (seq, at, head_hash, kid, signature) VALUES (?, ?, ?, ?, ?)');
+  // A store opened without ledger migration 3 (the migration test's version-1 store) has no
+  // column for the interval: its checkpoints are signed in the old form, as before.
+  const hasInterval = hasIntervalColumn(db);
+  const CHECKPOINT_COLUMNS = checkpointColumns(hasInterval);
+  const selectLastCheckpointRow = db.prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM ledger_checkpoints ORDER BY seq DESC LIMIT 1`);
+  const selectLastCheckpoint = (): LedgerCheckpoint | undefined => {
+    const row = selectLastCheckpointRow.get() as CheckpointRow | undefined;
+    return row === undefined ? undefined : toCheckpoint(row);
+  };
+  const selectCheckpoints = db.prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM ledger_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?`);
+  const insertCheckpoint = hasInterval
+    ? db.prepare('INSERT INTO ledger_checkpoints (seq, at, head_hash, kid, signature, checkpoint_every) VALUES (?, ?, ?, ?, ?, ?)')
+    : db.prepare('INSERT INTO ledger_checkpoints (seq, at, head_hash, kid, signature) VALUES (?, ?, ?, ?, ?)');
   // INVARIANT: queries see only seqs from 1 on, the chain verify walks; a row planted below
   // it (which verify reports as out_of_range) never reaches an entry, lineage or impact.
   const selectEntry = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE seq = ? AND seq >= 1`);
@@ -266,12 +282,43 @@ export function createLedger(options: LedgerOptions): LedgerApi {
   const anchorFile = options.anchorFile === undefined ? undefined : openAnchorFile(options.anchorFile, store.path, options.onAnchorError);
   const readAnchor = (): LedgerCheckpoint | undefined => anchorFile?.read();
 
+  // Verify holds the entries after the newest checkpoint to the interval that checkpoint
+  // states. When that is not this ledger's interval (another writer's, or none: checkpoints
+  // of the old form, or none at all under existing entries), this ledger's first append
+  // signs a checkpoint stating its own, so its appends are never held to another interval
+  // (a larger one would see "missing" checkpoints this ledger never owed). Decided once
+  // here: an append only reads the flag.
+  let isIntervalUnstated = false;
+  if (hasInterval && !db.readonly) {
+    const newest = selectLastCheckpoint();
+    isIntervalUnstated = newest === undefined ? readHead().seq > 0 : newest.checkpointEvery !== checkpointEvery;
+  }
+  /** The checkpoint that stated this ledger's interval, until its transaction has ended. */
+  let statedBy: LedgerCheckpoint | undefined;
+  function confirmIntervalStated(): void {
+    if (db.open && db.inTransaction) {
+      setImmediate(confirmIntervalStated);
+      return;
+    }
+    // Rolled back with the entries it came with: the next append states the interval again.
+    if (statedBy !== undefined && db.open && selectCheckpointSignature.get(statedBy.seq) !== statedBy.signature) isIntervalUnstated = true;
+    statedBy = undefined;
+  }
+
   // Runs inside the caller's transaction; the checkpoint commits or rolls back with the entries.
   function signCheckpoint(head: { seq: number; hash: string }): LedgerCheckpoint {
     const at = nowIso(clock);
-    const { kid, signature } = keyring.sign(checkpointPayload({ seq: head.seq, headHash: head.hash, at }));
-    insertCheckpoint.run(head.seq, at, head.hash, kid, signature);
-    return { seq: head.seq, at, headHash: head.hash, kid, signature };
+    const fields = hasInterval ? { seq: head.seq, headHash: head.hash, at, checkpointEvery } : { seq: head.seq, headHash: head.hash, at };
+    const { kid, signature } = keyring.sign(checkpointPayload(fields));
+    if (hasInterval) insertCheckpoint.run(head.seq, at, head.hash, kid, signature, checkpointEvery);
+    else insertCheckpoint.run(head.seq, at, head.hash, kid, signature);
+    const made: LedgerCheckpoint = { ...fields, kid, signature };
+    if (isIntervalUnstated) {
+      isIntervalUnstated = false;
+      statedBy = made;
+      setImmediate(confirmIntervalStated);
+    }
+    return made;
   }
 
   // Checkpoints signed by this ledger whose anchor is not written yet. Appends run inside
@@ -376,7 +423,7 @@ export function createLedger(options: LedgerOptions): LedgerApi {
       });
       prevHash = hash;
     }
-    if (checkpointEvery > 0 && Math.floor(seq / checkpointEvery) > Math.floor(head.seq / checkpointEvery)) {
+    if ((checkpointEvery > 0 && Math.floor(seq / checkpointEvery) > Math.floor(head.seq / checkpointEvery)) || isIntervalUnstated) {
       pendingAnchors.push(signCheckpoint({ seq, hash: prevHash }));
     }
     return out;
@@ -440,6 +487,21 @@ export function createLedger(options: LedgerOptions): LedgerApi {
     return { verifier, chain: anchor === undefined ? { fromSeq, checkpointEvery } : { fromSeq, anchor, checkpointEvery } };
   }
 
+  async function verifyInParallel(verifyOptions: LedgerParallelVerifyOptions, tenant?: string): Promise<ChainVerification> {
+    const { threads, minEntriesForThreads, entriesPerRange, keepCallingThreadFree } = verifyOptions;
+    for (const [name, value, min] of [['threads', threads, 1], ['minEntriesForThreads', minEntriesForThreads, 0], ['entriesPerRange', entriesPerRange, 1]] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < min)) {
+        throw invalidQuery(`\`${name}\` must be an integer of at least ${min}`, { [name]: value });
+      }
+    }
+    if (keepCallingThreadFree !== undefined && typeof keepCallingThreadFree !== 'boolean') {
+      throw invalidQuery('`keepCallingThreadFree` must be a boolean', { keepCallingThreadFree });
+    }
+    const inputs = verifyInputs(verifyOptions);
+    if ('result' in inputs) return inputs.result;
+    return verifyChainParallel(db, inputs.verifier, { ...inputs.chain, threads, minEntriesForThreads, entriesPerRange, keepCallingThreadFree, ...(tenant === undefined ? {} : { tenant }) });
+  }
+
   const ledger: LedgerApi = {
     append(entry) {
       const prepared = prepareEntry(entry);
@@ -468,7 +530,7 @@ export function createLedger(options: LedgerOptions): LedgerApi {
       const result = store.transaction(() => {
         const head = readHead();
         if (head.seq === 0) return null;
-        const last = selectLastCheckpoint.get() as LedgerCheckpoint | undefined;
+        const last = selectLastCheckpoint();
         if (last !== undefined && last.seq === head.seq) return last;
         const made = signCheckpoint(head);
         pendingAnchors.push(made);
@@ -487,14 +549,14 @@ export function createLedger(options: LedgerOptions): LedgerApi {
       await anchorFile?.settled();
     },
     lastCheckpoint() {
-      return (selectLastCheckpoint.get() as LedgerCheckpoint | undefined) ?? null;
+      return selectLastCheckpoint() ?? null;
     },
     checkpoints(query = {}) {
       const afterSeq = query.afterSeq ?? 0;
       const limit = query.limit ?? 100;
       if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw invalidQuery('`afterSeq` must be a non-negative integer', { afterSeq });
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw invalidQuery('`limit` must be an integer from 1 to 10000', { limit });
-      return selectCheckpoints.all(afterSeq, limit) as LedgerCheckpoint[];
+      return (selectCheckpoints.all(afterSeq, limit) as CheckpointRow[]).map(toCheckpoint);
     },
     head: readHead,
     entry(seq) {
@@ -511,19 +573,10 @@ export function createLedger(options: LedgerOptions): LedgerApi {
       const inputs = verifyInputs(verifyOptions);
       return 'result' in inputs ? inputs.result : verifyChain(db, inputs.verifier, inputs.chain);
     },
-    async verifyAsync(verifyOptions: LedgerParallelVerifyOptions = {}) {
-      const { threads, minEntriesForThreads, entriesPerRange, keepCallingThreadFree } = verifyOptions;
-      for (const [name, value, min] of [['threads', threads, 1], ['minEntriesForThreads', minEntriesForThreads, 0], ['entriesPerRange', entriesPerRange, 1]] as const) {
-        if (value !== undefined && (!Number.isSafeInteger(value) || value < min)) {
-          throw invalidQuery(`\`${name}\` must be an integer of at least ${min}`, { [name]: value });
-        }
-      }
-      if (keepCallingThreadFree !== undefined && typeof keepCallingThreadFree !== 'boolean') {
-        throw invalidQuery('`keepCallingThreadFree` must be a boolean', { keepCallingThreadFree });
-      }
-      const inputs = verifyInputs(verifyOptions);
-      if ('result' in inputs) return inputs.result;
-      return verifyChainParallel(db, inputs.verifier, { ...inputs.chain, threads, minEntriesForThreads, entriesPerRange, keepCallingThreadFree });
+    verifyAsync: (verifyOptions: LedgerParallelVerifyOptions = {}) => verifyInParallel(verifyOptions),
+    async verifyForTenant(tenant, verifyOptions = {}) {
+      if (!isId(tenant)) throw invalidQuery('`tenant` must be a non-empty string');
+      return tenantVerification(db, await verifyInParallel(verifyOptions, tenant), tenant);
     },
     close() {
       if (closed) return;

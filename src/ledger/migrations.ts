@@ -72,4 +72,15 @@ DROP INDEX ledger_refs_by_ref;
 CREATE INDEX ledger_refs_by_ref ON ledger_refs (${REF_KEY_SQL('ref')});
 `,
   },
+  {
+    area: 'ledger',
+    version: 3,
+    // Verify holds the chain after the newest checkpoint to the interval its writer signed
+    // at; stored, and signed, with each checkpoint, it no longer depends on the config of
+    // whoever verifies. NULL on the rows signed before (their payload has no interval).
+    name: 'checkpoints state the interval they were signed at',
+    up: `
+ALTER TABLE ledger_checkpoints ADD COLUMN checkpoint_every INTEGER CHECK (checkpoint_every >= 0);
+`,
+  },
 ];

@@ -44,11 +44,21 @@ export interface LedgerHead {
   readonly at: string | null;
 }
 
-/** A signed statement that the chain's entry `seq` had hash `headHash`. */
+/**
+ * A signed statement that the chain's entry `seq` had hash `headHash`, and that its writer
+ * signs a checkpoint every `checkpointEvery` entries.
+ */
 export interface LedgerCheckpoint {
   readonly seq: number;
   readonly at: string;
   readonly headHash: string;
+  /**
+   * The interval of the ledger that signed it (`createLedger`'s `checkpointEvery`; 0: only
+   * `checkpoint()` and `close()` sign). Signed with the rest; verify holds the chain after the
+   * newest checkpoint to it. Absent on checkpoints signed before the interval was (the old
+   * payload form), for which verify uses its own `checkpointEvery`.
+   */
+  readonly checkpointEvery?: number;
   /** Key id in the ledger keyring (or its published JWKS). */
   readonly kid: string;
   /** base64url Ed25519 signature over the checkpoint payload (see src/ledger/README.md). */
@@ -57,13 +67,20 @@ export interface LedgerCheckpoint {
 
 /** What `verify` names as the first thing wrong. */
 export type LedgerProblem =
-  /** The entry's stored hash is not the hash of its fields: the entry was edited. */
+  /**
+   * The entry's stored hash is not the hash of its fields: the entry was edited, or moved
+   * from more than `REORDER_WINDOW` (1024) seqs away, farther than verify looks for its origin.
+   */
   | 'hash_mismatch'
   /** The entry does not record its predecessor's hash: the predecessor was rewritten. */
   | 'broken_link'
   /** A sequence number is missing: an entry was deleted. */
   | 'gap'
-  /** The entry is intact but sits at another sequence number than it was written at. */
+  /**
+   * The entry is intact but sits at another sequence number than it was written at, within
+   * `REORDER_WINDOW` (1024) seqs of it; the message names that seq. A move farther than that
+   * is reported as `hash_mismatch`, at the same seq.
+   */
   | 'reordered'
   /** A checkpoint's signature does not verify (or its key is unknown). */
   | 'checkpoint_signature'
@@ -75,7 +92,11 @@ export type LedgerProblem =
   | 'refs_mismatch'
   /** A row of a ledger table sits at a seq below 1, outside the chain: it was planted. */
   | 'out_of_range'
-  /** The newest checkpoint is older than the checkpoint interval allows: checkpoints were deleted. */
+  /**
+   * The newest checkpoint is older than the checkpoint interval allows (the interval the
+   * newest checkpoint signed, or verify's own `checkpointEvery` for an old-form one):
+   * checkpoints were deleted.
+   */
   | 'checkpoint_missing';
 
 /** The outcome of walking the chain. */
@@ -86,7 +107,32 @@ export interface LedgerVerification {
   /** Signed checkpoints checked (the anchor included). */
   readonly checkpoints: number;
   readonly head: LedgerHead;
+  /**
+   * The first problem. `problem` says what kind; `message` says more, e.g. for `reordered`
+   * the seq the entry was written at (found only within 1024 seqs of where it sits).
+   */
   readonly firstBad?: { readonly seq: number; readonly problem: LedgerProblem; readonly message: string };
+}
+
+/**
+ * What verify tells an auditor of one tenant (`GET /v1/audit/verify`). The chain is one, so
+ * its verdict is the whole chain's; every figure is of the tenant's own entries. Nothing
+ * about other tenants' entries comes out: not how many there are, not the newest one's seq,
+ * hash or time, not where one failed.
+ */
+export interface LedgerTenantVerification {
+  /** The whole chain is intact. */
+  readonly ok: boolean;
+  readonly tenant: string;
+  /** Entries of the tenant among those verified (all of them when `ok`). */
+  readonly checked: number;
+  /** The tenant's newest verified entry; null when none was verified. */
+  readonly lastChecked: { readonly seq: number; readonly hash: string; readonly at: string } | null;
+  /**
+   * The first problem of the chain. `seq` and the detailed message only when it is an entry
+   * of the tenant (by its stored `tenant`); otherwise no seq and a message that names no entry.
+   */
+  readonly firstBad?: { readonly seq?: number; readonly problem: LedgerProblem; readonly message: string };
 }
 
 export interface LedgerVerifyOptions {
@@ -178,6 +224,12 @@ export interface LedgerApi extends Ledger {
    * transaction; a worker that fails only leaves its ranges to the calling thread.
    */
   verifyAsync(options?: LedgerParallelVerifyOptions): Promise<LedgerVerification>;
+  /**
+   * `verifyAsync`, told as an auditor of `tenant` may see it: the whole chain's verdict, the
+   * tenant's own figures (counted during the walk, so no extra pass over the chain) and the
+   * first problem in detail only when it is one of the tenant's entries.
+   */
+  verifyForTenant(tenant: string, options?: LedgerParallelVerifyOptions): Promise<LedgerTenantVerification>;
   /**
    * Resolves once the anchor file (`anchorFile`) names the newest checkpoint committed so
    * far. After a commit the anchor is written off the calling thread, once the WAL holding

@@ -8,8 +8,18 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { SignatureVerifier } from '../core/index.js';
 import type { Db } from '../store/index.js';
-import type { LedgerParallelVerifyOptions, LedgerVerification, LedgerVerifyOptions } from './types.js';
-import { readChainSnapshot, signatureProblem, startOf, verifyChain, walkChain, type ChainSnapshot, type VerifyChainOptions, type WalkStart } from './verify.js';
+import type { LedgerParallelVerifyOptions, LedgerVerifyOptions } from './types.js';
+import {
+  readChainSnapshot,
+  signatureProblem,
+  startOf,
+  verifyChain,
+  walkChain,
+  type ChainSnapshot,
+  type ChainVerification,
+  type VerifyChainOptions,
+  type WalkStart,
+} from './verify.js';
 import {
   claimLimit,
   claimRange,
@@ -65,7 +75,7 @@ export async function verifyChainParallel(
   verifier: SignatureVerifier,
   options: ParallelVerifyOptions = {},
   setup: VerifyWorkerSetup = {},
-): Promise<LedgerVerification> {
+): Promise<ChainVerification> {
   const threads = options.threads ?? DEFAULT_VERIFY_THREADS;
   const callerWalks = options.keepCallingThreadFree !== true;
   // The file as SQLite resolved it when it opened the database, whatever the cwd is now.
@@ -78,7 +88,7 @@ export async function verifyChainParallel(
       return { snapshot: read, isGapFree: read.beforeChain === null && countEntries(db) === read.head.seq };
     })
     .deferred();
-  const finish = (start: WalkStart): LedgerVerification => db.transaction(() => walkChain(db, verifier, snapshot, start)).deferred();
+  const finish = (start: WalkStart): ChainVerification => db.transaction(() => walkChain(db, verifier, snapshot, start)).deferred();
   // A chain with a hole (a row planted at a huge seq, say) is walked here: the walk names
   // the first hole at once, while ranges cut up to the head would take memory in
   // proportion to its seq rather than to the entries there are.
@@ -92,7 +102,7 @@ export async function verifyChainParallel(
 
   const claims = rangeClaims(ranges.length);
   const outcomes: Array<RangeOutcome | undefined> = new Array<RangeOutcome | undefined>(ranges.length);
-  const workers = startWorkers(workerCount, setup.script ?? WORKER_SCRIPT, { path: file, ranges, claims }, (index, outcome) => {
+  const workers = startWorkers(workerCount, setup.script ?? WORKER_SCRIPT, { path: file, ranges, claims, tenant: snapshot.tenant }, (index, outcome) => {
     if (Number.isSafeInteger(index) && index >= 0 && index < ranges.length) outcomes[index] = outcome;
   });
 
@@ -103,7 +113,7 @@ export async function verifyChainParallel(
     badSignatureSeq = snapshot.checkpoints.find((cp) => cp.seq <= snapshot.head.seq && signatureProblem(verifier, cp) !== undefined)?.seq ?? Infinity;
     if (badSignatureSeq !== Infinity) stopClaimsFrom(claims, rangeIndexOf(ranges, badSignatureSeq) + 1);
     if (callerWalks) {
-      const walk = rangeWalker(db);
+      const walk = rangeWalker(db, snapshot.tenant);
       db.transaction(() => {
         for (let index = claimRange(claims); index !== -1; index = claimRange(claims)) {
           const range = ranges[index] as ChainRange;
@@ -171,7 +181,13 @@ function joinRanges(snapshot: ChainSnapshot, ranges: readonly ChainRange[], outc
     // entry records the hash the range before it ends with (the genesis hash, or the hash
     // of entry fromSeq - 1, for the first range).
     if (outcome === undefined || !isWholeRange(outcome, range) || outcome.firstPrevHash !== start.prevHash || badSignatureSeq <= range.to) return start;
-    start = { from: range.to + 1, prevHash: outcome.lastHash, checked: start.checked + outcome.checked, checkpoints: start.checkpoints + outcome.checkpoints };
+    start = {
+      from: range.to + 1,
+      prevHash: outcome.lastHash,
+      checked: start.checked + outcome.checked,
+      checkpoints: start.checkpoints + outcome.checkpoints,
+      tenantEntries: { checked: start.tenantEntries.checked + outcome.tenantChecked, lastSeq: outcome.tenantLastSeq || start.tenantEntries.lastSeq },
+    };
   }
   // INVARIANT: the joined ranges end at the head this thread read. A worker that opened
   // another file by the same path (the database replaced while open) cannot pass for it.
@@ -179,7 +195,12 @@ function joinRanges(snapshot: ChainSnapshot, ranges: readonly ChainRange[], outc
   return start;
 }
 
-function startWorkers(count: number, script: URL, data: { path: string; ranges: ChainRange[]; claims: Int32Array }, onOutcome: (index: number, outcome: RangeOutcome) => void): Worker[] {
+function startWorkers(
+  count: number,
+  script: URL,
+  data: { path: string; ranges: ChainRange[]; claims: Int32Array; tenant: string | undefined },
+  onOutcome: (index: number, outcome: RangeOutcome) => void,
+): Worker[] {
   const workers: Worker[] = [];
   for (let i = 0; i < count; i++) {
     let worker: Worker;

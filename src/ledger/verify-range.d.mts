@@ -35,6 +35,10 @@ export interface RangeOutcome {
   readonly checked: number;
   /** Checkpoints that passed (a prefix of `range.checkpoints`). */
   readonly checkpoints: number;
+  /** Entries that passed and belong to the walker's tenant (0 without one). */
+  readonly tenantChecked: number;
+  /** The seq of the last of those; 0 when there is none. */
+  readonly tenantLastSeq: number;
   /** The seq after the last entry that passed. */
   readonly next: number;
   /** Hash of the last entry that passed; `range.prevHash` when none did. */
@@ -58,8 +62,8 @@ export type WalkRange = <C extends RangeCheckpoint>(range: ChainRange<C>, checks
 export declare const PAGE: number;
 /** Checks for a walk that cannot look closer (a worker): a failed fast hash check stops the walk. */
 export declare const FAST_CHECKS: RangeChecks;
-/** Prepares the walk's statements on `db` once; the returned function walks one range. */
-export declare function rangeWalker(db: Db): WalkRange;
+/** Prepares the walk's statements on `db` once; the returned function walks one range, counting the passed entries of `tenant` when given. */
+export declare function rangeWalker(db: Db, tenant?: string): WalkRange;
 /** True when a walk of `range` found nothing wrong and reached its last seq. */
 export declare function isWholeRange(outcome: RangeOutcome, range: ChainRange): boolean;
 /** The shared counters through which threads claim `count` ranges. */

@@ -49,11 +49,15 @@ export const FAST_CHECKS = Object.freeze({
   hashFailed: (seq) => ({ seq, problem: 'hash_mismatch', message: `entry ${seq} failed the fast hash check` }),
 });
 
-/** Prepares the walk's statements on `db` once; the returned function walks one range. */
-export function rangeWalker(db) {
+/**
+ * Prepares the walk's statements on `db` once; the returned function walks one range.
+ * With a `tenant`, the walk also counts the entries of that tenant that passed: a tenant's
+ * auditor is told its own figures, and counting them here costs no second pass over the chain.
+ */
+export function rangeWalker(db, tenant) {
   const page = db
     .prepare(
-      `SELECT seq, ${SQL_HASH_INPUT}, prev_hash, hash, refs, json_valid(body) AND json_valid(refs) FROM ledger_entries WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
+      `SELECT seq, ${SQL_HASH_INPUT}, prev_hash, hash, refs, json_valid(body) AND json_valid(refs), tenant FROM ledger_entries WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
     )
     .raw();
   // One row per entry: its refs index rows as a JSON array (in index order).
@@ -66,8 +70,10 @@ export function rangeWalker(db) {
     let firstPrevHash;
     let checked = 0;
     let checkpointsChecked = 0;
+    let tenantChecked = 0;
+    let tenantLastSeq = 0;
     let cpIndex = 0;
-    const outcome = (firstBad) => ({ checked, checkpoints: checkpointsChecked, next: expected, lastHash: prevHash, firstPrevHash, firstBad });
+    const outcome = (firstBad) => ({ checked, checkpoints: checkpointsChecked, tenantChecked, tenantLastSeq, next: expected, lastHash: prevHash, firstPrevHash, firstBad });
     const bad = (seq, problem, message) => outcome({ seq, problem, message });
 
     let cursor = from;
@@ -78,7 +84,7 @@ export function rangeWalker(db) {
       const last = rows[rows.length - 1][0];
       const indexedRefs = new Map();
       for (const [seq, list] of refsPage.all(first, last)) indexedRefs.set(seq, list);
-      for (const [seq, input, rowPrevHash, rowHash, refsText, isJson] of rows) {
+      for (const [seq, input, rowPrevHash, rowHash, refsText, isJson, rowTenant] of rows) {
         // INVARIANT: seqs run 1, 2, 3… without holes; a hole is a deleted entry.
         if (seq > expected) return bad(expected, 'gap', `entry ${expected} is missing (the next entry is ${seq})`);
         if (seq < expected) return bad(seq, 'reordered', `entry ${seq} comes before the start of the chain`);
@@ -118,6 +124,11 @@ export function rangeWalker(db) {
         prevHash = rowHash;
         expected = seq + 1;
         checked++;
+        // A stored tenant is null or a string: without a tenant to count, this never holds.
+        if (rowTenant === tenant) {
+          tenantChecked++;
+          tenantLastSeq = seq;
+        }
       }
       if (indexedRefs.size > 0) {
         const orphan = Math.min(...indexedRefs.keys());

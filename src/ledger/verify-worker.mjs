@@ -7,10 +7,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openReadConnection } from '../store/read-connection.mjs';
 import { claimRange, FAST_CHECKS, isWholeRange, rangeWalker, stopClaimsFrom } from './verify-range.mjs';
 
-const { path, ranges, claims } = workerData;
+const { path, ranges, claims, tenant } = workerData;
 const db = openReadConnection(path);
 try {
-  const walk = rangeWalker(db);
+  const walk = rangeWalker(db, tenant);
   // One read transaction: the ranges lie at or below the head the caller read, and those
   // entries never change, so any snapshot at least that new sees the same rows.
   db.transaction(() => {

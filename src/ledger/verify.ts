@@ -4,13 +4,19 @@
 // entry live in verify-range.mjs, shared with the worker threads of verify-parallel.ts.
 import { WritError, type SignatureVerifier } from '../core/index.js';
 import type { Db } from '../store/index.js';
+import { checkpointColumns, hasIntervalColumn, toCheckpoint, type CheckpointRow } from './checkpoint-row.js';
 import { LedgerErrors } from './errors.js';
 import { checkpointPayload, entryHash, GENESIS_HASH, type HashedRow } from './hash-chain.js';
 import type { LedgerCheckpoint, LedgerHead, LedgerVerification } from './types.js';
 import { rangeWalker, type RangeChecks, type RangeProblem } from './verify-range.mjs';
 
-/** How far from its place `verify` looks for the seq a moved entry was written at. */
-const REORDER_WINDOW = 1024;
+/**
+ * How far from its place (in seqs, either way) `verify` looks for the seq a moved entry was
+ * written at. Each candidate costs an entry hash, and only a row that failed its hash is
+ * looked at, so an intact chain never pays for it; a bad row costs at most 2048 hashes of
+ * itself. A row moved farther is still caught at its seq, as `hash_mismatch`.
+ */
+export const REORDER_WINDOW = 1024;
 
 /** A checkpoint or the anchor, as verify checks it. */
 export type PinnedCheckpoint = LedgerCheckpoint & { readonly source: 'checkpoint' | 'anchor' };
@@ -48,12 +54,24 @@ export interface VerifyChainOptions {
   readonly fromSeq?: number;
   readonly anchor?: LedgerCheckpoint;
   /**
-   * The interval the ledger signs checkpoints at (`createLedger`'s `checkpointEvery`); the
-   * newest checkpoint must then be at or past the last multiple of it the chain reached.
-   * 0 or absent: not checked.
+   * The interval used when the newest checkpoint does not state one (it is of the old form,
+   * or there is none): the newest checkpoint must be at or past the last multiple of it the
+   * chain reached. 0 or absent: not checked then. A stated interval always wins.
    */
   readonly checkpointEvery?: number;
+  /** Also count the verified entries of this tenant (`ChainVerification.tenantEntries`). */
+  readonly tenant?: string;
 }
+
+/** Entries of one tenant among those a walk verified. */
+export interface TenantEntries {
+  readonly checked: number;
+  /** The seq of the newest one; 0 when there is none. */
+  readonly lastSeq: number;
+}
+
+/** What verify returns, with the tenant's entries counted when the `tenant` option was given. */
+export type ChainVerification = LedgerVerification & { readonly tenantEntries?: TenantEntries };
 
 /** What verify reads first, in the read transaction that fixes the head it verifies up to. */
 export interface ChainSnapshot {
@@ -67,9 +85,10 @@ export interface ChainSnapshot {
   readonly refAfterHead: number | null;
   /** The lowest seq below 1 of a row in any ledger table, with its table, or null. */
   readonly beforeChain: { readonly seq: number; readonly table: string } | null;
-  /** The seq of the newest checkpoint row at or below the head; 0 when there is none. */
-  readonly newestCheckpointSeq: number;
+  /** The newest checkpoint row at or below the head (whatever `fromSeq`), if any. */
+  readonly newestCheckpoint: PinnedCheckpoint | undefined;
   readonly checkpointEvery: number;
+  readonly tenant: string | undefined;
 }
 
 const LEDGER_TABLES = ['ledger_entries', 'ledger_refs', 'ledger_checkpoints'] as const;
@@ -95,9 +114,10 @@ export function readChainSnapshot(db: Db, options: VerifyChainOptions = {}): Cha
       details: { fromSeq, head: head.seq },
     });
   }
-  const checkpoints: PinnedCheckpoint[] = (
-    db.prepare('SELECT seq, at, head_hash AS headHash, kid, signature FROM ledger_checkpoints WHERE seq >= ? ORDER BY seq').all(fromSeq) as LedgerCheckpoint[]
-  ).map((cp) => ({ ...cp, source: 'checkpoint' }));
+  const columns = checkpointColumns(hasIntervalColumn(db));
+  const checkpoints: PinnedCheckpoint[] = (db.prepare(`SELECT ${columns} FROM ledger_checkpoints WHERE seq >= ? ORDER BY seq`).all(fromSeq) as CheckpointRow[]).map(
+    (row) => ({ ...toCheckpoint(row), source: 'checkpoint' }),
+  );
   if (options.anchor !== undefined && options.anchor.seq >= fromSeq) {
     checkpoints.push({ ...options.anchor, source: 'anchor' });
     checkpoints.sort((a, b) => a.seq - b.seq);
@@ -105,9 +125,10 @@ export function readChainSnapshot(db: Db, options: VerifyChainOptions = {}): Cha
   let prevHash: string | undefined = GENESIS_HASH;
   if (fromSeq > 1) prevHash = (db.prepare('SELECT hash FROM ledger_entries WHERE seq = ?').get(fromSeq - 1) as { hash: string } | undefined)?.hash;
   const refAfterHead = (db.prepare('SELECT min(seq) AS seq FROM ledger_refs WHERE seq > ?').get(head.seq) as { seq: number | null }).seq;
-  const newestCheckpointSeq = (db.prepare('SELECT max(seq) FROM ledger_checkpoints WHERE seq <= ?').pluck().get(head.seq) as number | null) ?? 0;
+  const newestRow = db.prepare(`SELECT ${columns} FROM ledger_checkpoints WHERE seq <= ? ORDER BY seq DESC LIMIT 1`).get(head.seq) as CheckpointRow | undefined;
+  const newestCheckpoint: PinnedCheckpoint | undefined = newestRow === undefined ? undefined : { ...toCheckpoint(newestRow), source: 'checkpoint' };
   const checkpointEvery = options.checkpointEvery ?? 0;
-  return { fromSeq, head, checkpoints, prevHash, refAfterHead, beforeChain: rowBeforeChain(db), newestCheckpointSeq, checkpointEvery };
+  return { fromSeq, head, checkpoints, prevHash, refAfterHead, beforeChain: rowBeforeChain(db), newestCheckpoint, checkpointEvery, tenant: options.tenant };
 }
 
 /** A point the walk starts or resumes at: every entry and checkpoint before `from` passed. */
@@ -118,11 +139,13 @@ export interface WalkStart {
   /** Entries and checkpoints (all those before `from`) that passed. */
   readonly checked: number;
   readonly checkpoints: number;
+  /** Of the entries that passed, those of the snapshot's tenant. */
+  readonly tenantEntries: TenantEntries;
 }
 
 /** The start of a walk over the whole snapshot. */
 export function startOf(snapshot: ChainSnapshot): WalkStart {
-  return { from: snapshot.fromSeq, prevHash: snapshot.prevHash, checked: 0, checkpoints: 0 };
+  return { from: snapshot.fromSeq, prevHash: snapshot.prevHash, checked: 0, checkpoints: 0, tenantEntries: { checked: 0, lastSeq: 0 } };
 }
 
 /** The problem of a checkpoint whose signature does not verify, or that its key signed after its retirement; or undefined. */
@@ -147,20 +170,28 @@ function beforeChainProblem(snapshot: ChainSnapshot): RangeProblem | undefined {
 
 /**
  * The problem of a chain whose newest checkpoint is older than the interval allows, or
- * undefined. Every append that takes the chain across a multiple of `checkpointEvery`
- * signs a checkpoint at its last entry (and `close()` signs the head), so the newest
- * checkpoint is at or past the last multiple the head reached.
+ * undefined. The newest checkpoint states the interval its writer signs at; that writer,
+ * and any later one (a ledger whose interval differs signs a checkpoint stating its own with
+ * its first append), signs a checkpoint at the last entry of every append that takes the
+ * chain across a multiple of it, and `close()` signs the head. So the newest checkpoint is
+ * at or past the last multiple of its interval the head reached. A checkpoint of the old
+ * form states none: then the verifier's own `checkpointEvery` stands in.
  */
-function missingCheckpointProblem(snapshot: ChainSnapshot): RangeProblem | undefined {
-  const every = snapshot.checkpointEvery;
+function missingCheckpointProblem(verifier: SignatureVerifier, snapshot: ChainSnapshot): RangeProblem | undefined {
+  const newest = snapshot.newestCheckpoint;
+  // The walk checked the signatures of the checkpoints from `fromSeq` on; one before it is
+  // checked here, since its seq and interval decide this step.
+  if (newest !== undefined && newest.seq < snapshot.fromSeq) {
+    const wrong = signatureProblem(verifier, newest);
+    if (wrong !== undefined) return wrong;
+  }
+  const stated = newest?.checkpointEvery;
+  const every = stated ?? snapshot.checkpointEvery;
   if (every <= 0) return undefined;
   const due = Math.floor(snapshot.head.seq / every) * every;
-  if (due < 1 || snapshot.newestCheckpointSeq >= due) return undefined;
-  return {
-    seq: due,
-    problem: 'checkpoint_missing',
-    message: `no signed checkpoint at or after entry ${due}, which a checkpoint every ${every} entries requires: checkpoints were deleted`,
-  };
+  if (due < 1 || (newest?.seq ?? 0) >= due) return undefined;
+  const rule = stated === undefined ? `a checkpoint every ${every} entries (this ledger's \`checkpointEvery\`)` : `the interval of ${every} entries signed in checkpoint ${(newest as PinnedCheckpoint).seq}`;
+  return { seq: due, problem: 'checkpoint_missing', message: `no signed checkpoint at or after entry ${due}, which ${rule} requires: checkpoints were deleted` };
 }
 
 /**
@@ -168,14 +199,19 @@ function missingCheckpointProblem(snapshot: ChainSnapshot): RangeProblem | undef
  * tail (checkpoints and refs past the head). Entries at or below the head never change, so
  * this may run in a later transaction than the one that read the snapshot.
  */
-export function walkChain(db: Db, verifier: SignatureVerifier, snapshot: ChainSnapshot, start: WalkStart): LedgerVerification {
+export function walkChain(db: Db, verifier: SignatureVerifier, snapshot: ChainSnapshot, start: WalkStart): ChainVerification {
   const { head, checkpoints, fromSeq } = snapshot;
   let checked = start.checked;
   let checkpointsChecked = start.checkpoints;
-  const report = (firstBad: RangeProblem): LedgerVerification => ({ ok: false, checked, checkpoints: checkpointsChecked, head, firstBad });
+  let tenantEntries = start.tenantEntries;
+  const withTenant = (result: LedgerVerification): ChainVerification => (snapshot.tenant === undefined ? result : { ...result, tenantEntries });
+  const report = (firstBad: RangeProblem): ChainVerification => withTenant({ ok: false, checked, checkpoints: checkpointsChecked, head, firstBad });
   // Planted rows come before every seq the walk reaches; nothing past them was checked.
   const planted = beforeChainProblem(snapshot);
-  if (planted !== undefined) return { ok: false, checked: 0, checkpoints: 0, head, firstBad: planted };
+  if (planted !== undefined) {
+    tenantEntries = { checked: 0, lastSeq: 0 };
+    return withTenant({ ok: false, checked: 0, checkpoints: 0, head, firstBad: planted });
+  }
   if (start.prevHash === undefined) return report({ seq: start.from - 1, problem: 'gap', message: `entry ${start.from - 1} is missing` });
 
   const fullRow = db.prepare(`SELECT ${ROW_COLUMNS} FROM ledger_entries WHERE seq = ?`).raw();
@@ -187,17 +223,18 @@ export function walkChain(db: Db, verifier: SignatureVerifier, snapshot: ChainSn
       if (entryHash(hashedRow(row)) === row[10]) return undefined;
       const original = originalSeqOf(row);
       return original === undefined
-        ? { seq, problem: 'hash_mismatch', message: `entry ${seq} does not match its hash: it was edited` }
+        ? { seq, problem: 'hash_mismatch', message: `entry ${seq} does not match its hash: it was edited, or moved from more than ${REORDER_WINDOW} entries away` }
         : { seq, problem: 'reordered', message: `entry ${seq} was written as entry ${original}: entries were reordered` };
     },
     checkpointSignature: (cp) => signatureProblem(verifier, cp),
   };
-  const outcome = rangeWalker(db)(
+  const outcome = rangeWalker(db, snapshot.tenant)(
     { chainStart: fromSeq, from: start.from, to: head.seq, prevHash: start.prevHash, checkpoints: checkpoints.slice(start.checkpoints) },
     checks,
   );
   checked += outcome.checked;
   checkpointsChecked += outcome.checkpoints;
+  tenantEntries = { checked: tenantEntries.checked + outcome.tenantChecked, lastSeq: outcome.tenantLastSeq || tenantEntries.lastSeq };
   if (outcome.firstBad !== undefined) return report(outcome.firstBad);
 
   // Every checkpoint up to the head passed; one past it names an entry that is gone.
@@ -211,16 +248,16 @@ export function walkChain(db: Db, verifier: SignatureVerifier, snapshot: ChainSn
   if (snapshot.refAfterHead !== null) {
     return report({ seq: end + 1, problem: 'truncated', message: `the refs index lists entry ${snapshot.refAfterHead} but the chain ends at ${end}: its tail was cut off` });
   }
-  const missing = missingCheckpointProblem(snapshot);
+  const missing = missingCheckpointProblem(verifier, snapshot);
   if (missing !== undefined) return report(missing);
-  return { ok: true, checked, checkpoints: checkpointsChecked, head };
+  return withTenant({ ok: true, checked, checkpoints: checkpointsChecked, head });
 }
 
 /**
  * Verifies the ledger tables of `db`, checking checkpoint signatures with `verifier`.
  * Stops at the first problem, which it names with its seq.
  */
-export function verifyChain(db: Db, verifier: SignatureVerifier, options: VerifyChainOptions = {}): LedgerVerification {
+export function verifyChain(db: Db, verifier: SignatureVerifier, options: VerifyChainOptions = {}): ChainVerification {
   // A deferred transaction is a read snapshot in WAL mode: entries and checkpoints agree.
   return db
     .transaction(() => {

@@ -65,7 +65,7 @@ describe('ledger verify at the edges of the chain', () => {
     assert.deepEqual(await refs.ledger.verifyAsync(PARALLEL), refs.ledger.verify());
 
     const cps = chainOf(5);
-    tamper(cps.store.db, (db) => db.prepare("INSERT INTO ledger_checkpoints VALUES (-1, 'x', 'y', 'z', 'w')").run());
+    tamper(cps.store.db, (db) => db.prepare("INSERT INTO ledger_checkpoints (seq, at, head_hash, kid, signature) VALUES (-1, 'x', 'y', 'z', 'w')").run());
     const result = cps.ledger.verify();
     expectBad(result, -1, 'out_of_range');
     assert.match(result.firstBad?.message ?? '', /`ledger_checkpoints`/);
@@ -73,7 +73,7 @@ describe('ledger verify at the edges of the chain', () => {
 
   test('a checkpoint or a refs index row past the head is named', () => {
     const unsigned = chainOf(5);
-    tamper(unsigned.store.db, (db) => db.prepare("INSERT INTO ledger_checkpoints VALUES (9, '2026-11-26T10:00:00.000Z', 'sha256:x', 'k', 'sig')").run());
+    tamper(unsigned.store.db, (db) => db.prepare("INSERT INTO ledger_checkpoints (seq, at, head_hash, kid, signature) VALUES (9, '2026-11-26T10:00:00.000Z', 'sha256:x', 'k', 'sig')").run());
     expectBad(unsigned.ledger.verify(), 9, 'checkpoint_signature');
     const refs = chainOf(5);
     tamper(refs.store.db, (db) => db.prepare("INSERT INTO ledger_refs VALUES (9, 'doc_A')").run());
@@ -148,18 +148,21 @@ describe('ledger verify at the edges of the chain', () => {
     for (let i = 1; i <= 6; i++) f.ledger.append(sampleEntry(i));
     assert.deepEqual(f.ledger.checkpoints().map((c) => c.seq), [4]);
     assert.equal(f.ledger.verify().ok, true);
-    f.ledger.close(); // signs the head, 6
-    const next = f.reopen({ checkpointEvery: 5 });
+    f.ledger.close(); // signs the head, 6, stating 4
+    const next = f.reopen({ checkpointEvery: 10 });
     for (let i = 7; i <= 9; i++) next.ledger.append(sampleEntry(i));
-    assert.equal(next.ledger.verify().ok, true, 'the checkpoint close() wrote at 6 is past 5');
-    next.ledger.append(sampleEntry(10));
-    assert.deepEqual(next.ledger.checkpoints().map((c) => c.seq), [4, 6, 10]);
+    // The first append under the new interval states it; 8, a multiple of 4, is owed nothing.
+    assert.deepEqual(next.ledger.checkpoints().map((c) => [c.seq, c.checkpointEvery]), [[4, 4], [6, 4], [7, 10]]);
     assert.equal(next.ledger.verify().ok, true);
-    // Without an interval nothing is required.
+    assert.equal(f.ledger.verify().ok, true, 'a verifier configured with 4 goes by the signed interval');
+    next.ledger.append(sampleEntry(10));
+    assert.deepEqual(next.ledger.checkpoints().map((c) => c.seq), [4, 6, 7, 10]);
+    // With no checkpoint left to state an interval, the verifier's own stands in.
     const off = f.reopen({ checkpointEvery: 0 });
     tamper(off.store.db, (db) => db.prepare('DELETE FROM ledger_checkpoints').run());
     assert.equal(off.ledger.verify().ok, true);
     expectBad(next.ledger.verify(), 10, 'checkpoint_missing');
+    expectBad(f.ledger.verify(), 8, 'checkpoint_missing');
   });
 
   test('verify from the head + 1 checks nothing, and from further on is refused as invalid input', async () => {

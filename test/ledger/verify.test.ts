@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { canonicalJson, isWritError, openKeyring } from '../../src/core/index.js';
 import { assertLedgerIntact, entryHashInput, GENESIS_HASH, LedgerErrors, type LedgerCheckpoint, type LedgerVerification } from '../../src/ledger/index.js';
+import { REORDER_WINDOW } from '../../src/ledger/verify.js';
 import { makeFixture, rehash, rowOf, sampleEntry, tamper, type Fixture } from './fixtures.js';
 
 const fixtures: Fixture[] = [];
@@ -83,6 +84,34 @@ describe('ledger verify', () => {
       db.exec('UPDATE ledger_refs SET seq = -1 WHERE seq = 6; UPDATE ledger_refs SET seq = 6 WHERE seq = 7; UPDATE ledger_refs SET seq = 7 WHERE seq = -1');
     });
     expectBad(ledger.verify(), 6, 'reordered');
+  });
+
+  test('a moved entry is named as reordered within the reorder window, and as a hash mismatch at its seq beyond it', async () => {
+    const f = makeFixture({ checkpointEvery: 0 });
+    fixtures.push(f);
+    const n = REORDER_WINDOW + 10;
+    f.ledger.appendMany(Array.from({ length: n }, (_, i) => sampleEntry(i + 1)));
+    const swap = (a: number, b: number) =>
+      tamper(f.store.db, (db) => {
+        for (const t of ['ledger_entries', 'ledger_refs']) db.exec(`UPDATE ${t} SET seq = -1 WHERE seq = ${a}; UPDATE ${t} SET seq = ${a} WHERE seq = ${b}; UPDATE ${t} SET seq = ${b} WHERE seq = -1`);
+      });
+    const parallel = { threads: 2, minEntriesForThreads: 0, entriesPerRange: 256 };
+
+    swap(5, 5 + REORDER_WINDOW);
+    const inside = f.ledger.verify();
+    expectBad(inside, 5, 'reordered');
+    assert.equal(inside.firstBad?.message, `entry 5 was written as entry ${5 + REORDER_WINDOW}: entries were reordered`);
+    assert.deepEqual(await f.ledger.verifyAsync(parallel), inside);
+    swap(5, 5 + REORDER_WINDOW);
+    assert.equal(f.ledger.verify().ok, true);
+
+    // One seq farther: still caught at the first bad entry, only no longer said to be moved.
+    swap(5, 6 + REORDER_WINDOW);
+    const beyond = f.ledger.verify();
+    expectBad(beyond, 5, 'hash_mismatch');
+    assert.equal(beyond.checked, 4);
+    assert.equal(beyond.firstBad?.message, `entry 5 does not match its hash: it was edited, or moved from more than ${REORDER_WINDOW} entries away`);
+    assert.deepEqual(await f.ledger.verifyAsync(parallel), beyond);
   });
 
   test('a cut-off tail is named as truncated by the signed last checkpoint', () => {

@@ -2,6 +2,7 @@
 // cross-tenant reads, principals forged in bodies, role guards, rate and size limits.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { APPEND_ONLY_TRIGGERS, APPEND_ONLY_TRIGGERS_SQL, type LedgerEntry } from '../../src/ledger/index.js';
 import { buildServer } from '../../src/server/index.js';
 import { ACCOUNT_ON_FILE, startHttpFixture, type HttpFixture } from './http-helpers.js';
 
@@ -168,6 +169,63 @@ describe('HTTP API: authentication and tenant isolation', () => {
     const policies = await fx.call('fatima', 'GET', '/v1/policies');
     assert.match(policies.json().policySetHash, /^sha256:/);
     assert.ok(policies.json().policies.some((p: { id: string }) => p.id === 'support.tainted_recipient'));
+  });
+
+  test("audit verify gives a tenant's auditor the chain's verdict and its own figures, never another tenant's counts, head or bad entry", async () => {
+    fx.app.broker.upsertPrincipal({ id: 'globex-auditor', kind: 'user', tenant: 'globex', roles: ['auditor'], groups: [] });
+    const globexHeaders = { authorization: `Bearer ${fx.app.keys.create('globex-auditor').key}` };
+    // acme appends last, so the head of the chain is acme's.
+    assert.equal((await fx.call('desk-agent', 'POST', '/v1/retrieve', { query: 'refund policy', k: 2 })).statusCode, 200);
+    const head = fx.app.ledger.head();
+    const whole = await fx.app.ledger.verifyAsync();
+    assert.equal(whole.ok, true);
+    const entriesOf = (tenant: string) => fx.app.ledger.entries({ tenant, limit: 10_000 });
+    assert.equal(entriesOf('acme').at(-1)?.seq, head.seq);
+    const globexEntries = entriesOf('globex');
+    assert.ok(globexEntries.length > 0 && globexEntries.length < whole.checked);
+    const newestGlobex = globexEntries.at(-1) as LedgerEntry;
+
+    const globex = await fx.server.inject({ method: 'GET', url: '/v1/audit/verify', headers: globexHeaders });
+    assert.equal(globex.statusCode, 200, globex.body);
+    assert.deepEqual(globex.json(), {
+      ok: true,
+      tenant: 'globex',
+      checked: globexEntries.length,
+      lastChecked: { seq: newestGlobex.seq, hash: newestGlobex.hash, at: newestGlobex.at },
+    });
+    assert.ok(!globex.body.includes(head.hash) && !globex.body.includes(`"seq":${head.seq}`), "acme's head stays out");
+    const acme = (await fx.call('fatima', 'GET', '/v1/audit/verify')).json();
+    assert.deepEqual([acme.tenant, acme.checked, acme.lastChecked?.seq], ['acme', entriesOf('acme').length, head.seq]);
+
+    // An edited acme entry: acme's auditor is told which, globex's only that one outside its tenant failed.
+    const edited = entriesOf('acme')[0] as LedgerEntry;
+    const db = fx.app.store.db;
+    const originalBody = db.prepare('SELECT body FROM ledger_entries WHERE seq = ?').pluck().get(edited.seq) as string;
+    const setBody = (body: string) => {
+      for (const t of APPEND_ONLY_TRIGGERS) db.exec(`DROP TRIGGER ${t}`);
+      try {
+        db.prepare('UPDATE ledger_entries SET body = ? WHERE seq = ?').run(body, edited.seq);
+      } finally {
+        db.exec(APPEND_ONLY_TRIGGERS_SQL);
+      }
+    };
+    setBody('{"edited":true}');
+    try {
+      const broken = await fx.server.inject({ method: 'GET', url: '/v1/audit/verify', headers: globexHeaders });
+      assert.equal(broken.statusCode, 200, broken.body);
+      const seen = broken.json();
+      assert.equal(seen.ok, false);
+      assert.equal(seen.checked, globexEntries.filter((e) => e.seq < edited.seq).length);
+      assert.deepEqual(seen.firstBad, {
+        problem: 'hash_mismatch',
+        message: 'an entry outside your tenant failed verification: an operator with the database can name it with `writ audit verify`',
+      });
+      const named = (await fx.call('fatima', 'GET', '/v1/audit/verify')).json();
+      assert.deepEqual([named.ok, named.firstBad?.seq, named.firstBad?.problem], [false, edited.seq, 'hash_mismatch']);
+    } finally {
+      setBody(originalBody);
+    }
+    assert.equal((await fx.app.ledger.verifyAsync()).ok, true);
   });
 
   test('an agent holding auditor or admin still gets no tenant-wide read: audit, policies, others\' bundles and sessions', async () => {

@@ -1,10 +1,12 @@
 // `writ audit verify|lineage|impact|tail`: the ledger's answers. `verify` walks the hash
-// chain and signed checkpoints and names the first bad entry (exit 1 when broken);
+// chain and signed checkpoints and names the first bad entry (exit 1 when broken); with
+// `--server` it shows the server's answer to the key's tenant: the whole chain's verdict
+// with that tenant's own figures;
 // `lineage ID` shows what informed a decision or transition (proposal, bundles, chunks'
 // documents, policies, approvals); `impact DOCUMENT_ID` what a document informed;
 // `tail` prints the newest entries and, with `--follow`, new ones as they are appended.
 import { WritError } from '../../core/index.js';
-import type { LedgerEntry, LedgerGraph, LedgerVerification } from '../../ledger/index.js';
+import type { LedgerEntry, LedgerGraph, LedgerTenantVerification, LedgerVerification } from '../../ledger/index.js';
 import { CliErrors } from '../errors.js';
 import { argsOf, noExtraPositionals } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -19,10 +21,23 @@ export function entryLine(e: LedgerEntry): string {
   return `${String(e.seq).padStart(6)}  ${e.at}  ${e.kind.padEnd(22)} ${e.subjectId}${e.actorId ? `  by ${e.actorId}` : ''}${e.tenant ? `  [${e.tenant}]` : ''}`;
 }
 
-function renderVerification(v: LedgerVerification): string {
+function renderVerification(v: LedgerVerification | LedgerTenantVerification): string {
+  if ('tenant' in v) return renderTenantVerification(v);
   if (v.ok) return `ledger ok: ${v.checked} entries and ${v.checkpoints} signed checkpoints verified; head ${v.head.seq} ${v.head.hash}`;
   const bad = v.firstBad;
   return `ledger BROKEN at entry ${bad?.seq ?? '?'}: ${bad?.problem ?? 'unknown'}: ${bad?.message ?? ''} (${v.checked} entries checked)`;
+}
+
+/** What a server tells a tenant's auditor: the whole chain's verdict, and that tenant's own figures only. */
+function renderTenantVerification(v: LedgerTenantVerification): string {
+  const mine = `${v.checked} entries of tenant \`${v.tenant}\``;
+  if (v.ok) {
+    const newest = v.lastChecked === null ? '' : `, the newest entry ${v.lastChecked.seq} ${v.lastChecked.hash}`;
+    return `ledger ok: the whole chain is intact; ${mine} verified${newest}`;
+  }
+  const bad = v.firstBad;
+  const where = bad?.seq === undefined ? '' : ` at entry ${bad.seq}`;
+  return `ledger BROKEN${where}: ${bad?.problem ?? 'unknown'}: ${bad?.message ?? ''} (${mine} verified before it)`;
 }
 
 function renderGraph(title: string, g: LedgerGraph): string {
@@ -59,10 +74,10 @@ export const auditCommand: CommandSpec = {
 
     if (sub === 'tail') return tail(ctx, remote, { limit, kinds, follow: args.bool('follow'), interval });
 
-    let verification: LedgerVerification | undefined;
+    let verification: LedgerVerification | LedgerTenantVerification | undefined;
     let graph: LedgerGraph | undefined;
     if (remote !== undefined) {
-      if (sub === 'verify') verification = await remote.call<LedgerVerification>('GET', '/v1/audit/verify');
+      if (sub === 'verify') verification = await remote.call<LedgerTenantVerification>('GET', '/v1/audit/verify');
       else graph = await remote.call<LedgerGraph>('GET', `/v1/audit/${sub}/${encodeURIComponent(id)}`);
     } else {
       const home = openAuditLedger(ctx.env);

@@ -9,15 +9,27 @@ import { requireTenantReader } from '../auth.js';
 import { ServerErrors } from '../errors.js';
 import { AUTH_ERRORS, IdParamsSchema, LedgerEntrySchema, LedgerGraphSchema, render } from '../schemas.js';
 
-const VerificationSchema = z
-  .looseObject({
-    ok: z.boolean(),
-    checked: z.number().int().describe('entries checked'),
-    checkpoints: z.number().int().describe('signed checkpoints checked'),
-    head: z.looseObject({ seq: z.number().int(), hash: z.string(), at: z.string().nullable() }),
-    firstBad: z.looseObject({ seq: z.number().int(), problem: z.string(), message: z.string() }).optional(),
+// A strict object, not a loose one: the whole-home figures of a verification (entries of
+// every tenant, the head, the checkpoints) must not reach a tenant's auditor by accident.
+const TenantVerificationSchema = z
+  .object({
+    ok: z.boolean().describe('the whole chain is intact: there is one chain for all tenants'),
+    tenant: z.string().describe("the caller's tenant"),
+    checked: z.number().int().describe("entries of the caller's tenant among those verified"),
+    lastChecked: z
+      .object({ seq: z.number().int(), hash: z.string(), at: z.string() })
+      .nullable()
+      .describe("the caller's tenant's newest verified entry; null when it has none"),
+    firstBad: z
+      .object({
+        seq: z.number().int().optional().describe("only when the entry is of the caller's tenant"),
+        problem: z.string().describe('`hash_mismatch`, `broken_link`, `gap`, `reordered`, `checkpoint_signature`, `checkpoint_mismatch`, `truncated`, `refs_mismatch`, `out_of_range` or `checkpoint_missing`'),
+        message: z.string().describe("the detail when the entry is of the caller's tenant; otherwise one that names no entry"),
+      })
+      .optional()
+      .describe('the first problem of the chain, when it is broken'),
   })
-  .meta({ id: 'LedgerVerification' });
+  .meta({ id: 'LedgerTenantVerification' });
 
 const EntriesQuerySchema = z
   .object({
@@ -40,15 +52,18 @@ export const auditRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server, 
       schema: {
         tags: ['audit'],
         summary: 'Verify the whole ledger: hash chain, order, signed checkpoints',
-        description: 'A broken chain is a result (`ok: false` with the first bad entry), not an error.',
+        description:
+          "A broken chain is a result (`ok: false` with the first problem), not an error. The verdict is the whole chain's; the figures are the caller's tenant's " +
+          "own, and the first problem is named (its seq and detail) only when it is an entry of that tenant. Other tenants' entry counts, head and timing are never given: " +
+          'an operator with the database sees them with `writ audit verify` on the home.',
         security: [{ bearer: [] }],
-        response: { 200: VerificationSchema, ...AUTH_ERRORS },
+        response: { 200: TenantVerificationSchema, ...AUTH_ERRORS },
       },
       // The walk takes as long as the chain is long; a time limit would only throw its result away.
       config: { timeoutMs: 0 },
     },
-    // Worker threads walk the chain, so this thread keeps serving requests meanwhile.
-    async () => render(await app.ledger.verifyAsync({ keepCallingThreadFree: true })),
+    // Worker threads walk the chain (and count the tenant's entries), so this thread keeps serving requests meanwhile.
+    async (request) => render(await app.ledger.verifyForTenant(request.principal.tenant, { keepCallingThreadFree: true })),
   );
 
   for (const walk of ['lineage', 'impact'] as const) {
