@@ -110,6 +110,13 @@ export interface AppOptions {
   readonly logger?: Logger;
   /** Load the workspace's principals and documents into the home (default true). */
   readonly seedWorkspace?: boolean;
+  /**
+   * An API key to check before anything else starts or is written (`writ mcp`): a missing,
+   * unknown or revoked key, or one whose principal the workspace leaves disabled, is refused
+   * (AUTH_MISSING_KEY, AUTH_INVALID_KEY) with the workspace not loaded and Chroma not started.
+   * Present but `undefined` counts as a missing key.
+   */
+  readonly authenticateFirst?: string | undefined;
   /** Progress of the workspace ingest, for long first starts. */
   readonly onProgress?: (line: string) => void;
   /**
@@ -146,6 +153,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const authority = openAuthority(config, { workspace, catalog, policyEngine: policy, backgroundCheckpoint: true, logger });
     cleanup.push(() => authority.close());
     const { store, ledger, broker, keys, warrantKeyring } = authority;
+    if ('authenticateFirst' in options) authenticateBeforeSeed({ keys, broker, workspace }, options.authenticateFirst);
 
     const startOwnChroma = () =>
       startChroma({ dataDir: join(config.home, 'chroma'), port: config.chroma.port, startTimeoutMs: config.chroma.startTimeoutMs, logger });
@@ -232,6 +240,10 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     cleanup.push(() => clearInterval(takeover));
 
     const firstStartKeys = options.seedWorkspace === false ? [] : await seed(workspace, { broker, retrieval, keys, config, logger, onProgress: options.onProgress });
+    // Start-up reconciliation: vectors an earlier process committed to SQLite but could not
+    // write (Chroma down) are pushed in the background, retried until Chroma takes them. Only
+    // on a seeding start (`serve`, `mcp`); short CLI commands leave them to the next one.
+    if (options.seedWorkspace !== false) retrieval.resumeVectorSync();
 
     let closed = false;
     const app: WritApp = {
@@ -319,6 +331,20 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
 }
 
 /**
+ * Checks `key` against the home as the workspace is about to leave it, before anything is
+ * loaded into it (a refused key writes nothing; a good one has its last use noted, as on every
+ * call): the key must be stored and not revoked, and its principal enabled once the
+ * workspace's principals are synced (one the workspace re-enables passes; one it disables fails).
+ */
+function authenticateBeforeSeed(deps: { keys: ApiKeys; broker: Broker; workspace: Workspace }, key: string | undefined): void {
+  const { principalId } = deps.keys.authenticate(key);
+  const listed = deps.workspace.principals.find((p) => p.id === principalId);
+  const isEnabled = listed !== undefined ? !listed.disabled : deps.broker.getPrincipalRecord(principalId)?.disabled === false;
+  // INVARIANT: nothing is loaded into the home for a caller whose key would be refused.
+  if (!isEnabled) throw new WritError(AuthErrors.AUTH_INVALID_KEY, 'invalid api key');
+}
+
+/**
  * Loads the workspace into the home: principals (upserted when they changed), documents
  * (unchanged ones are no-ops by content hash), and an API key for each principal that never
  * had one. New keys are returned once and, for the sample workflow, added to
@@ -343,6 +369,7 @@ async function seed(
     });
     if (summary.created + summary.updated > 0) deps.onProgress?.(`ingested ${source.path}: ${summary.created} new, ${summary.updated} updated documents`);
     if (summary.revoked > 0) deps.onProgress?.(`revoked ${summary.revoked} documents whose files left ${source.path}`);
+    if (summary.warning !== undefined) deps.logger.warn({ path: source.path, code: summary.warning.code, reason: summary.warning.message }, 'workspace documents stored; their vectors are pending');
     for (const failure of summary.failed) {
       deps.logger.warn({ path: failure.path, code: failure.code }, `workspace document not ingested: ${failure.message}`);
       deps.onProgress?.(`not ingested: ${failure.path}: ${failure.message} [${failure.code}]`);

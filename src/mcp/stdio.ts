@@ -1,8 +1,10 @@
 // `writ mcp` on stdio: authenticate once, open the agent-run session, serve the tools until
 // the client closes stdin or a signal arrives, then stop everything (Chroma included).
 // stdout carries only the protocol: every log and note goes to stderr.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { createLogger, WritError, type Config } from '../core/index.js';
+import { createLogger, loadConfig, WritError, type Config } from '../core/index.js';
 import type { WritApp } from '../app.js';
 import { createLocalBackend, type McpBackend, type McpIdentity } from './backend.js';
 import { AuthErrors } from '../auth/index.js';
@@ -31,7 +33,8 @@ export interface McpStdioHandle {
 
 /**
  * Starts the MCP server on stdio. In local mode it opens the Writ home (`createApp`, which
- * loads the workspace); with `serverUrl` it talks to that server over HTTP.
+ * loads the workspace once the key is known to be good: a bad key writes nothing); with
+ * `serverUrl` it talks to that server over HTTP.
  *
  * @example
  * const mcp = await serveMcpStdio({ key: process.env.WRIT_KEY });
@@ -47,9 +50,17 @@ export async function serveMcpStdio(options: McpStdioOptions): Promise<McpStdioH
   if (options.serverUrl !== undefined) {
     backend = await createHttpBackend({ url: options.serverUrl, key: options.key });
   } else {
+    const config = options.config ?? loadConfig();
+    // A home that was never started has issued no key: refused before a file of it is created.
+    if (!existsSync(join(config.home, 'writ.db'))) {
+      throw new WritError(AuthErrors.AUTH_INVALID_KEY, `invalid api key: the Writ home \`${config.home}\` has issued no keys yet (start it once with \`writ serve\`)`, {
+        details: { home: config.home },
+      });
+    }
     // Loaded here so the remote mode never starts Chroma or the model.
     const { createApp } = await import('../app.js');
-    app = await createApp({ ...(options.config ? { config: options.config } : {}), onProgress: (line) => info(`writ mcp: ${line}`) });
+    // The key is checked before the workspace is loaded into the home or Chroma is started.
+    app = await createApp({ config, authenticateFirst: options.key, onProgress: (line) => info(`writ mcp: ${line}`) });
     try {
       backend = createLocalBackend(app, options.key);
     } catch (err) {

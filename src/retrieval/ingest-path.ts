@@ -8,9 +8,9 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, isWritError, nowIso, parseInput, sha256Hex } from '../core/index.js';
-import { ingestDocuments, revokeDocument, syncVectorIndex, type ActorContext, type RetrievalContext } from './ingest.js';
+import { hasPendingVectors, ingestDocuments, revokeDocument, syncAfterCommit, type ActorContext, type RetrievalContext } from './ingest.js';
 import { listLoadableFiles, loadFile, type RecordFields } from './loaders.js';
-import { DocumentInputSchema, type DocumentInput, type IngestOutcome } from './types.js';
+import { DocumentInputSchema, type DocumentInput, type IngestOutcome, type VectorState, type VectorWarning } from './types.js';
 
 /** One progress event of a folder ingest. */
 export interface IngestProgress {
@@ -72,6 +72,14 @@ export interface IngestPathSummary {
   readonly failed: readonly IngestFileFailure[];
   /** Documents revoked because their file is gone (`revokeMissing` only). */
   readonly revoked: number;
+  /**
+   * `pending` when the vector index could not be brought in step at the end (Chroma down):
+   * everything counted above is stored all the same; the vectors follow (a background retry,
+   * the next ingest or start, `writ reindex`).
+   */
+  readonly vectors: VectorState;
+  /** Why vectors are pending: the vector index's error. */
+  readonly warning?: VectorWarning;
 }
 
 /**
@@ -212,7 +220,8 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
   }
   if (!interrupted) await flush();
   const revoked = !interrupted && options.revokeMissing === true ? await revokeGone(ctx, paths, files, options) : 0;
-  await syncVectorIndex(ctx);
+  const warning = await syncAfterCommit(ctx);
+  const vectors: VectorState = hasPendingVectors(db) ? 'pending' : 'synced';
   // A job with failed files stays open: the same command resumes it and retries only them.
   if (!interrupted && failed.length === 0) {
     ctx.store.transaction((tx) => tx.prepare("UPDATE ingest_jobs SET status = 'done', updated_at = ? WHERE id = ?").run(nowIso(ctx.clock), jobId));
@@ -224,6 +233,8 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
     chunksPerSecond: elapsedMs > 0 ? Math.round((counts.chunks * 1000) / elapsedMs) : 0,
     failed,
     revoked,
+    vectors,
+    ...(vectors === 'pending' && warning !== undefined ? { warning } : {}),
   };
 }
 
@@ -245,7 +256,8 @@ async function revokeGone(ctx: RetrievalContext, roots: readonly string[], files
     for (const row of rows) {
       const file = row.source_uri.split('#')[0] as string;
       if (present.has(file)) continue;
-      const result = await revokeDocument(ctx, { documentId: row.id }, options);
+      // The run's last sync writes the vector deletes of them all.
+      const result = await revokeDocument(ctx, { documentId: row.id }, options, { vectorWaitMs: 0 });
       if (result.revoked) revoked++;
     }
   }

@@ -1,16 +1,18 @@
 // Ingestion: documents → chunks → vectors → SQLite (system of record: documents, versions,
 // chunks with a vector copy, readers, FTS5) in one transaction per batch, then the vector
 // index (Chroma) is brought in step. Re-ingesting unchanged content does nothing; changed
-// content becomes a new version whose old chunks leave both indexes.
-import { canonicalJson, newId, nowIso, parseInput, sha256Hex, type Clock, type JsonValue } from '../core/index.js';
+// content becomes a new version whose old chunks leave both indexes. A vector write that fails
+// after the commit never undoes or hides it: the answer says the vectors are pending, and a
+// background retry writes them.
+import { canonicalJson, isWritError, newId, nowIso, parseInput, sha256Hex, type Clock, type JsonValue } from '../core/index.js';
 import { noteSearchableWrite } from './generation.js';
 import type { TermLists } from './term-lists.js';
-import type { CommitGroup, Store } from '../store/index.js';
+import type { CommitGroup, Db, Store } from '../store/index.js';
 import type { Ledger, LedgerAppend } from '../ledger/types.js';
 import type { Embedder } from './embedder-types.js';
 import { isZeroVector } from './embedder-types.js';
 import { chunkText, type ChunkingOptions } from './chunking.js';
-import { DocumentInputSchema, type DocumentInput, type IngestOutcome, type VectorIndexPort } from './types.js';
+import { DocumentInputSchema, type DocumentInput, type IngestOutcome, type RevokeOutcome, type VectorIndexPort, type VectorState, type VectorWarning } from './types.js';
 import { WritError } from '../core/index.js';
 import { RetrievalErrors } from './errors.js';
 import type { VectorCache } from './dense.js';
@@ -34,6 +36,19 @@ export interface RetrievalContext {
   readonly commits: CommitGroup;
   /** Per-word BM25 score lists for lexical ranking without FTS5 scoring every match (absent: FTS5 only). */
   readonly termLists?: TermLists;
+  /** The background retry of a vector sync that failed after a commit. */
+  readonly vectorRetry: VectorRetryState;
+}
+
+/** When the next attempt to push pending vectors runs (see `retryVectorSyncLater`). */
+export interface VectorRetryState {
+  timer: NodeJS.Timeout | undefined;
+  /** Wait before the next attempt: `firstDelayMs`, doubled after each failure up to `maxDelayMs`. */
+  delayMs: number;
+  readonly firstDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Set when retrieval closes: nothing more is scheduled. */
+  stopped: boolean;
 }
 
 /** Who caused an ingest (recorded in the ledger). */
@@ -102,6 +117,8 @@ const sameSet = (a: readonly string[], b: readonly string[]): boolean => {
 
 type ParsedDocument = ReturnType<typeof parseDocument>;
 type IngestKind = IngestOutcome['status'];
+/** What a batch's transaction wrote for one document, before the vector index is asked. */
+type Written = Omit<IngestOutcome, 'vectors' | 'warning'>;
 
 /** A document of the batch with what does not depend on the stored row: hash, readers, labels. */
 interface Prepared {
@@ -158,11 +175,22 @@ async function embedDocuments(ctx: RetrievalContext, docs: readonly Prepared[]):
   return out;
 }
 
+/** How long an ingest or revoke waits for the vector index once SQLite has committed. */
+export interface VectorWaitOptions {
+  /**
+   * Answer after at most this many ms of the vector write (0: do not wait); vectors not
+   * written by then are reported `pending` and written in the background. Default: until done.
+   */
+  readonly vectorWaitMs?: number;
+}
+
 /**
  * Ingests a batch of documents. Unchanged documents are skipped; changed ones get a new
  * version. One SQLite transaction covers the whole batch (with its ledger entries); the
  * vector index is synced afterwards (a crash in between leaves pending rows that the next
- * sync or `reindex()` pushes).
+ * sync or `reindex()` pushes). Once the transaction has committed the call succeeds: a vector
+ * index that fails (Chroma down) makes each affected outcome `vectors: 'pending'` with the
+ * error as its `warning`, never an error of the call.
  *
  * Concurrent ingests of the same source serialize: each one's transaction decides against
  * the row as committed then (the later one updates what the earlier one wrote, or finds it
@@ -172,7 +200,7 @@ export async function ingestDocuments(
   ctx: RetrievalContext,
   inputs: readonly DocumentInput[],
   actor: ActorContext = {},
-  options: { deferVectorSync?: boolean } = {},
+  options: VectorWaitOptions & { deferVectorSync?: boolean } = {},
 ): Promise<IngestOutcome[]> {
   const docs = inputs.map(parseDocument);
   // Last occurrence of a source wins within one batch.
@@ -183,15 +211,15 @@ export async function ingestDocuments(
   const findDoc = ctx.store.db.prepare(FIND_DOC);
   const embedded = await embedDocuments(ctx, prepared.filter((p) => needsChunks(classify(p, findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined))));
   for (;;) {
-    const outcomes = writeBatch(ctx, prepared, embedded, actor);
-    if (outcomes !== undefined) {
+    const written = writeBatch(ctx, prepared, embedded, actor);
+    if (written !== undefined) {
       noteSearchableWrite(ctx.store.db);
-      if (outcomes.some((o) => needsChunks(o.status))) {
-        const sync = syncVectorIndex(ctx);
-        if (options.deferVectorSync) sync.catch(() => undefined);
-        else await sync;
-      }
-      return outcomes;
+      const ids = written.map((o) => o.documentId);
+      // A document re-sent while its vectors are pending (say by a client retrying) gets them written now.
+      const hasWork = written.some((o) => needsChunks(o.status)) || pendingDocuments(ctx.store.db, ids).size > 0;
+      const warning = hasWork ? await syncAfterCommit(ctx, options.deferVectorSync ? 0 : options.vectorWaitMs) : undefined;
+      const pending = pendingDocuments(ctx.store.db, ids);
+      return written.map((o) => ({ ...o, ...vectorStateOf(pending.has(o.documentId), warning) }));
     }
     // Another writer changed a document meanwhile so that it now needs chunks it was not
     // given: embed those and decide again. Chunks depend only on the text, so each document
@@ -206,7 +234,7 @@ export async function ingestDocuments(
  * that transaction. Returns undefined, having written nothing, when a document needs chunks
  * that are not in `embedded`.
  */
-function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedded: ReadonlyMap<string, Embedded>, actor: ActorContext): IngestOutcome[] | undefined {
+function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedded: ReadonlyMap<string, Embedded>, actor: ActorContext): Written[] | undefined {
   const at = nowIso(ctx.clock);
   return ctx.store.transaction((tx) => {
     const findDoc = tx.prepare(FIND_DOC);
@@ -238,7 +266,7 @@ function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedd
     const insVector = tx.prepare('INSERT INTO chunk_vectors (seq, vector) VALUES (?, ?)');
     const insFts = tx.prepare('INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)');
 
-    const result: IngestOutcome[] = [];
+    const result: Written[] = [];
     // The batch's ledger entries, appended together (in plan order) before the transaction commits.
     const entries: LedgerAppend[] = [];
     for (const p of plans) {
@@ -313,13 +341,16 @@ function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedd
 
 /**
  * Revokes a document: its chunks leave SQLite search (FTS rows deleted, chunks inactive)
- * in one transaction, then the vector index. Revoking twice is a no-op.
+ * in one transaction, then the vector index. Revoking twice is a no-op (but pushes vectors
+ * still pending). Once the transaction has committed the call succeeds: if Chroma cannot drop
+ * the vectors they are reported `pending` (search never returns them: it re-checks SQLite).
  */
 export async function revokeDocument(
   ctx: RetrievalContext,
   ref: { documentId: string } | { tenant: string; sourceUri: string },
   actor: ActorContext = {},
-): Promise<{ documentId: string; version: number; revoked: boolean }> {
+  options: VectorWaitOptions = {},
+): Promise<RevokeOutcome> {
   const at = nowIso(ctx.clock);
   const out = ctx.store.transaction((tx) => {
     const row = (
@@ -351,8 +382,91 @@ export async function revokeDocument(
     return { documentId: row.id, version: row.current_version, revoked: true };
   });
   noteSearchableWrite(ctx.store.db);
-  if (out.revoked) await syncVectorIndex(ctx);
-  return out;
+  const hasWork = out.revoked || pendingDocuments(ctx.store.db, [out.documentId]).size > 0;
+  const warning = hasWork ? await syncAfterCommit(ctx, options.vectorWaitMs) : undefined;
+  return { ...out, ...vectorStateOf(pendingDocuments(ctx.store.db, [out.documentId]).size > 0, warning) };
+}
+
+function vectorStateOf(isPending: boolean, warning: VectorWarning | undefined): { vectors: VectorState; warning?: VectorWarning } {
+  if (!isPending) return { vectors: 'synced' };
+  return warning === undefined ? { vectors: 'pending' } : { vectors: 'pending', warning };
+}
+
+/** The documents among `documentIds` with chunks whose vectors the index does not hold, or still holds, against SQLite. */
+export function pendingDocuments(db: Db, documentIds: readonly string[]): Set<string> {
+  const probe = db.prepare('SELECT 1 FROM chunks WHERE document_id = ? AND active <> in_vector_index LIMIT 1').pluck();
+  return new Set([...new Set(documentIds)].filter((id) => probe.get(id) !== undefined));
+}
+
+/** True when any chunk waits for the vector index (to be added or removed). Reads the partial index of pending rows. */
+export function hasPendingVectors(db: Db): boolean {
+  return db.prepare('SELECT 1 FROM chunks WHERE active <> in_vector_index LIMIT 1').pluck().get() !== undefined;
+}
+
+/**
+ * Pushes what SQLite committed to the vector index and says why it could not, without ever
+ * throwing: the commit stands whatever Chroma does. A failed sync schedules a background
+ * retry. With `waitMs` the answer comes after at most that long (0: at once, no warning)
+ * while the sync goes on.
+ */
+export async function syncAfterCommit(ctx: RetrievalContext, waitMs?: number): Promise<VectorWarning | undefined> {
+  const sync = syncVectorIndex(ctx);
+  sync.then(
+    () => {
+      ctx.vectorRetry.delayMs = ctx.vectorRetry.firstDelayMs;
+    },
+    () => retryVectorSyncLater(ctx),
+  );
+  if (waitMs === 0) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (waitMs === undefined) await sync;
+    else {
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new WritError(RetrievalErrors.RETRIEVAL_CHROMA_UNAVAILABLE, `the vector index did not finish within \`${waitMs}\` ms: the vectors are written in the background`, { details: { waitMs } })),
+          waitMs,
+        );
+      });
+      await Promise.race([sync, late]);
+    }
+    return undefined;
+  } catch (err) {
+    const code = isWritError(err) ? err.code : RetrievalErrors.RETRIEVAL_VECTOR_INDEX_FAILED;
+    return { code, message: (err as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Schedules one more attempt to push pending vectors, unless one is scheduled already or
+ * retrieval has closed. Each failure doubles the wait (up to `maxDelayMs`); any successful
+ * sync resets it. The timer never keeps the process alive.
+ */
+export function retryVectorSyncLater(ctx: RetrievalContext, delayMs = ctx.vectorRetry.delayMs): void {
+  const retry = ctx.vectorRetry;
+  if (retry.stopped || retry.timer !== undefined) return;
+  retry.timer = setTimeout(() => {
+    retry.timer = undefined;
+    syncVectorIndex(ctx).then(
+      () => {
+        retry.delayMs = retry.firstDelayMs;
+      },
+      () => {
+        retry.delayMs = Math.min(retry.delayMs * 2, retry.maxDelayMs);
+        retryVectorSyncLater(ctx);
+      },
+    );
+  }, delayMs);
+  retry.timer.unref();
+}
+
+/** Stops the background retry (retrieval is closing). */
+export function stopVectorRetry(ctx: RetrievalContext): void {
+  ctx.vectorRetry.stopped = true;
+  clearTimeout(ctx.vectorRetry.timer);
+  ctx.vectorRetry.timer = undefined;
 }
 
 /**

@@ -9,14 +9,17 @@ import type { Ledger } from '../ledger/types.js';
 import type { Embedder } from './embedder-types.js';
 import { DEFAULT_CHUNKING } from './chunking.js';
 import { bundleFreshness, getBundle, type SealedBundle, type StaleRef } from './bundles.js';
-import { embedAll, ingestDocuments, revokeDocument, syncVectorIndex, vectorToBlob, type ActorContext, type RetrievalContext } from './ingest.js';
+import {
+  embedAll, hasPendingVectors, ingestDocuments, retryVectorSyncLater, revokeDocument, stopVectorRetry, syncVectorIndex, vectorToBlob,
+  type ActorContext, type RetrievalContext, type VectorWaitOptions,
+} from './ingest.js';
 import { ingestPath, type IngestPathOptions, type IngestPathSummary } from './ingest-path.js';
 import { isZeroVector } from './embedder-types.js';
 import { createRateLimiter } from './rate-limit.js';
 import { VectorCache } from './dense.js';
 import { createTermLists, type TermLists, type TermListsOptions } from './term-lists.js';
 import { DEFAULT_SEARCH_TUNING, retrieve, type RetrieveOptions, type SearchSettings } from './search.js';
-import type { DocumentInput, IngestOutcome, RetrievalQuery, RetrievalResult, VectorIndexPort } from './types.js';
+import type { DocumentInput, IngestOutcome, RetrievalQuery, RetrievalResult, RevokeOutcome, VectorIndexPort } from './types.js';
 import { formatOf, loadFile, type RecordFields } from './loaders.js';
 import { getDocument, listDocuments, type DocumentRecord, type ListDocumentsOptions } from './documents.js';
 
@@ -36,6 +39,8 @@ export interface RetrievalConfig {
   readonly embedBatchSize?: number;
   /** Memory for per-word lexical score lists in MB (0: rank with FTS5 alone). */
   readonly lexicalCacheMb?: number;
+  /** First wait before retrying a vector sync that failed (ms, default 2,000; doubles up to 60 s). Beyond config (tests). */
+  readonly vectorRetryMs?: number;
   /** Score-list thresholds beyond config (tests: lists on small indexes). */
   readonly termLists?: Partial<Pick<TermListsOptions, 'minRows' | 'inlineMaxRows' | 'quietMs'>>;
   /** Search tuning beyond config (used by the eval tool). */
@@ -68,15 +73,17 @@ export interface RetrievalWatcher {
 /** Options of `watch`. */
 export interface WatchOptions extends Omit<IngestPathOptions, 'onProgress' | 'signal'> {
   readonly fields?: RecordFields;
-  /** Called with the error of a change that could not be applied and the file it came from (the initial scan's error rejects `ready` instead). */
+  /** Called with the error of a change that could not be applied and the file it came from (the initial scan's error rejects `ready` instead). Chroma being down is no such error: the change is stored and its vectors follow. */
   readonly onError?: (error: unknown, path: string) => void;
 }
 
 /** The retrieval half's public surface. */
 export interface Retrieval {
-  ingest(docs: readonly DocumentInput[], actor?: ActorContext): Promise<IngestOutcome[]>;
+  /** Ingests documents; once stored, a failing vector index makes outcomes `vectors: 'pending'` (with a `warning`), never an error. */
+  ingest(docs: readonly DocumentInput[], actor?: ActorContext, options?: VectorWaitOptions): Promise<IngestOutcome[]>;
   ingestPath(paths: readonly string[], options: IngestPathOptions): Promise<IngestPathSummary>;
-  revoke(ref: { documentId: string } | { tenant: string; sourceUri: string }, actor?: ActorContext): Promise<{ documentId: string; version: number; revoked: boolean }>;
+  /** Revokes a document; once stored, a failing vector index makes it `vectors: 'pending'` (with a `warning`), never an error. */
+  revoke(ref: { documentId: string } | { tenant: string; sourceUri: string }, actor?: ActorContext, options?: VectorWaitOptions): Promise<RevokeOutcome>;
   /**
    * A bounded, permission-checked retrieval, sealed and stored as a ContextBundle before it
    * returns; `options.alongsideBundle` adds work to the transaction that stores it.
@@ -90,16 +97,22 @@ export interface Retrieval {
   bundleFreshness(id: string): { fresh: boolean; stale: StaleRef[] };
   /** Pushes pending vector upserts/deletes to the index. */
   syncVectors(): Promise<{ upserted: number; deleted: number }>;
+  /**
+   * When vectors are pending (left by a process that could not reach Chroma), starts pushing
+   * them in the background, retrying with back-off while the index fails, until `close()`.
+   */
+  resumeVectorSync(): void;
   /** Rebuilds the vector index from SQLite (re-embedding chunk text when `reembed`). */
   reindex(options?: { reembed?: boolean }): Promise<{ chunks: number }>;
   /**
    * Follows a folder: added and changed files are ingested, deleted ones revoked. A change that
-   * fails (a file that does not load, Chroma down) goes to `onError` and the watch goes on.
+   * fails (a file that does not load) goes to `onError` and the watch goes on; with Chroma
+   * down a change is stored all the same and its vectors are written when Chroma answers.
    */
   watch(dir: string, options: WatchOptions): RetrievalWatcher;
   /** Lexical score lists: counters, and a promise for reads in flight (benchmarks, tests). */
   readonly termLists: Pick<TermLists, 'stats' | 'idle'>;
-  /** Stops background work (the score-list reader); call before closing the store. */
+  /** Stops background work (the score-list reader, vector retries); call before closing the store. */
   close(): void;
 }
 
@@ -129,6 +142,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     vectorCache: new VectorCache(),
     commits: deps.commits ?? createCommitGroup(deps.store),
     termLists,
+    vectorRetry: { timer: undefined, delayMs: cfg.vectorRetryMs ?? 2_000, firstDelayMs: cfg.vectorRetryMs ?? 2_000, maxDelayMs: 60_000, stopped: false },
   };
   const settings: SearchSettings = {
     maxK: cfg.maxK ?? 50,
@@ -258,9 +272,9 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
   };
 
   return {
-    ingest: (docs, actor) => ingestDocuments(ctx, docs, actor),
+    ingest: (docs, actor, options) => ingestDocuments(ctx, docs, actor, options),
     ingestPath: (paths, options) => ingestPath(ctx, paths, options),
-    revoke: (ref, actor) => revokeDocument(ctx, ref, actor),
+    revoke: (ref, actor, options) => revokeDocument(ctx, ref, actor, options),
     retrieve: (request, options) => {
       const { principal, ...rest } = request;
       return retrieve(ctx, settings, limiter, principal, rest, options);
@@ -270,9 +284,15 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     listDocuments: (principal, options) => listDocuments(deps.store.db, principal, options),
     bundleFreshness: (id) => bundleFreshness(deps.store.db, id),
     syncVectors: () => syncVectorIndex(ctx),
+    resumeVectorSync: () => {
+      if (hasPendingVectors(deps.store.db)) retryVectorSyncLater(ctx, 0);
+    },
     reindex,
     watch,
     termLists,
-    close: () => termLists.close(),
+    close: () => {
+      stopVectorRetry(ctx);
+      termLists.close();
+    },
   };
 }

@@ -21,6 +21,21 @@ export const DocumentInputSchema = z
   .strict();
 export type DocumentInput = z.input<typeof DocumentInputSchema>;
 
+/**
+ * Whether the vector index (Chroma) holds what SQLite committed for a document: `synced`, or
+ * `pending` when it could not be written yet (Chroma down). SQLite is the system of record:
+ * pending chunks are already searchable (lexically, and densely by an exact scan while the
+ * backlog is small), a revoked document's chunks are never returned, and the vectors are
+ * written by a later sync (the next ingest or revoke, a background retry, the next start).
+ */
+export type VectorState = 'synced' | 'pending';
+
+/** Why vectors are pending: the vector index's error (a RETRIEVAL_* code) and its message. */
+export interface VectorWarning {
+  readonly code: string;
+  readonly message: string;
+}
+
 /** What ingesting one document did. */
 export interface IngestOutcome {
   readonly documentId: string;
@@ -28,6 +43,20 @@ export interface IngestOutcome {
   readonly version: number;
   readonly status: 'created' | 'updated' | 'unchanged' | 'readers_changed';
   readonly chunks: number;
+  readonly vectors: VectorState;
+  /** Set when the vector write after the commit failed: the document is stored all the same. */
+  readonly warning?: VectorWarning;
+}
+
+/** What revoking a document did. */
+export interface RevokeOutcome {
+  readonly documentId: string;
+  readonly version: number;
+  /** False when it was already revoked. */
+  readonly revoked: boolean;
+  /** `pending`: Chroma still holds vectors of the document (never returned: search re-checks SQLite). */
+  readonly vectors: VectorState;
+  readonly warning?: VectorWarning;
 }
 
 /** Metadata stored with each vector. */

@@ -16,6 +16,18 @@ import type { CommandContext, CommandSpec } from '../command.js';
 interface RemoteIngestAnswer {
   readonly status?: string;
   readonly chunks?: number;
+  readonly vectors?: string;
+  readonly warning?: { readonly code?: string; readonly message?: string };
+}
+
+/**
+ * The line that says the vector index lags: everything is stored (and searchable), so this is
+ * no failure and nothing is to be sent again; the vectors follow once Chroma answers.
+ */
+function pendingLine(warning: { code?: string; message?: string } | undefined, documents?: number): string {
+  const which = documents === undefined ? 'vectors' : `vectors of ${documents} document${documents === 1 ? '' : 's'}`;
+  const why = warning?.message === undefined ? '' : `: ${warning.message}${warning.code === undefined ? '' : ` [${warning.code}]`}`;
+  return `\nstored, but ${which} pending${why}\nnothing to resend: Writ writes them when Chroma answers again (a running server retries; else the next start, ingest or \`writ reindex\`)`;
 }
 
 /** The files a run could not take, one line each, and what to do about them. */
@@ -80,12 +92,13 @@ export const ingestCommand: CommandSpec = {
         return EXIT.INTERRUPTED;
       }
       const failures = failureLines(summary.failed, 'fix or remove them and run the same command again: it resumes, retrying only those');
+      const pending = summary.vectors === 'pending' ? pendingLine(summary.warning) : '';
       if (!args.bool('watch')) {
-        ctx.out.result({ ...summary }, summaryLine(summary) + failures);
+        ctx.out.result({ ...summary }, summaryLine(summary) + failures + pending);
         return summary.failed.length > 0 ? EXIT.INVALID_INPUT : EXIT.OK;
       }
       release();
-      ctx.out.info(summaryLine(summary) + failures);
+      ctx.out.info(summaryLine(summary) + failures + pending);
       const dirs = paths.filter((p) => statSync(p).isDirectory());
       const onError = (error: unknown, path: string): void => reportWatchError(ctx, error, path);
       const watchers = dirs.map((dir) => retrieval.watch(dir, { tenant, readers, labels, actorId, onError }));
@@ -126,6 +139,8 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
   });
   const counts = { created: 0, updated: 0, unchanged: 0, chunks: 0 };
   const failed: IngestFileFailure[] = [];
+  let vectorsPending = 0;
+  let warning: RemoteIngestAnswer['warning'];
   let filesDone = 0;
   try {
     for (const file of files) {
@@ -134,6 +149,10 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
         for (const doc of loadFile(file)) {
           const answer = await remote.call<RemoteIngestAnswer>('POST', '/v1/documents', { sourceUri: doc.sourceUri, title: doc.title, text: doc.text, format: doc.format, readers, labels });
           counts.chunks += answer?.chunks ?? 0;
+          if (answer?.vectors === 'pending') {
+            vectorsPending++;
+            warning = answer.warning ?? warning;
+          }
           if (answer?.status === 'created') counts.created++;
           else if (answer?.status === 'unchanged') counts.unchanged++;
           else counts.updated++;
@@ -162,8 +181,9 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
   const summary = {
     server: remote.url, interrupted: stop, filesTotal: files.length, filesSkipped: 0, filesDone, ...counts, elapsedMs,
     chunksPerSecond: elapsedMs > 0 ? Math.round((counts.chunks * 1000) / elapsedMs) : 0, failed,
+    vectors: vectorsPending > 0 ? 'pending' : 'synced', vectorsPending, ...(warning === undefined ? {} : { warning }),
   };
-  const failures = failureLines(failed, 'fix or remove them and run the same command again (unchanged documents are skipped)');
+  const failures = failureLines(failed, 'fix or remove them and run the same command again (unchanged documents are skipped)') + (vectorsPending > 0 ? pendingLine(warning, vectorsPending) : '');
   if (stop) {
     ctx.out.result(summary, `${summaryLine(summary)}${failures}\ninterrupted after ${filesDone}/${files.length} files: run the same command again to resume`);
     return EXIT.INTERRUPTED;

@@ -1,5 +1,7 @@
 // Document routes: ingest one document into the caller's tenant, list the documents the
 // caller may read, revoke one. The tenant always comes from the caller, never the body.
+// Ingest and revoke answer for what SQLite committed: Chroma being down is no failure of
+// theirs, but `vectors: 'pending'` with a warning.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -14,13 +16,48 @@ const INGEST_ROLES = ['ingest', 'admin'];
 
 const IngestBodySchema = DocumentInputSchema.omit({ tenant: true }).strict();
 
+const VectorsSchema = z
+  .enum(['synced', 'pending'])
+  .describe(
+    '`synced`: the vector index (Chroma) holds the change. `pending`: the change is committed and search already follows it, ' +
+      'but Chroma has not taken it yet (it is down); Writ writes it when Chroma answers again. Nothing to resend',
+  );
+
+const VectorWarningSchema = z
+  .object({
+    code: z.string().describe('the vector index error, e.g. `RETRIEVAL_CHROMA_UNAVAILABLE`'),
+    message: z.string(),
+  })
+  .describe('why `vectors` is `pending`');
+
 const IngestOutcomeSchema = z.looseObject({
   documentId: z.string(),
   sourceUri: z.string(),
   version: z.number().int(),
   status: z.enum(['created', 'updated', 'unchanged', 'readers_changed']),
   chunks: z.number().int(),
+  vectors: VectorsSchema,
+  warning: VectorWarningSchema.optional(),
 });
+
+const RevokeOutcomeSchema = z.object({
+  documentId: z.string(),
+  version: z.number().int(),
+  revoked: z.boolean().describe('false when it was already revoked'),
+  vectors: VectorsSchema,
+  warning: VectorWarningSchema.optional(),
+});
+
+/**
+ * How long ingest and revoke wait for Chroma after committing: what is left of the route's
+ * time limit, less a margin, so a Chroma that does not answer gives `vectors: 'pending'`
+ * rather than SERVER_TIMEOUT for a change that was committed.
+ */
+function vectorWaitMs(app: WritApp, elapsedMs: number): number {
+  const limit = app.config.server.routeTimeoutMs;
+  // The margin covers writing the answer; a quarter of a short limit, so a small limit still waits.
+  return Math.max(0, Math.floor(limit - elapsedMs - Math.min(2_000, limit / 4)));
+}
 
 const DocumentSchema = z
   .looseObject({
@@ -57,7 +94,8 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
         summary: "Ingest one document into the caller's tenant",
         description:
           'For users and services with the `ingest` or `admin` role. The same `sourceUri` with new text makes a new version; ' +
-          'unchanged text is a no-op (`status: unchanged`).',
+          'unchanged text is a no-op (`status: unchanged`). When Chroma is down the document is stored all the same ' +
+          '(searchable at once) and the answer says `vectors: pending` with a `warning`; the vectors are written when Chroma answers again.',
         security: [{ bearer: [] }],
         body: IngestBodySchema,
         response: { 201: IngestOutcomeSchema, 200: IngestOutcomeSchema, ...AUTH_ERRORS },
@@ -67,7 +105,8 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       const who = request.principal;
       requireKind(who, ['user', 'service'], 'ingest documents');
       requireRole(who, INGEST_ROLES, 'ingest documents');
-      const [outcome] = await app.retrieval.ingest([{ ...request.body, tenant: who.tenant }], { actorId: who.id, requestId: String(request.id) });
+      const [outcome] = await app.retrieval.ingest([{ ...request.body, tenant: who.tenant }], { actorId: who.id, requestId: String(request.id) }, { vectorWaitMs: vectorWaitMs(app, reply.elapsedTime) });
+      if (outcome?.warning !== undefined) request.log.warn({ documentId: outcome.documentId, code: outcome.warning.code, reason: outcome.warning.message }, 'document stored; its vectors are pending');
       return reply.status(outcome?.status === 'created' ? 201 : 200).send(render(outcome));
     },
   );
@@ -99,12 +138,15 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       schema: {
         tags: ['documents'],
         summary: 'Revoke a document: its chunks leave search at once; bundles citing it become stale',
+        description:
+          'When Chroma is down the revocation still takes effect (search never returns the document: it checks SQLite) ' +
+          'and the answer says `vectors: pending` with a `warning`; the vectors are removed when Chroma answers again.',
         security: [{ bearer: [] }],
         params: IdParamsSchema,
-        response: { 200: z.object({ documentId: z.string(), version: z.number().int(), revoked: z.boolean().describe('false when it was already revoked') }), ...AUTH_ERRORS },
+        response: { 200: RevokeOutcomeSchema, ...AUTH_ERRORS },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const who = request.principal;
       requireKind(who, ['user', 'service'], 'revoke documents');
       requireRole(who, INGEST_ROLES, 'revoke documents');
@@ -113,7 +155,9 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       if (doc === undefined || doc.tenant !== who.tenant) {
         throw new WritError(RetrievalErrors.RETRIEVAL_DOCUMENT_NOT_FOUND, `no document \`${request.params.id}\``, { details: { documentId: request.params.id } });
       }
-      return app.retrieval.revoke({ documentId: doc.id }, { actorId: who.id, requestId: String(request.id) });
+      const outcome = await app.retrieval.revoke({ documentId: doc.id }, { actorId: who.id, requestId: String(request.id) }, { vectorWaitMs: vectorWaitMs(app, reply.elapsedTime) });
+      if (outcome.warning !== undefined) request.log.warn({ documentId: outcome.documentId, code: outcome.warning.code, reason: outcome.warning.message }, 'document revoked; its vectors are pending');
+      return render(outcome);
     },
   );
 };
