@@ -127,8 +127,11 @@ export interface AppOptions {
 }
 
 const VECTOR_COLLECTION = 'writ-chunks';
-/** How often a process using another process's Chroma checks that it still answers. */
+/** How often a process checks that its Chroma still answers (shared) or still runs (embedded). */
 const CHROMA_TAKEOVER_CHECK_MS = 2_000;
+/** Waits between attempts to start a failed embedded Chroma again: doubling from the first to the last. */
+const CHROMA_RESTART_FIRST_DELAY_MS = 2_000;
+const CHROMA_RESTART_MAX_DELAY_MS = 60_000;
 
 /**
  * Starts every part of Writ from one config: the SQLite store and ledger, Chroma
@@ -205,20 +208,33 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
 
     // A shared Chroma belongs to another Writ process (often a short CLI command that was
     // running when this one started). When it stops answering, this process takes the data
-    // folder over (or shares it with whoever did) and moves the index there; chunks committed
-    // meanwhile stay pending in SQLite and are synced right after the move.
+    // folder over (or shares it with whoever did) and moves the index there. An embedded
+    // Chroma that exits unexpectedly (killed, out of memory) is started again, with a growing
+    // wait between failed attempts. Either way, chunks committed meanwhile stay pending in
+    // SQLite (search reads them there) and are synced right after the move.
     let takingOver = false;
+    let shuttingDown = false;
+    let restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
+    let restartAt = 0;
     const takeover = setInterval(() => {
-      if (chroma.mode !== 'shared' || takingOver) return;
+      if (takingOver || shuttingDown) return;
+      const wasEmbedded = chroma.mode === 'embedded';
+      if (wasEmbedded ? chroma.isRunning() || Date.now() < restartAt : chroma.mode !== 'shared') return;
       takingOver = true;
       void (async () => {
-        try {
-          await chroma.heartbeat();
-          return;
-        } catch {
-          // Gone: take over below.
+        if (!wasEmbedded) {
+          try {
+            await chroma.heartbeat();
+            return;
+          } catch {
+            // Gone: take over below.
+          }
         }
         const next = await startOwnChroma();
+        if (shuttingDown) {
+          await next.stop();
+          return;
+        }
         try {
           vectorIndex = await openIndex(next);
         } catch (err) {
@@ -228,16 +244,28 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         const previous = chroma;
         chroma = next;
         await previous.stop();
-        logger.warn({ url: next.url, mode: next.mode, pid: next.pid }, 'chroma: the process that served this data folder is gone; moved to a new server');
+        restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
+        logger.warn(
+          { url: next.url, mode: next.mode, pid: next.pid },
+          wasEmbedded ? 'chroma: the embedded chroma exited; started it again' : 'chroma: the process that served this data folder is gone; moved to a new server',
+        );
         await retrieval.syncVectors().catch(() => undefined);
       })()
-        .catch((err: unknown) => logger.warn({ err }, 'chroma: taking over the data folder failed; retrying'))
+        .catch((err: unknown) => {
+          restartAt = Date.now() + restartDelayMs;
+          logger.warn({ err, retryInMs: restartDelayMs }, wasEmbedded ? 'chroma: starting the embedded chroma again failed; retrying' : 'chroma: taking over the data folder failed; retrying');
+          restartDelayMs = Math.min(restartDelayMs * 2, CHROMA_RESTART_MAX_DELAY_MS);
+        })
         .finally(() => {
           takingOver = false;
         });
     }, CHROMA_TAKEOVER_CHECK_MS);
     takeover.unref();
     cleanup.push(() => clearInterval(takeover));
+    // Runs first at close (cleanup runs in reverse): no restart may begin once Chroma is being stopped.
+    cleanup.push(() => {
+      shuttingDown = true;
+    });
 
     const firstStartKeys = options.seedWorkspace === false ? [] : await seed(workspace, { broker, retrieval, keys, config, logger, onProgress: options.onProgress });
     // Start-up reconciliation: vectors an earlier process committed to SQLite but could not

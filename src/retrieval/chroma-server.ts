@@ -601,7 +601,7 @@ function embeddedServer(input: EmbeddedInput): ChromaServer {
       if (exitInfo !== undefined && !exitInfo.expected) {
         return new WritError(
           RetrievalErrors.RETRIEVAL_CHROMA_UNAVAILABLE,
-          `${during} failed: the embedded chroma (pid ${pid}) exited unexpectedly with ${describeExit(exitInfo.code, exitInfo.signal)}: restart writ to start a new one; \`writ reindex\` rebuilds the vectors from SQLite if needed`,
+          `${during} failed: the embedded chroma (pid ${pid}) exited unexpectedly with ${describeExit(exitInfo.code, exitInfo.signal)}: a running Writ app starts a new one within seconds (if this persists, restart writ); \`writ reindex\` rebuilds the vectors from SQLite if needed`,
           { details: { ...base, exitCode: exitInfo.code, signal: exitInfo.signal }, cause },
         );
       }

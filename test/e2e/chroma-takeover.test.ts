@@ -73,3 +73,43 @@ test('a server sharing another process\'s chroma takes the data folder over when
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('an embedded chroma that dies is started again; what was ingested meanwhile reaches the new one', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'writ-restart-'));
+  try {
+    const app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS: '1' } }) });
+    try {
+      assert.equal(app.chroma.mode, 'embedded');
+      const sam = app.broker.getPrincipalRecord('sam')?.principal;
+      assert.ok(sam, 'the sample workspace has sam');
+      const first = app.chroma;
+      const firstPid = first.pid as number;
+      process.kill(firstPid, 'SIGKILL');
+      assert.ok(await waitUntil(() => !first.isRunning(), 10_000), 'the child is seen to exit');
+
+      // While it is down: the ingest commits, its vectors wait in SQLite.
+      const [outcome] = await app.retrieval.ingest([
+        { tenant: 'acme', sourceUri: 'kb://restart/lighthouse', title: 'Lighthouse keeper', text: 'The lighthouse keeper polishes the great lens every foggy evening.', readers: ['*'] },
+      ]);
+      assert.equal(outcome?.vectors, 'pending');
+
+      assert.ok(await waitUntil(() => app.chroma !== first && app.chroma.isRunning(), 20_000), 'a new chroma was started');
+      assert.equal(app.chroma.mode, 'embedded');
+      assert.notEqual(app.chroma.pid, firstPid);
+      const owner = JSON.parse(readFileSync(ownerFileOf(join(home, 'chroma')), 'utf8')) as { pid: number; url: string };
+      assert.deepEqual([owner.pid, owner.url], [process.pid, app.chroma.url]);
+      assert.equal((await app.health()).parts.chroma.status, 'ok');
+
+      // The pending vectors were pushed to the new server: the index itself finds the new document.
+      const pendingLeft = () => app.store.db.prepare('SELECT count(*) FROM chunks WHERE active <> in_vector_index').pluck().get() as number;
+      assert.ok(await waitUntil(() => pendingLeft() === 0, 10_000), 'no vectors left pending');
+      const found = await app.retrieval.retrieve({ principal: sam, query: 'lighthouse keeper lens', k: 3, mode: 'dense' });
+      assert.equal(found.denseStrategy, 'index');
+      assert.equal(found.results[0]?.documentId, outcome?.documentId);
+    } finally {
+      await app.close();
+    }
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});

@@ -123,8 +123,8 @@ describe('embedded chroma server', () => {
         assert.ok(isWritError(err, 'RETRIEVAL_CHROMA_UNAVAILABLE'));
         assert.equal(err.status, 503);
         // e.g. "query on `killed-test` failed: the embedded chroma (pid 123) exited unexpectedly with
-        // signal `SIGKILL`: restart writ to start a new one; `writ reindex` rebuilds the vectors …"
-        assert.match(err.message, /^query on `killed-test` failed: the embedded chroma \(pid \d+\) exited unexpectedly with signal `SIGKILL`: restart writ/);
+        // signal `SIGKILL`: a running Writ app starts a new one within seconds (if this persists, restart writ); …"
+        assert.match(err.message, /^query on `killed-test` failed: the embedded chroma \(pid \d+\) exited unexpectedly with signal `SIGKILL`: a running Writ app starts a new one within seconds \(if this persists, restart writ\)/);
         assert.equal(err.details.signal, 'SIGKILL');
         assert.ok((err.details.lastLogLines as string[]).length > 0);
         return true;
