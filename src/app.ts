@@ -51,6 +51,11 @@ export const HealthSchema = z.object({
       embedded: z.boolean(),
       /** `embedded`: this process's child; `shared`: another Writ process's child on the same data folder; `external`: CHROMA_URL. */
       mode: z.enum(['embedded', 'shared', 'external']),
+      /**
+       * Chunks whose vector Chroma does not hold yet (or still holds, revoked): committed in
+       * SQLite, and searched there meanwhile. Stays above 0 while Chroma is down or behind a bulk ingest.
+       */
+      pendingVectors: z.number().int().describe('chunks committed in SQLite whose vectors Chroma has not taken yet (written when it answers)'),
       error: z.string().optional(),
     }),
     model: z.object({ status: PartStatusSchema, id: z.string(), dimension: z.number().int(), error: z.string().optional() }),
@@ -219,7 +224,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const takeover = setInterval(() => {
       if (takingOver || shuttingDown) return;
       const wasEmbedded = chroma.mode === 'embedded';
-      if (wasEmbedded ? chroma.isRunning() || Date.now() < restartAt : chroma.mode !== 'shared') return;
+      if (wasEmbedded ? !config.chroma.restartOnExit || chroma.isRunning() || Date.now() < restartAt : chroma.mode !== 'shared') return;
       takingOver = true;
       void (async () => {
         if (!wasEmbedded) {
@@ -328,9 +333,11 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
             return { status: 'down' as const, version: store.sqliteVersion, path: store.path, error: (err as Error).message };
           }
         })();
+        // Counted on the partial index of pending chunks: cheap when in step.
+        const pendingVectors = sqlite.status === 'ok' ? (store.db.prepare('SELECT count(*) FROM chunks WHERE active <> in_vector_index').pluck().get() as number) : 0;
         const chromaPart = await chroma.heartbeat().then(
-          () => ({ status: 'ok' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode }),
-          (err: Error) => ({ status: 'down' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode, error: err.message }),
+          () => ({ status: 'ok' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode, pendingVectors }),
+          (err: Error) => ({ status: 'down' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode, pendingVectors, error: err.message }),
         );
         const model = { status: 'ok' as const, id: embedder.modelId, dimension: embedder.dimension };
         const { lists, bytes, served, fellBack } = retrieval.termLists.stats;

@@ -45,9 +45,11 @@ export const ConfigSchema = z
         /** Port of the embedded Chroma child; 0 picks a free loopback port. */
         port: port.default(0),
         startTimeoutMs: positiveInt.default(30_000),
+        /** Start the embedded Chroma again when it exits unexpectedly (off: it stays down until Writ restarts, for a supervisor that restarts the whole process). */
+        restartOnExit: z.union([z.boolean(), z.stringbool()]).default(true),
       })
       .strict()
-      .default({ port: 0, startTimeoutMs: 30_000 }),
+      .default({ port: 0, startTimeoutMs: 30_000, restartOnExit: true }),
     embedder: z
       .object({
         /** `bundled`, a local model folder, or a transformers.js model id. */
@@ -142,6 +144,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[];
   { env: 'CHROMA_URL', path: ['chroma', 'url'], doc: 'use this Chroma server and start none' },
   { env: 'WRIT_CHROMA_PORT', path: ['chroma', 'port'], doc: 'port of the embedded Chroma (0 picks a free one)' },
   { env: 'WRIT_CHROMA_START_TIMEOUT_MS', path: ['chroma', 'startTimeoutMs'], doc: 'how long to wait for Chroma to answer' },
+  { env: 'WRIT_CHROMA_RESTART', path: ['chroma', 'restartOnExit'], doc: 'start the embedded Chroma again when it exits unexpectedly (`true`/`false`)' },
   { env: 'WRIT_MODEL', path: ['embedder', 'model'], doc: '`bundled`, a model folder, or a transformers.js model id' },
   { env: 'WRIT_EMBED_BATCH', path: ['embedder', 'batchSize'], doc: 'texts per embedding batch' },
   { env: 'WRIT_RETRIEVAL_MAX_K', path: ['retrieval', 'maxK'], doc: 'largest number of results one retrieval may ask for' },

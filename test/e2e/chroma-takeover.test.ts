@@ -103,6 +103,7 @@ test('an embedded chroma that dies is started again; what was ingested meanwhile
       // The pending vectors were pushed to the new server: the index itself finds the new document.
       const pendingLeft = () => app.store.db.prepare('SELECT count(*) FROM chunks WHERE active <> in_vector_index').pluck().get() as number;
       assert.ok(await waitUntil(() => pendingLeft() === 0, 10_000), 'no vectors left pending');
+      assert.equal((await app.health()).parts.chroma.pendingVectors, 0);
       const found = await app.retrieval.retrieve({ principal: sam, query: 'lighthouse keeper lens', k: 3, mode: 'dense' });
       assert.equal(found.denseStrategy, 'index');
       assert.equal(found.results[0]?.documentId, outcome?.documentId);

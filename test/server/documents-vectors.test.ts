@@ -14,7 +14,8 @@ import { openVectorIndex } from '../../src/retrieval/index.js';
 import { buildServer } from '../../src/server/index.js';
 
 const home = mkdtempSync(join(tmpdir(), 'writ-'));
-const config = loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent' } });
+// Chroma must stay down while the test looks: no restart of the killed child.
+const config = loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_CHROMA_RESTART: 'false' } });
 let app: WritApp | undefined;
 let server: FastifyInstance | undefined;
 const keys = new Map<string, string>();
@@ -78,6 +79,12 @@ describe('documents while Chroma is down', () => {
     assert.equal(count(a, "SELECT count(*) FROM documents WHERE id = ? AND status = 'active'", body.documentId), 1);
     assert.equal(count(a, 'SELECT count(*) FROM chunks WHERE document_id = ? AND active = 1 AND in_vector_index = 0', body.documentId), 1);
     assert.equal(count(a, "SELECT count(*) FROM ledger_entries WHERE kind LIKE 'document.%'"), entries + 1);
+    // Operators see the backlog in the health report.
+    const health = await call('sam', 'GET', '/health');
+    assert.equal(health.statusCode, 503);
+    assert.equal(health.json().parts.chroma.status, 'down');
+    assert.equal(health.json().parts.chroma.pendingVectors, pendingChunks(a));
+    assert.ok(health.json().parts.chroma.pendingVectors >= 1);
     assert.equal(count(a, "SELECT count(*) FROM ledger_entries WHERE kind = 'document.ingested' AND subject_id = ? AND request_id = ?", body.documentId, res.headers['x-request-id']), 1);
     // Searchable at once.
     const found = await call('desk-agent', 'POST', '/v1/retrieve', { query: 'puffins sand eels cliffs', k: 3 });
