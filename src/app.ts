@@ -404,6 +404,7 @@ async function seed(
     });
     if (summary.created + summary.updated > 0) deps.onProgress?.(`ingested ${source.path}: ${summary.created} new, ${summary.updated} updated documents`);
     if (summary.revoked > 0) deps.onProgress?.(`revoked ${summary.revoked} documents whose files left ${source.path}`);
+    if (summary.keptRevoked > 0) deps.onProgress?.(`kept ${summary.keptRevoked} revoked documents of ${source.path} revoked (edit a file, or ingest it on its own, to restore it)`);
     if (summary.warning !== undefined) deps.logger.warn({ path: source.path, code: summary.warning.code, reason: summary.warning.message }, 'workspace documents stored; their vectors are pending');
     for (const failure of summary.failed) {
       deps.logger.warn({ path: failure.path, code: failure.code }, `workspace document not ingested: ${failure.message}`);

@@ -12,7 +12,7 @@ export type { DocumentRecord, ListDocumentsOptions } from './documents.js';
 export { chunkText, DEFAULT_CHUNKING, type ChunkingOptions, type TextChunk } from './chunking.js';
 export { loadFile, loadText, listLoadableFiles, type LoadedDocument, type RecordFields, type ContentFormat } from './loaders.js';
 export type { IngestFileFailure, IngestProgress, IngestPathOptions, IngestPathSummary } from './ingest-path.js';
-export type { VectorWaitOptions } from './ingest.js';
+export type { IngestOptions, VectorWaitOptions } from './ingest.js';
 export {
   DocumentInputSchema, RetrievalQuerySchema, RetrievalFiltersSchema, ReaderSchema,
   type DocumentInput, type IngestOutcome, type RevokeOutcome, type VectorState, type VectorWarning, type RetrievalQuery, type RetrievalResult, type RetrievedChunk, type RetrievalFilters, type ResultScores, type VectorIndexPort,

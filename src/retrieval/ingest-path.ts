@@ -65,6 +65,8 @@ export interface IngestPathSummary {
   readonly created: number;
   readonly updated: number;
   readonly unchanged: number;
+  /** Revoked documents whose file is unchanged: left revoked (a folder ingest never undoes a revocation). */
+  readonly keptRevoked: number;
   readonly chunks: number;
   readonly elapsedMs: number;
   readonly chunksPerSecond: number;
@@ -136,7 +138,7 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
     filesDone++;
   }
   const startBytes = bytesDone;
-  const counts = { created: 0, updated: 0, unchanged: 0, chunks: 0, documents: 0 };
+  const counts = { created: 0, updated: 0, unchanged: 0, keptRevoked: 0, chunks: 0, documents: 0 };
   const batchChars = options.batchChars ?? 1_000_000;
   let batch: DocumentInput[] = [];
   let batchLen = 0;
@@ -162,11 +164,12 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
       counts.chunks += o.chunks;
       if (o.status === 'created') counts.created++;
       else if (o.status === 'updated') counts.updated++;
+      else if (o.status === 'kept_revoked') counts.keptRevoked++;
       else counts.unchanged++;
     }
   };
   const flush = async (): Promise<void> => {
-    if (batch.length > 0) tally(await ingestDocuments(ctx, batch, options, { deferVectorSync: true }));
+    if (batch.length > 0) tally(await ingestDocuments(ctx, batch, options, { deferVectorSync: true, keepRevoked: true }));
     batch = [];
     batchLen = 0;
     markDone(waiting);
@@ -229,7 +232,7 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
   const elapsedMs = Date.now() - started;
   return {
     jobId, resumed, interrupted, filesTotal: files.length, filesSkipped: skipped.length,
-    created: counts.created, updated: counts.updated, unchanged: counts.unchanged, chunks: counts.chunks, elapsedMs,
+    created: counts.created, updated: counts.updated, unchanged: counts.unchanged, keptRevoked: counts.keptRevoked, chunks: counts.chunks, elapsedMs,
     chunksPerSecond: elapsedMs > 0 ? Math.round((counts.chunks * 1000) / elapsedMs) : 0,
     failed,
     revoked,
@@ -257,7 +260,7 @@ async function revokeGone(ctx: RetrievalContext, roots: readonly string[], files
       const file = row.source_uri.split('#')[0] as string;
       if (present.has(file)) continue;
       // The run's last sync writes the vector deletes of them all.
-      const result = await revokeDocument(ctx, { documentId: row.id }, options, { vectorWaitMs: 0 });
+      const result = await revokeDocument(ctx, { documentId: row.id }, options, { vectorWaitMs: 0, reason: 'source_gone' });
       if (result.revoked) revoked++;
     }
   }

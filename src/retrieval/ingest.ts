@@ -61,6 +61,7 @@ interface DocRow {
   id: string;
   content_hash: string;
   status: string;
+  revoked_reason: string | null;
   current_version: number;
   readers: string;
   labels: string;
@@ -150,8 +151,11 @@ function prepare(doc: ParsedDocument): Prepared {
 }
 
 /** What ingesting `p` over the stored row `existing` does. */
-function classify(p: Prepared, existing: DocRow | undefined): IngestKind {
+function classify(p: Prepared, existing: DocRow | undefined, keepRevoked: boolean): IngestKind {
   if (existing === undefined) return 'created';
+  // INVARIANT: a folder ingest never undoes a revocation: the same text stays revoked (only a
+  // file that had left the folder comes back with it); new text, or an explicit ingest, restores.
+  if (keepRevoked && existing.status === 'revoked' && existing.content_hash === p.hash && existing.revoked_reason !== 'source_gone') return 'kept_revoked';
   if (existing.content_hash !== p.hash || existing.status !== 'active') return 'updated';
   if (!sameSet(JSON.parse(existing.readers) as string[], p.readers) || !sameSet(JSON.parse(existing.labels) as string[], p.labels)) return 'readers_changed';
   return 'unchanged';
@@ -159,7 +163,7 @@ function classify(p: Prepared, existing: DocRow | undefined): IngestKind {
 
 const needsChunks = (kind: IngestKind): boolean => kind === 'created' || kind === 'updated';
 
-const FIND_DOC = 'SELECT id, content_hash, status, current_version, readers, labels FROM documents WHERE tenant = ? AND source_uri = ?';
+const FIND_DOC = 'SELECT id, content_hash, status, revoked_reason, current_version, readers, labels FROM documents WHERE tenant = ? AND source_uri = ?';
 
 /** Chunks and embeds the given documents (one embedding pass for all of them). */
 async function embedDocuments(ctx: RetrievalContext, docs: readonly Prepared[]): Promise<Map<string, Embedded>> {
@@ -173,6 +177,16 @@ async function embedDocuments(ctx: RetrievalContext, docs: readonly Prepared[]):
     offset += chunks.length;
   }
   return out;
+}
+
+/** Options of `ingest`. */
+export interface IngestOptions extends VectorWaitOptions {
+  /**
+   * Leave a revoked document revoked when its text is unchanged (outcome `kept_revoked`),
+   * unless it was revoked because its file had left the folder. Folder ingests set it: they
+   * sync a folder, they do not undo a revocation. Default false: an explicit ingest restores.
+   */
+  readonly keepRevoked?: boolean;
 }
 
 /** How long an ingest or revoke waits for the vector index once SQLite has committed. */
@@ -200,8 +214,9 @@ export async function ingestDocuments(
   ctx: RetrievalContext,
   inputs: readonly DocumentInput[],
   actor: ActorContext = {},
-  options: VectorWaitOptions & { deferVectorSync?: boolean } = {},
+  options: IngestOptions & { deferVectorSync?: boolean } = {},
 ): Promise<IngestOutcome[]> {
+  const keepRevoked = options.keepRevoked === true;
   const docs = inputs.map(parseDocument);
   // Last occurrence of a source wins within one batch.
   const bySource = new Map<string, ParsedDocument>();
@@ -209,9 +224,9 @@ export async function ingestDocuments(
   const prepared = [...bySource.values()].map(prepare);
 
   const findDoc = ctx.store.db.prepare(FIND_DOC);
-  const embedded = await embedDocuments(ctx, prepared.filter((p) => needsChunks(classify(p, findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined))));
+  const embedded = await embedDocuments(ctx, prepared.filter((p) => needsChunks(classify(p, findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined, keepRevoked))));
   for (;;) {
-    const written = writeBatch(ctx, prepared, embedded, actor);
+    const written = writeBatch(ctx, prepared, embedded, actor, keepRevoked);
     if (written !== undefined) {
       noteSearchableWrite(ctx.store.db);
       const ids = written.map((o) => o.documentId);
@@ -224,7 +239,7 @@ export async function ingestDocuments(
     // Another writer changed a document meanwhile so that it now needs chunks it was not
     // given: embed those and decide again. Chunks depend only on the text, so each document
     // is embedded at most once and this loop ends.
-    const missing = prepared.filter((p) => !embedded.has(keyOf(p.doc)) && needsChunks(classify(p, findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined)));
+    const missing = prepared.filter((p) => !embedded.has(keyOf(p.doc)) && needsChunks(classify(p, findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined, keepRevoked)));
     for (const [key, value] of await embedDocuments(ctx, missing)) embedded.set(key, value);
   }
 }
@@ -234,7 +249,7 @@ export async function ingestDocuments(
  * that transaction. Returns undefined, having written nothing, when a document needs chunks
  * that are not in `embedded`.
  */
-function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedded: ReadonlyMap<string, Embedded>, actor: ActorContext): Written[] | undefined {
+function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedded: ReadonlyMap<string, Embedded>, actor: ActorContext, keepRevoked: boolean): Written[] | undefined {
   const at = nowIso(ctx.clock);
   return ctx.store.transaction((tx) => {
     const findDoc = tx.prepare(FIND_DOC);
@@ -242,7 +257,7 @@ function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedd
     // an await: two ingests of one source could otherwise both insert it or both make version n + 1.
     const plans = prepared.map((p) => {
       const existing = findDoc.get(p.doc.tenant, p.doc.sourceUri) as DocRow | undefined;
-      return { ...p, existing, kind: classify(p, existing), embedded: embedded.get(keyOf(p.doc)) };
+      return { ...p, existing, kind: classify(p, existing, keepRevoked), embedded: embedded.get(keyOf(p.doc)) };
     });
     if (plans.some((p) => needsChunks(p.kind) && p.embedded === undefined)) return undefined;
     const insDoc = tx.prepare(
@@ -250,7 +265,7 @@ function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedd
        VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 'active', ?, ?)`,
     );
     const updDoc = tx.prepare(
-      `UPDATE documents SET title = ?, labels = ?, readers = ?, current_version = ?, content_hash = ?, chunk_count = ?, status = 'active', updated_at = ? WHERE id = ?`,
+      `UPDATE documents SET title = ?, labels = ?, readers = ?, current_version = ?, content_hash = ?, chunk_count = ?, status = 'active', revoked_reason = NULL, updated_at = ? WHERE id = ?`,
     );
     const updAcl = tx.prepare('UPDATE documents SET labels = ?, readers = ?, updated_at = ? WHERE id = ?');
     const insVersion = tx.prepare('INSERT INTO document_versions (document_id, version, content_hash, chunk_count, created_at) VALUES (?, ?, ?, ?, ?)');
@@ -271,8 +286,8 @@ function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedd
     const entries: LedgerAppend[] = [];
     for (const p of plans) {
       const { doc } = p;
-      if (p.kind === 'unchanged') {
-        result.push({ documentId: p.existing!.id, sourceUri: doc.sourceUri, version: p.existing!.current_version, status: 'unchanged', chunks: 0 });
+      if (p.kind === 'unchanged' || p.kind === 'kept_revoked') {
+        result.push({ documentId: p.existing!.id, sourceUri: doc.sourceUri, version: p.existing!.current_version, status: p.kind, chunks: 0 });
         continue;
       }
       let documentId: string;
@@ -349,7 +364,10 @@ export async function revokeDocument(
   ctx: RetrievalContext,
   ref: { documentId: string } | { tenant: string; sourceUri: string },
   actor: ActorContext = {},
-  options: VectorWaitOptions = {},
+  options: VectorWaitOptions & {
+    /** Why: `request` (default) stays revoked through folder ingests; `source_gone` (its file left the folder) comes back with the file. */
+    reason?: 'request' | 'source_gone';
+  } = {},
 ): Promise<RevokeOutcome> {
   const at = nowIso(ctx.clock);
   const out = ctx.store.transaction((tx) => {
@@ -368,7 +386,7 @@ export async function revokeDocument(
     // the vector index may lag, and search re-checks SQLite, so it can never return them.
     tx.prepare('DELETE FROM chunks_fts WHERE rowid IN (SELECT seq FROM chunks WHERE document_id = ? AND active = 1)').run(row.id);
     tx.prepare('UPDATE chunks SET active = 0 WHERE document_id = ? AND active = 1').run(row.id);
-    tx.prepare("UPDATE documents SET status = 'revoked', updated_at = ? WHERE id = ?").run(at, row.id);
+    tx.prepare("UPDATE documents SET status = 'revoked', revoked_reason = ?, updated_at = ? WHERE id = ?").run(options.reason ?? 'request', at, row.id);
     tx.prepare('UPDATE document_versions SET revoked_at = ? WHERE document_id = ? AND version = ?').run(at, row.id, row.current_version);
     ctx.ledger.append({
       kind: 'document.revoked',
@@ -377,7 +395,7 @@ export async function revokeDocument(
       actorId: actor.actorId ?? null,
       requestId: actor.requestId ?? null,
       refs: [row.id],
-      body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri },
+      body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri, reason: options.reason ?? 'request' },
     });
     return { documentId: row.id, version: row.current_version, revoked: true };
   });

@@ -11,7 +11,7 @@ import { DEFAULT_CHUNKING } from './chunking.js';
 import { bundleFreshness, getBundle, type SealedBundle, type StaleRef } from './bundles.js';
 import {
   embedAll, hasPendingVectors, ingestDocuments, retryVectorSyncLater, revokeDocument, stopVectorRetry, syncVectorIndex, vectorToBlob,
-  type ActorContext, type RetrievalContext, type VectorWaitOptions,
+  type ActorContext, type IngestOptions, type RetrievalContext, type VectorWaitOptions,
 } from './ingest.js';
 import { ingestPath, type IngestPathOptions, type IngestPathSummary } from './ingest-path.js';
 import { isZeroVector } from './embedder-types.js';
@@ -80,7 +80,7 @@ export interface WatchOptions extends Omit<IngestPathOptions, 'onProgress' | 'si
 /** The retrieval half's public surface. */
 export interface Retrieval {
   /** Ingests documents; once stored, a failing vector index makes outcomes `vectors: 'pending'` (with a `warning`), never an error. */
-  ingest(docs: readonly DocumentInput[], actor?: ActorContext, options?: VectorWaitOptions): Promise<IngestOutcome[]>;
+  ingest(docs: readonly DocumentInput[], actor?: ActorContext, options?: IngestOptions): Promise<IngestOutcome[]>;
   ingestPath(paths: readonly string[], options: IngestPathOptions): Promise<IngestPathSummary>;
   /** Revokes a document; once stored, a failing vector index makes it `vectors: 'pending'` (with a `warning`), never an error. */
   revoke(ref: { documentId: string } | { tenant: string; sourceUri: string }, actor?: ActorContext, options?: VectorWaitOptions): Promise<RevokeOutcome>;
@@ -229,6 +229,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
         ctx,
         docs.map((d) => ({ tenant: options.tenant, sourceUri: d.sourceUri, title: d.title, text: d.text, readers: [...options.readers], labels: [...(options.labels ?? [])], format: d.format })),
         options,
+        { keepRevoked: true },
       );
       // JSON records that vanished from the file are revoked.
       const keep = new Set(docs.map((d) => d.sourceUri));
@@ -239,7 +240,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
       const rows = deps.store.db
         .prepare("SELECT id, source_uri FROM documents WHERE tenant = ? AND status = 'active' AND (source_uri = ? OR substr(source_uri, 1, ?) = ?)")
         .all(options.tenant, uri, uri.length + 1, `${uri}#`) as Array<{ id: string; source_uri: string }>;
-      for (const r of rows) if (!keep.has(r.source_uri)) await revokeDocument(ctx, { documentId: r.id }, options);
+      for (const r of rows) if (!keep.has(r.source_uri)) await revokeDocument(ctx, { documentId: r.id }, options, { reason: 'source_gone' });
     };
     const watcher = chokidarWatch(root, {
       ignoreInitial: true,

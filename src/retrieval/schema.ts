@@ -156,4 +156,16 @@ ALTER TABLE ingest_job_files ADD COLUMN size INTEGER;
 ALTER TABLE ingest_job_files ADD COLUMN mtime_ms REAL;
 `,
   },
+  {
+    area: 'retrieval',
+    version: 4,
+    name: 'documents remember why they were revoked',
+    // A folder ingest (a workspace load at start, a rerun of `writ ingest DIR`) brought back a
+    // document someone had revoked, as long as its file was still there. It now keeps it
+    // revoked, except one revoked only because its file had left the folder ('source_gone'),
+    // which comes back with the file. NULL (revoked on request, or before this version): kept.
+    up: `
+ALTER TABLE documents ADD COLUMN revoked_reason TEXT CHECK (revoked_reason IN ('request', 'source_gone'));
+`,
+  },
 ];

@@ -41,7 +41,8 @@ export interface IngestOutcome {
   readonly documentId: string;
   readonly sourceUri: string;
   readonly version: number;
-  readonly status: 'created' | 'updated' | 'unchanged' | 'readers_changed';
+  /** `kept_revoked`: a folder ingest met a revoked document with the same text and left it revoked. */
+  readonly status: 'created' | 'updated' | 'unchanged' | 'readers_changed' | 'kept_revoked';
   readonly chunks: number;
   readonly vectors: VectorState;
   /** Set when the vector write after the commit failed: the document is stored all the same. */

@@ -90,6 +90,29 @@ describe('a restart after the workspace changed', () => {
     }
   });
 
+  test('a workspace document revoked on request stays revoked at the next start, though its file is still there', async () => {
+    const ws = copyWorkspace('ws-kept-revoked');
+    const env = { WRIT_HOME: join(root, 'home-kept-revoked'), WRIT_WORKSPACE: ws.dir, WRIT_LOG_LEVEL: 'silent' };
+    const note = "SELECT id, status, current_version FROM documents WHERE source_uri LIKE '%/ord-1003.md'";
+    const first = await createApp({ config: loadConfig({ env }) });
+    const before = first.store.db.prepare(note).get() as { id: string; status: string; current_version: number };
+    assert.equal(before.status, 'active');
+    // The note with the injected instruction: an operator revokes it over the API.
+    await first.retrieval.revoke({ documentId: before.id }, { actorId: 'fatima' });
+    await first.close();
+
+    const progress: string[] = [];
+    const second = await createApp({ config: loadConfig({ env }), onProgress: (line) => progress.push(line) });
+    try {
+      assert.deepEqual(second.store.db.prepare(note).get(), { ...before, status: 'revoked' }, 'still revoked, no new version');
+      assert.ok(progress.some((l) => /^kept 1 revoked documents of .* revoked/.test(l)), progress.join(' | '));
+      const found = await second.retrieve(second.broker.getPrincipal('sam')!, { query: 'headset order ord-1003 refund account', k: 10 });
+      assert.ok(!found.results.some((r) => r.documentId === before.id));
+    } finally {
+      await second.close();
+    }
+  });
+
   test('a principal moved to another tenant in the workspace is refused with WORKSPACE_INVALID naming it', async () => {
     const ws = copyWorkspace('ws-tenant');
     const env = { WRIT_HOME: join(root, 'home-tenant'), WRIT_WORKSPACE: ws.dir, WRIT_LOG_LEVEL: 'silent' };

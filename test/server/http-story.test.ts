@@ -255,6 +255,24 @@ describe('HTTP API: the refund desk story', () => {
     assert.equal(stale.json().freshness.stale[0].reason, 'revoked');
     const after = await retrieve('porcelain kettle greeting patience');
     assert.ok(!after.results.some((r) => r.documentId === documentId), 'a revoked document is never retrieved');
+
+    // A folder sync (`keepRevoked=true`) leaves it revoked; sending it on its own restores it.
+    const greeting = {
+      sourceUri: 'kb://macros/greeting',
+      title: 'Greeting macro',
+      text: 'Always greet the customer by name and thank them for their patience with the porcelain kettle.',
+      readers: ['group:support'],
+      format: 'text',
+    };
+    const synced = await fx.call('sam', 'POST', '/v1/documents?keepRevoked=true', greeting);
+    assert.equal(synced.statusCode, 200, synced.body);
+    assert.equal(synced.json().status, 'kept_revoked');
+    assert.ok(!(await retrieve('porcelain kettle greeting patience')).results.some((r) => r.documentId === documentId));
+    const bad = await fx.call('sam', 'POST', '/v1/documents?keepRevoked=maybe', greeting);
+    assert.equal(bad.statusCode, 400, bad.body);
+    const restored = await fx.call('sam', 'POST', '/v1/documents', greeting);
+    assert.equal(restored.json().status, 'updated');
+    assert.ok((await retrieve('porcelain kettle greeting patience')).results.some((r) => r.documentId === documentId));
   });
 
   test('ending a session voids its pending proposals', async () => {

@@ -40,10 +40,11 @@ function failureLines(failed: readonly IngestFileFailure[], resume: string): str
   );
 }
 
-function summaryLine(s: Pick<IngestPathSummary, 'filesTotal' | 'filesSkipped' | 'created' | 'updated' | 'unchanged' | 'chunks' | 'elapsedMs' | 'chunksPerSecond'>): string {
+function summaryLine(s: Pick<IngestPathSummary, 'filesTotal' | 'filesSkipped' | 'created' | 'updated' | 'unchanged' | 'keptRevoked' | 'chunks' | 'elapsedMs' | 'chunksPerSecond'>): string {
+  const kept = s.keptRevoked > 0 ? `, ${s.keptRevoked} kept revoked (revoked earlier; edit the file or ingest it on its own to restore)` : '';
   return (
     `ingested ${s.filesTotal} files${s.filesSkipped > 0 ? ` (${s.filesSkipped} done by an earlier run)` : ''}: ` +
-    `${s.created} new, ${s.updated} updated, ${s.unchanged} unchanged documents; ${s.chunks} chunks in ${(s.elapsedMs / 1000).toFixed(1)} s (${s.chunksPerSecond} chunks/s)`
+    `${s.created} new, ${s.updated} updated, ${s.unchanged} unchanged documents${kept}; ${s.chunks} chunks in ${(s.elapsedMs / 1000).toFixed(1)} s (${s.chunksPerSecond} chunks/s)`
   );
 }
 
@@ -137,7 +138,7 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
   const release = onInterrupt(() => {
     stop = true;
   });
-  const counts = { created: 0, updated: 0, unchanged: 0, chunks: 0 };
+  const counts = { created: 0, updated: 0, unchanged: 0, keptRevoked: 0, chunks: 0 };
   const failed: IngestFileFailure[] = [];
   let vectorsPending = 0;
   let warning: RemoteIngestAnswer['warning'];
@@ -147,7 +148,7 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
       if (stop) break;
       try {
         for (const doc of loadFile(file)) {
-          const answer = await remote.call<RemoteIngestAnswer>('POST', '/v1/documents', { sourceUri: doc.sourceUri, title: doc.title, text: doc.text, format: doc.format, readers, labels });
+          const answer = await remote.call<RemoteIngestAnswer>('POST', '/v1/documents?keepRevoked=true', { sourceUri: doc.sourceUri, title: doc.title, text: doc.text, format: doc.format, readers, labels });
           counts.chunks += answer?.chunks ?? 0;
           if (answer?.vectors === 'pending') {
             vectorsPending++;
@@ -155,6 +156,7 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
           }
           if (answer?.status === 'created') counts.created++;
           else if (answer?.status === 'unchanged') counts.unchanged++;
+          else if (answer?.status === 'kept_revoked') counts.keptRevoked++;
           else counts.updated++;
         }
       } catch (err) {

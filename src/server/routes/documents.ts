@@ -16,6 +16,18 @@ const INGEST_ROLES = ['ingest', 'admin'];
 
 const IngestBodySchema = DocumentInputSchema.omit({ tenant: true }).strict();
 
+const IngestQuerySchema = z
+  .object({
+    keepRevoked: z
+      .stringbool()
+      .optional()
+      .describe(
+        '`true`: a revoked document sent again with the same text stays revoked (`status: kept_revoked`) — what a folder sync sends (`writ ingest --server`); ' +
+          'default: sending a revoked document restores it',
+      ),
+  })
+  .strict();
+
 const VectorsSchema = z
   .enum(['synced', 'pending'])
   .describe(
@@ -34,7 +46,7 @@ const IngestOutcomeSchema = z.looseObject({
   documentId: z.string(),
   sourceUri: z.string(),
   version: z.number().int(),
-  status: z.enum(['created', 'updated', 'unchanged', 'readers_changed']),
+  status: z.enum(['created', 'updated', 'unchanged', 'readers_changed', 'kept_revoked']).describe('`kept_revoked`: with `keepRevoked=true`, a revoked document with the same text, left revoked'),
   chunks: z.number().int(),
   vectors: VectorsSchema,
   warning: VectorWarningSchema.optional(),
@@ -98,6 +110,7 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
           '(searchable at once) and the answer says `vectors: pending` with a `warning`; the vectors are written when Chroma answers again.',
         security: [{ bearer: [] }],
         body: IngestBodySchema,
+        querystring: IngestQuerySchema,
         response: { 201: IngestOutcomeSchema, 200: IngestOutcomeSchema, ...AUTH_ERRORS },
       },
     },
@@ -105,7 +118,7 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       const who = request.principal;
       requireKind(who, ['user', 'service'], 'ingest documents');
       requireRole(who, INGEST_ROLES, 'ingest documents');
-      const [outcome] = await app.retrieval.ingest([{ ...request.body, tenant: who.tenant }], { actorId: who.id, requestId: String(request.id) }, { vectorWaitMs: vectorWaitMs(app, reply.elapsedTime) });
+      const [outcome] = await app.retrieval.ingest([{ ...request.body, tenant: who.tenant }], { actorId: who.id, requestId: String(request.id) }, { vectorWaitMs: vectorWaitMs(app, reply.elapsedTime), keepRevoked: request.query.keepRevoked === true });
       if (outcome?.warning !== undefined) request.log.warn({ documentId: outcome.documentId, code: outcome.warning.code, reason: outcome.warning.message }, 'document stored; its vectors are pending');
       return reply.status(outcome?.status === 'created' ? 201 : 200).send(render(outcome));
     },
