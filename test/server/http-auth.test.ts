@@ -379,6 +379,7 @@ describe('HTTP API: authentication and tenant isolation', () => {
       routes: [
         async (scope) => {
           scope.get('/v1/test-slow', async () => new Promise((resolve) => setTimeout(() => resolve({ late: true }), 300)));
+          scope.post('/v1/test-slow', async () => new Promise((resolve) => setTimeout(() => resolve({ late: true }), 300)));
         },
       ],
     });
@@ -386,6 +387,14 @@ describe('HTTP API: authentication and tenant isolation', () => {
       const res = await slow.inject({ method: 'GET', url: '/v1/test-slow', headers: fx.auth('sam') });
       assert.equal(res.statusCode, 503);
       assert.equal(res.json().code, 'SERVER_TIMEOUT');
+      assert.equal(res.json().details.mayStillComplete, false);
+      // A write goes on after its time limit: the answer says so, and names the request id its ledger entries will carry.
+      const write = await slow.inject({ method: 'POST', url: '/v1/test-slow', headers: fx.auth('sam'), payload: {} });
+      assert.equal(write.statusCode, 503);
+      assert.equal(write.json().code, 'SERVER_TIMEOUT');
+      assert.equal(write.json().details.mayStillComplete, true);
+      assert.equal(write.json().details.requestId, write.json().requestId);
+      assert.match(write.json().message, /may still complete/);
     } finally {
       await slow.close();
     }
