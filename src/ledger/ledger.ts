@@ -441,18 +441,22 @@ export function createLedger(options: LedgerOptions): LedgerApi {
     const tenant = query.tenant;
     if (tenant !== undefined && tenant !== null && !isId(tenant)) throw invalidQuery('`tenant` must be null or a non-empty string');
     const tenantMode = tenant === undefined ? 'any' : tenant === null ? 'none' : 'one';
-    const key = `${kinds.length}:${tenantMode}`;
+    const requestId = query.requestId;
+    if (requestId !== undefined && !isId(requestId)) throw invalidQuery('`requestId` must be a non-empty string');
+    const key = `${kinds.length}:${tenantMode}:${requestId === undefined ? '' : 'r'}`;
     let stmt = queryStatements.get(key);
     if (stmt === undefined) {
       const where = ['seq > ?'];
       if (kinds.length > 0) where.push(`kind IN (${kinds.map(() => '?').join(', ')})`);
       if (tenantMode === 'none') where.push('tenant IS NULL');
       if (tenantMode === 'one') where.push('tenant = ?');
+      if (requestId !== undefined) where.push('request_id = ?');
       stmt = db.prepare(`SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`);
       queryStatements.set(key, stmt);
     }
     const params: unknown[] = [afterSeq, ...kinds];
     if (tenantMode === 'one') params.push(tenant);
+    if (requestId !== undefined) params.push(requestId);
     params.push(limit);
     return (stmt.all(...params) as EntryRow[]).map(toEntry);
   }

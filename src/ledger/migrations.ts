@@ -83,4 +83,15 @@ CREATE INDEX ledger_refs_by_ref ON ledger_refs (${REF_KEY_SQL('ref')});
 ALTER TABLE ledger_checkpoints ADD COLUMN checkpoint_every INTEGER CHECK (checkpoint_every >= 0);
 `,
   },
+  {
+    area: 'ledger',
+    version: 4,
+    // "What did request X do?" — after a timed-out write, or for an auditor following one
+    // request. Request ids are time-ordered (\`req_\` + ULID), so an append touches the right
+    // edge of this index only; entries written outside any request (NULL) are not in it.
+    name: 'entries findable by the request that caused them',
+    up: `
+CREATE INDEX ledger_entries_by_request ON ledger_entries (request_id) WHERE request_id IS NOT NULL;
+`,
+  },
 ];

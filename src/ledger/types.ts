@@ -175,6 +175,8 @@ export interface LedgerQuery {
   readonly kinds?: readonly string[];
   /** Only this tenant; `null` for entries without one. */
   readonly tenant?: string | null;
+  /** Only entries this request caused (the server's request id, `req_…`). */
+  readonly requestId?: string;
 }
 
 /** Entries reached by a lineage or impact walk, in seq order and grouped by kind. */

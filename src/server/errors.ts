@@ -40,7 +40,7 @@ export const ServerErrors = defineErrors('server', {
   SERVER_TIMEOUT: {
     status: 503,
     meaning: 'the request did not finish within the route time limit. A write (any method but GET and HEAD) is not cancelled: it goes on and may still commit (`details.mayStillComplete`); whatever it commits is recorded in the ledger under `details.requestId`',
-    fix: 'before sending a write again, look for `details.requestId` in the ledger (`GET /v1/audit/entries`), or send it with the same idempotency key; retry reads later; for retrieval pass a smaller `k` or `timeoutMs`; raise `WRIT_ROUTE_TIMEOUT_MS` if requests are legitimately slow',
+    fix: 'before sending a write again, look for its entries (`GET /v1/audit/entries?requestId=…` with `details.requestId`), or send it with the same idempotency key; retry reads later; for retrieval pass a smaller `k` or `timeoutMs`; raise `WRIT_ROUTE_TIMEOUT_MS` if requests are legitimately slow',
   },
   SERVER_LISTEN_FAILED: {
     status: 500,

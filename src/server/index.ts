@@ -141,7 +141,7 @@ function installRouteTimeouts(server: FastifyInstance, defaultMs: number): void 
       // caller must not read this answer as "nothing happened" and blindly send it again.
       const mayStillComplete = request.method !== 'GET' && request.method !== 'HEAD';
       const message = mayStillComplete
-        ? `request did not finish within \`${ms}\` ms and goes on: it may still complete. Look for request id \`${String(request.id)}\` in the ledger (GET /v1/audit/entries) before sending it again, or send it again with the same idempotency key where the route takes one`
+        ? `request did not finish within \`${ms}\` ms and goes on: it may still complete. Look for its entries (GET /v1/audit/entries?requestId=${String(request.id)}) before sending it again, or send it again with the same idempotency key where the route takes one`
         : `request did not finish within \`${ms}\` ms`;
       void reply.send(new WritError(ServerErrors.SERVER_TIMEOUT, message, { details: { timeoutMs: ms, requestId: String(request.id), mayStillComplete } }));
     }, ms);

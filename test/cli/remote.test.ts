@@ -73,6 +73,14 @@ describe('writ in remote mode (--server)', () => {
     const verified = await as('fatima', 'audit', 'verify');
     assert.equal(verified.code, EXIT.OK, verified.stdout + verified.stderr);
     assert.match(verified.stdout, /^ledger ok: the whole chain is intact; \d+ entries of tenant `acme` verified, the newest entry \d+ sha256:/);
+
+    // `audit tail --request-id`: what one request did (the small proposal: its record and its decision).
+    const created = await as('fatima', 'audit', 'tail', '--kinds', 'proposal.created', '--limit', '100', '--json');
+    const requestId = (created.json().entries as Array<{ subjectId: string; requestId: string }>).find((e) => e.subjectId === small.json().proposal.id)?.requestId;
+    assert.match(String(requestId), /^req_/);
+    const byRequest = await as('fatima', 'audit', 'tail', '--request-id', String(requestId), '--json');
+    assert.equal(byRequest.code, EXIT.OK, byRequest.stderr);
+    assert.deepEqual((byRequest.json().entries as Array<{ kind: string }>).map((e) => e.kind).sort(), ['decision.made', 'proposal.created']);
   });
 
   test('a local ingest on the serving home uses the server\'s chroma (no second chroma on its data folder)', async () => {

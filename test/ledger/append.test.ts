@@ -246,6 +246,15 @@ describe('ledger append', () => {
     assert.deepEqual(ledger.entriesReferencing('d1').map((e) => e.seq), [2, 3]);
     assert.throws(() => ledger.entries({ limit: 0 }), (err) => isWritError(err, LedgerErrors.LEDGER_INVALID_QUERY));
     assert.throws(() => ledger.entries({ kinds: ['DROP TABLE'] }), (err) => isWritError(err, LedgerErrors.LEDGER_INVALID_QUERY));
+    // By the request that caused them.
+    ledger.append({ kind: 'note.added', subjectId: 'n1', tenant: 'a', requestId: 'req_1', body: null });
+    ledger.append({ kind: 'note.added', subjectId: 'n2', tenant: 'b', requestId: 'req_2', body: null });
+    ledger.append({ kind: 'note.added', subjectId: 'n3', tenant: 'a', requestId: 'req_1', body: null });
+    assert.deepEqual(ledger.entries({ requestId: 'req_1' }).map((e) => e.seq), [5, 7]);
+    assert.deepEqual(ledger.entries({ requestId: 'req_1', afterSeq: 5 }).map((e) => e.seq), [7]);
+    assert.deepEqual(ledger.entries({ requestId: 'req_2', tenant: 'a' }), []);
+    assert.deepEqual(ledger.entries({ requestId: 'req_2', tenant: 'b', kinds: ['note.added'] }).map((e) => e.subjectId), ['n2']);
+    assert.throws(() => ledger.entries({ requestId: '' }), (err) => isWritError(err, LedgerErrors.LEDGER_INVALID_QUERY));
   });
 
   test('a second process sees the first one’s entries after reopening the file', () => {

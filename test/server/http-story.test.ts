@@ -167,6 +167,11 @@ describe('HTTP API: the refund desk story', () => {
     const caused = entries.json().entries.filter((e: { requestId: string | null }) => e.requestId === requestId);
     assert.deepEqual(caused.map((e: { kind: string }) => e.kind).sort(), ['decision.made', 'proposal.created']);
     assert.ok(caused.every((e: { actorId: string }) => e.actorId === 'desk-agent'));
+    // The same entries by request id, without paging through the ledger.
+    const byRequest = await fx.call('fatima', 'GET', `/v1/audit/entries?requestId=${String(requestId)}`);
+    assert.equal(byRequest.statusCode, 200, byRequest.body);
+    assert.deepEqual(byRequest.json().entries.map((e: { seq: number }) => e.seq), caused.map((e: { seq: number }) => e.seq));
+    assert.deepEqual((await fx.call('fatima', 'GET', '/v1/audit/entries?requestId=req_none')).json().entries, []);
 
     const bundleEntry = (await fx.call('fatima', 'GET', '/v1/audit/entries?kinds=bundle.sealed&limit=10000'))
       .json()

@@ -54,10 +54,11 @@ function renderGraph(title: string, g: LedgerGraph): string {
 export const auditCommand: CommandSpec = {
   name: 'audit',
   summary: 'verify the ledger, show lineage or impact, tail entries',
-  usage: 'writ audit verify | audit lineage ID | audit impact DOCUMENT_ID | audit tail [--limit N] [--kinds K,K] [--follow]',
+  usage: 'writ audit verify | audit lineage ID | audit impact DOCUMENT_ID | audit tail [--limit N] [--kinds K,K] [--request-id REQ] [--follow]',
   options: {
     limit: { type: 'string', description: 'tail: how many of the newest entries (default 20)' },
     kinds: { type: 'string', multiple: true, description: 'tail: only these kinds, e.g. `decision.made,transition.executed`' },
+    'request-id': { type: 'string', description: 'tail: only the entries one request caused (its `requestId`, e.g. from a SERVER_TIMEOUT answer)' },
     follow: { type: 'boolean', description: 'tail: keep printing new entries until Ctrl-C' },
     interval: { type: 'string', description: 'tail --follow: poll interval in ms (default 500)' },
     ...REMOTE_OPTIONS,
@@ -72,7 +73,8 @@ export const auditCommand: CommandSpec = {
     const interval = args.int('interval', { min: 50 }) ?? 500;
     const remote = remoteOf(ctx);
 
-    if (sub === 'tail') return tail(ctx, remote, { limit, kinds, follow: args.bool('follow'), interval });
+    const requestId = args.string('request-id');
+    if (sub === 'tail') return tail(ctx, remote, { limit, kinds, requestId, follow: args.bool('follow'), interval });
 
     let verification: LedgerVerification | LedgerTenantVerification | undefined;
     let graph: LedgerGraph | undefined;
@@ -99,8 +101,8 @@ export const auditCommand: CommandSpec = {
   },
 };
 
-async function tail(ctx: CommandContext, remote: Remote | undefined, o: { limit: number; kinds: string[]; follow: boolean; interval: number }): Promise<ExitCode> {
-  const kindsQuery = o.kinds.length > 0 ? `&kinds=${encodeURIComponent(o.kinds.join(','))}` : '';
+async function tail(ctx: CommandContext, remote: Remote | undefined, o: { limit: number; kinds: string[]; requestId: string | undefined; follow: boolean; interval: number }): Promise<ExitCode> {
+  const kindsQuery = (o.kinds.length > 0 ? `&kinds=${encodeURIComponent(o.kinds.join(','))}` : '') + (o.requestId === undefined ? '' : `&requestId=${encodeURIComponent(o.requestId)}`);
   let fetchAfter: (afterSeq: number, limit: number) => Promise<LedgerEntry[]>;
   let close = async (): Promise<void> => undefined;
   if (remote !== undefined) {
@@ -111,7 +113,8 @@ async function tail(ctx: CommandContext, remote: Remote | undefined, o: { limit:
   } else {
     const home = openAuditLedger(ctx.env);
     close = async () => home.close();
-    fetchAfter = async (afterSeq, limit) => home.ledger.entries({ afterSeq, limit, ...(o.kinds.length > 0 ? { kinds: o.kinds } : {}) });
+    fetchAfter = async (afterSeq, limit) =>
+      home.ledger.entries({ afterSeq, limit, ...(o.kinds.length > 0 ? { kinds: o.kinds } : {}), ...(o.requestId === undefined ? {} : { requestId: o.requestId }) });
   }
   try {
     // The newest `limit` entries: page forward, keeping the last ones (the API pages by seq).

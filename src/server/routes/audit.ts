@@ -36,6 +36,7 @@ const EntriesQuerySchema = z
     afterSeq: z.coerce.number().int().min(0).default(0),
     limit: z.coerce.number().int().min(1).max(10_000).default(100),
     kinds: z.string().max(2000).optional().describe('comma-separated kinds, e.g. `decision.made,transition.executed`'),
+    requestId: z.string().min(1).max(200).optional().describe('only the entries this request caused (its `requestId`, e.g. from a `SERVER_TIMEOUT` answer)'),
   })
   .strict();
 
@@ -107,9 +108,15 @@ export const auditRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server, 
       },
     },
     async (request) => {
-      const { afterSeq, limit, kinds } = request.query;
+      const { afterSeq, limit, kinds, requestId } = request.query;
       const kindList = kinds === undefined ? undefined : kinds.split(',').map((k) => k.trim()).filter((k) => k !== '');
-      const entries = app.ledger.entries({ afterSeq, limit, tenant: request.principal.tenant, ...(kindList === undefined || kindList.length === 0 ? {} : { kinds: kindList }) });
+      const entries = app.ledger.entries({
+        afterSeq,
+        limit,
+        tenant: request.principal.tenant,
+        ...(kindList === undefined || kindList.length === 0 ? {} : { kinds: kindList }),
+        ...(requestId === undefined ? {} : { requestId }),
+      });
       return render({ entries, nextAfterSeq: entries.length === limit ? (entries.at(-1)?.seq ?? null) : null });
     },
   );
