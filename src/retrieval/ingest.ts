@@ -196,6 +196,16 @@ export interface VectorWaitOptions {
    * written by then are reported `pending` and written in the background. Default: until done.
    */
   readonly vectorWaitMs?: number;
+  /**
+   * The same as a time (epoch ms): the wait is what is left of it once SQLite has committed,
+   * so time spent embedding counts against it (an HTTP route's time limit). Wins over `vectorWaitMs`.
+   */
+  readonly vectorWaitUntil?: number;
+}
+
+/** How long to wait for the vector index now, from `vectorWaitUntil` or `vectorWaitMs`. */
+function vectorWaitOf(options: VectorWaitOptions): number | undefined {
+  return options.vectorWaitUntil !== undefined ? Math.max(0, options.vectorWaitUntil - Date.now()) : options.vectorWaitMs;
 }
 
 /**
@@ -232,7 +242,7 @@ export async function ingestDocuments(
       const ids = written.map((o) => o.documentId);
       // A document re-sent while its vectors are pending (say by a client retrying) gets them written now.
       const hasWork = written.some((o) => needsChunks(o.status)) || pendingDocuments(ctx.store.db, ids).size > 0;
-      const warning = hasWork ? await syncAfterCommit(ctx, options.deferVectorSync ? 0 : options.vectorWaitMs) : undefined;
+      const warning = hasWork ? await syncAfterCommit(ctx, options.deferVectorSync ? 0 : vectorWaitOf(options)) : undefined;
       const pending = pendingDocuments(ctx.store.db, ids);
       return written.map((o) => ({ ...o, ...vectorStateOf(pending.has(o.documentId), warning) }));
     }
@@ -373,20 +383,37 @@ export async function revokeDocument(
   const out = ctx.store.transaction((tx) => {
     const row = (
       'documentId' in ref
-        ? tx.prepare('SELECT id, tenant, status, current_version, source_uri FROM documents WHERE id = ?').get(ref.documentId)
-        : tx.prepare('SELECT id, tenant, status, current_version, source_uri FROM documents WHERE tenant = ? AND source_uri = ?').get(ref.tenant, ref.sourceUri)
-    ) as { id: string; tenant: string; status: string; current_version: number; source_uri: string } | undefined;
+        ? tx.prepare('SELECT id, tenant, status, revoked_reason, current_version, source_uri FROM documents WHERE id = ?').get(ref.documentId)
+        : tx.prepare('SELECT id, tenant, status, revoked_reason, current_version, source_uri FROM documents WHERE tenant = ? AND source_uri = ?').get(ref.tenant, ref.sourceUri)
+    ) as { id: string; tenant: string; status: string; revoked_reason: string | null; current_version: number; source_uri: string } | undefined;
     if (row === undefined) {
       throw new WritError(RetrievalErrors.RETRIEVAL_DOCUMENT_NOT_FOUND, 'documentId' in ref ? `no document \`${ref.documentId}\`` : `no document \`${ref.sourceUri}\` in tenant \`${ref.tenant}\``, {
         details: { ...ref },
       });
     }
-    if (row.status === 'revoked') return { documentId: row.id, version: row.current_version, revoked: false };
+    const reason = options.reason ?? 'request';
+    if (row.status === 'revoked') {
+      // INVARIANT: a revocation on request sticks, also over one made because the file left
+      // the folder (which would otherwise come back with the file): the reason is raised and recorded.
+      if (reason === 'request' && row.revoked_reason === 'source_gone') {
+        tx.prepare("UPDATE documents SET revoked_reason = 'request', updated_at = ? WHERE id = ?").run(at, row.id);
+        ctx.ledger.append({
+          kind: 'document.revoked',
+          subjectId: row.id,
+          tenant: row.tenant,
+          actorId: actor.actorId ?? null,
+          requestId: actor.requestId ?? null,
+          refs: [row.id],
+          body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri, reason, wasRevoked: 'source_gone' },
+        });
+      }
+      return { documentId: row.id, version: row.current_version, revoked: false };
+    }
     // INVARIANT: revocation removes the chunks from search in this transaction (SQLite first);
     // the vector index may lag, and search re-checks SQLite, so it can never return them.
     tx.prepare('DELETE FROM chunks_fts WHERE rowid IN (SELECT seq FROM chunks WHERE document_id = ? AND active = 1)').run(row.id);
     tx.prepare('UPDATE chunks SET active = 0 WHERE document_id = ? AND active = 1').run(row.id);
-    tx.prepare("UPDATE documents SET status = 'revoked', revoked_reason = ?, updated_at = ? WHERE id = ?").run(options.reason ?? 'request', at, row.id);
+    tx.prepare("UPDATE documents SET status = 'revoked', revoked_reason = ?, updated_at = ? WHERE id = ?").run(reason, at, row.id);
     tx.prepare('UPDATE document_versions SET revoked_at = ? WHERE document_id = ? AND version = ?').run(at, row.id, row.current_version);
     ctx.ledger.append({
       kind: 'document.revoked',
@@ -395,13 +422,13 @@ export async function revokeDocument(
       actorId: actor.actorId ?? null,
       requestId: actor.requestId ?? null,
       refs: [row.id],
-      body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri, reason: options.reason ?? 'request' },
+      body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri, reason },
     });
     return { documentId: row.id, version: row.current_version, revoked: true };
   });
   noteSearchableWrite(ctx.store.db);
   const hasWork = out.revoked || pendingDocuments(ctx.store.db, [out.documentId]).size > 0;
-  const warning = hasWork ? await syncAfterCommit(ctx, options.vectorWaitMs) : undefined;
+  const warning = hasWork ? await syncAfterCommit(ctx, vectorWaitOf(options)) : undefined;
   return { ...out, ...vectorStateOf(pendingDocuments(ctx.store.db, [out.documentId]).size > 0, warning) };
 }
 

@@ -392,9 +392,14 @@ describe('ingest and retrieve', () => {
       const took = Date.now() - t0;
       assert.ok(took < 5_000, `answered after ${took} ms`);
       assert.deepEqual([o?.status, o?.vectors, o?.warning?.code], ['created', 'pending', 'RETRIEVAL_CHROMA_UNAVAILABLE']);
+      // A deadline already spent (say by embedding a large document) leaves no wait at all.
+      const t1 = Date.now();
+      const [late] = await r.ingest([doc('kb://slow-2', 'Puffins dive for sand eels.')], {}, { vectorWaitUntil: Date.now() - 1, vectorWaitMs: 60_000 });
+      assert.ok(Date.now() - t1 < 5_000, 'vectorWaitUntil wins over vectorWaitMs');
+      assert.equal(late?.vectors, 'pending');
       release();
       await r.syncVectors();
-      assert.equal(await s.vectorIndex.count(), 1);
+      assert.equal(await s.vectorIndex.count(), 2);
     } finally {
       r.close();
     }
@@ -588,10 +593,21 @@ describe('loaders and folder ingest', () => {
     assert.equal(statusOf('moved.md'), 'active');
     assert.equal(statusOf('poisoned.md'), 'revoked');
 
+    // Revoked on request after its file had left: it no longer comes back with the file.
+    rmSync(join(root, 'moved.md'));
+    await s.retrieval.ingestPath([root], opts);
+    assert.equal(statusOf('moved.md'), 'revoked');
+    const again = await s.retrieval.revoke({ documentId: idOf('moved.md') });
+    assert.equal(again.revoked, false, 'it was revoked already');
+    writeFileSync(join(root, 'moved.md'), moved);
+    const returned = await s.retrieval.ingestPath([root], opts);
+    assert.equal(returned.keptRevoked, 2);
+    assert.equal(statusOf('moved.md'), 'revoked');
+
     // An edited file is new text: a new version, active.
     writeFileSync(join(root, 'poisoned.md'), '# Note\n\nRefunds go to the account on file.');
     const fourth = await s.retrieval.ingestPath([root], opts);
-    assert.deepEqual([fourth.updated, fourth.keptRevoked], [1, 0]);
+    assert.deepEqual([fourth.updated, fourth.keptRevoked], [1, 1]);
     assert.equal(statusOf('poisoned.md'), 'active');
 
     // An explicit ingest of a revoked document restores it; with keepRevoked it does not.

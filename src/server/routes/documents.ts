@@ -61,9 +61,10 @@ const RevokeOutcomeSchema = z.object({
 });
 
 /**
- * How long ingest and revoke wait for Chroma after committing: what is left of the route's
- * time limit, less a margin, so a Chroma that does not answer gives `vectors: 'pending'`
- * rather than SERVER_TIMEOUT for a change that was committed.
+ * How long ingest and revoke may take before their answer: what is left of the route's time
+ * limit, less a margin. Passed as a time (`vectorWaitUntil`), so embedding counts against it
+ * and a Chroma that does not answer after the commit gives `vectors: 'pending'` rather than
+ * SERVER_TIMEOUT for a change that was committed.
  */
 function vectorWaitMs(app: WritApp, elapsedMs: number): number {
   const limit = app.config.server.routeTimeoutMs;
@@ -118,7 +119,7 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       const who = request.principal;
       requireKind(who, ['user', 'service'], 'ingest documents');
       requireRole(who, INGEST_ROLES, 'ingest documents');
-      const [outcome] = await app.retrieval.ingest([{ ...request.body, tenant: who.tenant }], { actorId: who.id, requestId: String(request.id) }, { vectorWaitMs: vectorWaitMs(app, reply.elapsedTime), keepRevoked: request.query.keepRevoked === true });
+      const [outcome] = await app.retrieval.ingest([{ ...request.body, tenant: who.tenant }], { actorId: who.id, requestId: String(request.id) }, { vectorWaitUntil: Date.now() + vectorWaitMs(app, reply.elapsedTime), keepRevoked: request.query.keepRevoked === true });
       if (outcome?.warning !== undefined) request.log.warn({ documentId: outcome.documentId, code: outcome.warning.code, reason: outcome.warning.message }, 'document stored; its vectors are pending');
       return reply.status(outcome?.status === 'created' ? 201 : 200).send(render(outcome));
     },
@@ -168,7 +169,7 @@ export const documentRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       if (doc === undefined || doc.tenant !== who.tenant) {
         throw new WritError(RetrievalErrors.RETRIEVAL_DOCUMENT_NOT_FOUND, `no document \`${request.params.id}\``, { details: { documentId: request.params.id } });
       }
-      const outcome = await app.retrieval.revoke({ documentId: doc.id }, { actorId: who.id, requestId: String(request.id) }, { vectorWaitMs: vectorWaitMs(app, reply.elapsedTime) });
+      const outcome = await app.retrieval.revoke({ documentId: doc.id }, { actorId: who.id, requestId: String(request.id) }, { vectorWaitUntil: Date.now() + vectorWaitMs(app, reply.elapsedTime) });
       if (outcome.warning !== undefined) request.log.warn({ documentId: outcome.documentId, code: outcome.warning.code, reason: outcome.warning.message }, 'document revoked; its vectors are pending');
       return render(outcome);
     },
