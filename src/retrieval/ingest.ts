@@ -392,20 +392,23 @@ export async function revokeDocument(
       });
     }
     const reason = options.reason ?? 'request';
+    const recordRevoked = (extra: Record<string, JsonValue> = {}): void => {
+      ctx.ledger.append({
+        kind: 'document.revoked',
+        subjectId: row.id,
+        tenant: row.tenant,
+        actorId: actor.actorId ?? null,
+        requestId: actor.requestId ?? null,
+        refs: [row.id],
+        body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri, reason, ...extra },
+      });
+    };
     if (row.status === 'revoked') {
       // INVARIANT: a revocation on request sticks, also over one made because the file left
       // the folder (which would otherwise come back with the file): the reason is raised and recorded.
       if (reason === 'request' && row.revoked_reason === 'source_gone') {
         tx.prepare("UPDATE documents SET revoked_reason = 'request', updated_at = ? WHERE id = ?").run(at, row.id);
-        ctx.ledger.append({
-          kind: 'document.revoked',
-          subjectId: row.id,
-          tenant: row.tenant,
-          actorId: actor.actorId ?? null,
-          requestId: actor.requestId ?? null,
-          refs: [row.id],
-          body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri, reason, wasRevoked: 'source_gone' },
-        });
+        recordRevoked({ wasRevoked: 'source_gone' });
       }
       return { documentId: row.id, version: row.current_version, revoked: false };
     }
@@ -415,15 +418,7 @@ export async function revokeDocument(
     tx.prepare('UPDATE chunks SET active = 0 WHERE document_id = ? AND active = 1').run(row.id);
     tx.prepare("UPDATE documents SET status = 'revoked', revoked_reason = ?, updated_at = ? WHERE id = ?").run(reason, at, row.id);
     tx.prepare('UPDATE document_versions SET revoked_at = ? WHERE document_id = ? AND version = ?').run(at, row.id, row.current_version);
-    ctx.ledger.append({
-      kind: 'document.revoked',
-      subjectId: row.id,
-      tenant: row.tenant,
-      actorId: actor.actorId ?? null,
-      requestId: actor.requestId ?? null,
-      refs: [row.id],
-      body: { documentId: row.id, version: row.current_version, sourceUri: row.source_uri, reason },
-    });
+    recordRevoked();
     return { documentId: row.id, version: row.current_version, revoked: true };
   });
   noteSearchableWrite(ctx.store.db);
