@@ -7,7 +7,7 @@
 import { canonicalJson, isWritError, newId, nowIso, parseInput, sha256Hex, type Clock, type JsonValue } from '../core/index.js';
 import { noteSearchableWrite } from './generation.js';
 import type { TermLists } from './term-lists.js';
-import type { CommitGroup, Db, Store } from '../store/index.js';
+import { statement, type CommitGroup, type Db, type Store } from '../store/index.js';
 import type { Ledger, LedgerAppend } from '../ledger/types.js';
 import type { Embedder } from './embedder-types.js';
 import { isZeroVector } from './embedder-types.js';
@@ -434,13 +434,13 @@ function vectorStateOf(isPending: boolean, warning: VectorWarning | undefined): 
 
 /** The documents among `documentIds` with chunks whose vectors the index does not hold, or still holds, against SQLite. */
 export function pendingDocuments(db: Db, documentIds: readonly string[]): Set<string> {
-  const probe = db.prepare('SELECT 1 FROM chunks WHERE document_id = ? AND active <> in_vector_index LIMIT 1').pluck();
+  const probe = statement(db, 'SELECT 1 FROM chunks WHERE document_id = ? AND active <> in_vector_index LIMIT 1').pluck();
   return new Set([...new Set(documentIds)].filter((id) => probe.get(id) !== undefined));
 }
 
 /** True when any chunk waits for the vector index (to be added or removed). Reads the partial index of pending rows. */
 export function hasPendingVectors(db: Db): boolean {
-  return db.prepare('SELECT 1 FROM chunks WHERE active <> in_vector_index LIMIT 1').pluck().get() !== undefined;
+  return statement(db, 'SELECT 1 FROM chunks WHERE active <> in_vector_index LIMIT 1').pluck().get() !== undefined;
 }
 
 /**

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { EXIT } from '../../src/cli/exit-codes.js';
+import type { IngestPathSummary } from '../../src/retrieval/index.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'writ-cli-interrupt-'));
@@ -79,14 +80,7 @@ async function until(isRunning: () => boolean, cond: () => boolean): Promise<boo
   return isRunning();
 }
 
-interface Summary {
-  readonly jobId: string;
-  readonly resumed: boolean;
-  readonly interrupted: boolean;
-  readonly filesTotal: number;
-  readonly filesSkipped: number;
-  readonly created: number;
-}
+type Summary = Pick<IngestPathSummary, 'jobId' | 'resumed' | 'interrupted' | 'filesTotal' | 'filesSkipped' | 'created'>;
 
 /** The interrupted run's summary, then a rerun that resumes the same job and ingests the rest. */
 async function expectInterruptedThenResumed(first: ChildRun, args: string[], env: Record<string, string>, total: number): Promise<Summary> {
