@@ -39,6 +39,16 @@ import { loadWorkspace, WorkspaceErrors, type Workspace } from './workspace.js';
 
 const PartStatusSchema = z.enum(['ok', 'down']);
 
+/** How the last unexpected exit of an embedded Chroma this process started went. */
+const ChromaLastExitSchema = z.object({
+  at: z.string(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  /** How long that child had run. */
+  ranMs: z.number().int(),
+});
+type ChromaLastExit = z.infer<typeof ChromaLastExitSchema>;
+
 export const HealthSchema = z.object({
   status: z.enum(['ok', 'degraded']),
   version: z.string(),
@@ -56,6 +66,13 @@ export const HealthSchema = z.object({
        * SQLite, and searched there meanwhile. Stays above 0 while Chroma is down or behind a bulk ingest.
        */
       pendingVectors: z.number().int().describe('chunks committed in SQLite whose vectors Chroma has not taken yet (written when it answers)'),
+      /** Times this process started a Chroma again: after its embedded child exited, or after taking a shared data folder over. */
+      restarts: z.number().int(),
+      /** Unexpected exits within a minute of their start, and failed starts, in a row; 0 once a child stays up a minute. */
+      crashesInARow: z.number().int(),
+      lastExit: ChromaLastExitSchema.nullable().describe('the last unexpected exit of an embedded chroma this process started; null when none'),
+      /** When the embedded chroma is down: how soon this process tries to start it again (null when it will not: `WRIT_CHROMA_RESTART=false`, or not embedded). */
+      nextStartInMs: z.number().int().nullable(),
       error: z.string().optional(),
     }),
     model: z.object({ status: PartStatusSchema, id: z.string(), dimension: z.number().int(), error: z.string().optional() }),
@@ -137,6 +154,13 @@ const CHROMA_TAKEOVER_CHECK_MS = 2_000;
 /** Waits between attempts to start a failed embedded Chroma again: doubling from the first to the last. */
 const CHROMA_RESTART_FIRST_DELAY_MS = 2_000;
 const CHROMA_RESTART_MAX_DELAY_MS = 60_000;
+/**
+ * An embedded Chroma that exits sooner than this after it started has crashed, not just
+ * stopped once: the wait before the next start keeps growing instead of starting over.
+ */
+const CHROMA_STABLE_MS = 60_000;
+/** Crashes (or failed starts) in a row after which the log says, at error level, that Chroma keeps failing. */
+const CHROMA_CRASH_LOOP_AFTER = 3;
 
 /**
  * Starts every part of Writ from one config: the SQLite store and ledger, Chroma
@@ -219,11 +243,48 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     // SQLite (search reads them there) and are synced right after the move.
     let takingOver = false;
     let shuttingDown = false;
+    const supervision = { restarts: 0, crashesInARow: 0, lastExit: null as ChromaLastExit | null, startedAt: Date.now() };
     let restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
     let restartAt = 0;
+    const crashed = (what: string, lastLogLines: string[]): void => {
+      supervision.crashesInARow++;
+      if (supervision.crashesInARow === CHROMA_CRASH_LOOP_AFTER) {
+        logger.error(
+          { crashesInARow: supervision.crashesInARow, retryInMs: restartDelayMs, lastExit: supervision.lastExit, lastLogLines },
+          `chroma: keeps failing (${what}); still retrying, with longer waits; search reads SQLite meanwhile; the last log lines may say why`,
+        );
+      }
+    };
+    // Watches each embedded child this process starts: when and how it ended, and whether it
+    // had run long enough for the next start to come at once rather than after a growing wait.
+    const superviseChroma = (server: ChromaServer): void => {
+      if (server.mode !== 'embedded') return;
+      const startedAt = Date.now();
+      supervision.startedAt = startedAt;
+      server.onExit((exit) => {
+        if (exit.expected) return;
+        const at = Date.now();
+        supervision.lastExit = { at: new Date(at).toISOString(), exitCode: exit.code, signal: exit.signal, ranMs: at - startedAt };
+        if (at - startedAt >= CHROMA_STABLE_MS) {
+          supervision.crashesInARow = 0;
+          restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
+          restartAt = 0;
+          return;
+        }
+        restartAt = at + restartDelayMs;
+        restartDelayMs = Math.min(restartDelayMs * 2, CHROMA_RESTART_MAX_DELAY_MS);
+        crashed(`it exited ${Math.round((at - startedAt) / 1000)} s after it started`, server.lastLogLines(10));
+      });
+    };
+    superviseChroma(chroma);
     const takeover = setInterval(() => {
       if (takingOver || shuttingDown) return;
       const wasEmbedded = chroma.mode === 'embedded';
+      if (wasEmbedded && chroma.isRunning() && supervision.crashesInARow > 0 && Date.now() - supervision.startedAt >= CHROMA_STABLE_MS) {
+        // Up long enough: the streak is over, and a later exit is met by a prompt start.
+        supervision.crashesInARow = 0;
+        restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
+      }
       if (wasEmbedded ? !config.chroma.restartOnExit || chroma.isRunning() || Date.now() < restartAt : chroma.mode !== 'shared') return;
       takingOver = true;
       void (async () => {
@@ -248,8 +309,9 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         }
         const previous = chroma;
         chroma = next;
+        superviseChroma(next);
+        supervision.restarts++;
         await previous.stop();
-        restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
         logger.warn(
           { url: next.url, mode: next.mode, pid: next.pid },
           wasEmbedded ? 'chroma: the embedded chroma exited; started it again' : 'chroma: the process that served this data folder is gone; moved to a new server',
@@ -260,6 +322,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
           restartAt = Date.now() + restartDelayMs;
           logger.warn({ err, retryInMs: restartDelayMs }, wasEmbedded ? 'chroma: starting the embedded chroma again failed; retrying' : 'chroma: taking over the data folder failed; retrying');
           restartDelayMs = Math.min(restartDelayMs * 2, CHROMA_RESTART_MAX_DELAY_MS);
+          crashed('a start failed', isWritError(err) && Array.isArray(err.details.lastLogLines) ? (err.details.lastLogLines as string[]).slice(-10) : []);
         })
         .finally(() => {
           takingOver = false;
@@ -335,9 +398,20 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         })();
         // Counted on the partial index of pending chunks: cheap when in step.
         const pendingVectors = sqlite.status === 'ok' ? (store.db.prepare('SELECT count(*) FROM chunks WHERE active <> in_vector_index').pluck().get() as number) : 0;
+        const restartsIn = chroma.mode === 'embedded' && !chroma.isRunning() && config.chroma.restartOnExit ? Math.max(0, restartAt - Date.now()) : null;
+        const about = {
+          version: chroma.version,
+          url: chroma.url,
+          embedded: chroma.pid !== null,
+          mode: chroma.mode,
+          pendingVectors,
+          restarts: supervision.restarts,
+          crashesInARow: supervision.crashesInARow,
+          lastExit: supervision.lastExit,
+        };
         const chromaPart = await chroma.heartbeat().then(
-          () => ({ status: 'ok' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode, pendingVectors }),
-          (err: Error) => ({ status: 'down' as const, version: chroma.version, url: chroma.url, embedded: chroma.pid !== null, mode: chroma.mode, pendingVectors, error: err.message }),
+          () => ({ status: 'ok' as const, ...about, nextStartInMs: null }),
+          (err: Error) => ({ status: 'down' as const, ...about, nextStartInMs: restartsIn, error: err.message }),
         );
         const model = { status: 'ok' as const, id: embedder.modelId, dimension: embedder.dimension };
         const { lists, bytes, served, fellBack } = retrieval.termLists.stats;

@@ -52,6 +52,11 @@ export interface Store {
   transaction<T>(fn: (db: Db) => T): T;
   /** Checkpoints the background checkpointer has completed (0 without `backgroundCheckpoint`). */
   backgroundCheckpoints(): number;
+  /**
+   * True while the store polls for the write lock, for some seconds after a BEGIN that met
+   * another connection's write (diagnostics; see `writeLock`).
+   */
+  writeLockPolling(): boolean;
   /** Applied migrations, oldest first. */
   appliedMigrations(): Array<{ area: string; version: number; name: string; appliedAt: string }>;
   readonly sqliteVersion: string;
@@ -138,6 +143,7 @@ export function openStore(options: StoreOptions): Store {
     sqliteVersion: (db.prepare('select sqlite_version() as v').get() as { v: string }).v,
     transaction: runTransaction,
     backgroundCheckpoints: () => checkpoints,
+    writeLockPolling: () => lock.polling(),
     appliedMigrations: () =>
       db.prepare('SELECT area, version, name, applied_at AS appliedAt FROM schema_migrations ORDER BY applied_at, area, version').all() as Array<{
         area: string;
@@ -156,7 +162,7 @@ export function openStore(options: StoreOptions): Store {
 
 /** How long after a contended BEGIN the connection keeps waiting for the lock by polling. */
 const CONTENDED_FOR_MS = 10_000;
-/** A BEGIN slower than this met another writer (SQLite's busy handler sleeps 1 ms first). */
+/** A BEGIN slower than this may have met another writer (SQLite's busy handler sleeps 1 ms first). */
 const CONTENDED_BEGIN_NS = 900_000n;
 
 /**
@@ -166,13 +172,22 @@ const CONTENDED_BEGIN_NS = 900_000n;
  * home: p99 133 ms at 10 connections). After a contended BEGIN, the connection polls for the
  * lock every ~50 µs instead, for CONTENDED_FOR_MS (same home: p99 23 ms). An uncontended
  * process keeps SQLite's handler and pays nothing per transaction.
+ *
+ * A slow BEGIN alone is not contention: on a busy machine the thread is also descheduled
+ * mid-BEGIN. It counts only when another connection has committed since the last slow BEGIN
+ * (`PRAGMA data_version`, which moves only for other connections' commits), or when BEGIN
+ * gave up with SQLITE_BUSY. Polling costs two `db.pragma` calls per transaction, each a new
+ * statement whose handle the next young-generation GC must finalise: taken for contention
+ * by mistake, it added ~1.7 ms to every scavenge of an in-process broker loop.
  */
-function writeLock(db: Db, timeoutMs: number): { begin(): void; commit(): void; rollback(): void } {
+function writeLock(db: Db, timeoutMs: number): { begin(): void; commit(): void; rollback(): void; polling(): boolean } {
   const begin = db.prepare('BEGIN IMMEDIATE');
   const commit = db.prepare('COMMIT');
   const rollback = db.prepare('ROLLBACK');
-  // Through `db.pragma` (~6 µs): a prepared `PRAGMA busy_timeout` statement does not take
-  // effect reliably on each run (measured with better-sqlite3 12).
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+  let seenVersion = dataVersion.get();
+  // Through `db.pragma` (~6 µs): SQLite applies `PRAGMA busy_timeout = N` when the statement
+  // is prepared, not when it runs, so a prepared one cannot be reused to set it.
   const pause = new Int32Array(new SharedArrayBuffer(4));
   let pollUntil = 0;
   const polling = (): void => {
@@ -196,11 +211,21 @@ function writeLock(db: Db, timeoutMs: number): { begin(): void; commit(): void; 
     begin: () => {
       if (pollUntil > Date.now()) return polling();
       const t0 = process.hrtime.bigint();
-      begin.run();
-      if (process.hrtime.bigint() - t0 > CONTENDED_BEGIN_NS) pollUntil = Date.now() + CONTENDED_FOR_MS;
+      try {
+        begin.run();
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_BUSY') pollUntil = Date.now() + CONTENDED_FOR_MS;
+        throw err;
+      }
+      if (process.hrtime.bigint() - t0 > CONTENDED_BEGIN_NS) {
+        const version = dataVersion.get();
+        if (version !== seenVersion) pollUntil = Date.now() + CONTENDED_FOR_MS;
+        seenVersion = version;
+      }
     },
     commit: () => void commit.run(),
     rollback: () => void rollback.run(),
+    polling: () => pollUntil > Date.now(),
   };
 }
 

@@ -19,7 +19,7 @@ const migrations: Migration[] = [{ area: 'test', version: 1, name: 'notes', up: 
  * A thread with its own connection that takes the write lock, says so, holds it `holdMs`,
  * commits and records when (ms since epoch) in `shared[1]`.
  */
-function holdLock(path: string, holdMs: number, shared: Float64Array): { held: Promise<void>; done: Promise<void> } {
+function holdLock(path: string, holdMs: number, shared: Float64Array, end: 'COMMIT' | 'ROLLBACK' = 'COMMIT'): { held: Promise<void>; done: Promise<void> } {
   const code = `
     const { workerData, parentPort } = require('node:worker_threads');
     const Database = require(workerData.driver);
@@ -29,12 +29,12 @@ function holdLock(path: string, holdMs: number, shared: Float64Array): { held: P
     db.prepare("INSERT INTO notes (text) VALUES ('worker')").run();
     parentPort.postMessage('held');
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.holdMs);
-    db.prepare('COMMIT').run();
+    db.prepare(workerData.end).run();
     workerData.shared[1] = Date.now();
     db.close();
   `;
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(code, { eval: true, workerData: { path, holdMs, shared, driver } });
+  const worker = new Worker(code, { eval: true, workerData: { path, holdMs, shared, driver, end } });
   const held = new Promise<void>((resolve, reject) => {
     worker.once('message', () => resolve());
     worker.once('error', reject);
@@ -64,6 +64,7 @@ describe('write lock', () => {
       const acquiredAt = Date.now();
       await w.done;
       const late = acquiredAt - (shared[1] as number);
+      assert.equal(store.writeLockPolling(), true);
       assert.ok(late >= 0 && late < 20, `got the lock ${late} ms after its release`);
       assert.deepEqual(store.db.prepare('SELECT text FROM notes ORDER BY id').pluck().all(), ['worker', 'first', 'worker', 'second']);
     } finally {
@@ -78,6 +79,7 @@ describe('write lock', () => {
       const shared = new Float64Array(new SharedArrayBuffer(16));
       // Twice: with SQLite's handler, then (having met contention) while polling.
       for (let round = 0; round < 2; round++) {
+        assert.equal(store.writeLockPolling(), round === 1, 'a BEGIN that gave up on a held lock switches to polling');
         const w = holdLock(path, 600, shared);
         await w.held;
         const t0 = Date.now();
@@ -91,6 +93,34 @@ describe('write lock', () => {
       }
       assert.deepEqual(store.db.prepare('SELECT text FROM notes ORDER BY id').pluck().all(), ['worker', 'worker']);
       assert.equal(store.db.inTransaction, false);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('a slow BEGIN is taken for contention only when another connection committed meanwhile', async () => {
+    // A contender that writes nothing (it rolls back) slows this BEGIN as much as one that
+    // commits; polling costs every later transaction two statement preparations, so only
+    // the committing contender, proof of another writer, switches it on.
+    const path = join(dir, 'c.db');
+    const store = openStore({ path, migrations });
+    try {
+      const shared = new Float64Array(new SharedArrayBuffer(16));
+      let w = holdLock(path, 30, shared, 'ROLLBACK');
+      await w.held;
+      const t0 = Date.now();
+      store.transaction((db) => db.prepare("INSERT INTO notes (text) VALUES ('after rollback')").run());
+      assert.ok(Date.now() - t0 >= 20, 'the BEGIN waited for the contender');
+      await w.done;
+      assert.equal(store.writeLockPolling(), false);
+      for (let i = 0; i < 100; i++) store.transaction((db) => db.prepare("INSERT INTO notes (text) VALUES ('alone')").run());
+      assert.equal(store.writeLockPolling(), false);
+      w = holdLock(path, 30, shared, 'COMMIT');
+      await w.held;
+      store.transaction((db) => db.prepare("INSERT INTO notes (text) VALUES ('after commit')").run());
+      await w.done;
+      assert.equal(store.writeLockPolling(), true);
+      assert.deepEqual(store.db.prepare("SELECT count(*) FROM notes WHERE text = 'worker'").pluck().get(), 1);
     } finally {
       store.close();
     }
