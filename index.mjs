@@ -30,7 +30,7 @@ export const {
   isTainted, isWritError, isZeroVector, kidOf, ledgerMigrations, listErrorCodes,
   listLoadableFiles, loadCatalogFile, loadConfig, loadFile, loadPolicies, loadPolicyDir,
   loadPublicKeys, loadText, newId, normalizeForTaint, normalizeTime, nowIso, onShutdown,
-  openKeyring, openStore, openVectorIndex, parseInput, randomBase64url, readPolicyDir,
+  openKeyring, openStore, openVectorIndex, parseInput, policySetSubject, randomBase64url, readPolicyDir,
   referenceEntryHash, retrievalMigrations, runCli, runShutdown, sealBundle, sealOf,
   sealProposal, serveMcpStdio, sha256Hex, shutdownHookCount, splitWarrant, startChroma,
   systemClock, toInputIssues, toUtcIso, verifyChain, verifyWarrantOffline, verifyWithJwks,

@@ -234,6 +234,19 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       config: { ...config.retrieval, embedBatchSize: config.embedder.batchSize },
     });
     cleanup.push(() => retrieval.close());
+    if (!options.rebuildVectorIndex) {
+      // A home restored from `writ backup` starts with an empty Chroma folder: SQLite holds
+      // every vector, so they are queued to be written again rather than silently missing.
+      const index = await retrieval.reconcileVectorIndex();
+      if (index.requeued > 0) {
+        logger.warn(
+          { expected: index.expected, requeued: index.requeued },
+          'chroma: the vector index was empty while SQLite records vectors in it (a restored home, or a lost chroma folder): writing them again from SQLite',
+        );
+      } else if (index.found !== index.expected) {
+        logger.warn({ expected: index.expected, found: index.found }, 'chroma: the vector index and SQLite disagree on how many vectors it holds: run `writ reindex` (with the server stopped) to rebuild it');
+      }
+    }
 
     // A shared Chroma belongs to another Writ process (often a short CLI command that was
     // running when this one started). When it stops answering, this process takes the data
@@ -335,6 +348,9 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       shuttingDown = true;
     });
 
+    // The policy set in force goes on record before any request's entries (a short CLI
+    // command leaves it to its first decision).
+    if (options.seedWorkspace !== false) broker.recordPolicySetActivation();
     const firstStartKeys = options.seedWorkspace === false ? [] : await seed(workspace, { broker, retrieval, keys, config, logger, onProgress: options.onProgress });
     // Start-up reconciliation: vectors an earlier process committed to SQLite but could not
     // write (Chroma down) are pushed in the background, retried until Chroma takes them. Only

@@ -7,6 +7,7 @@ import { approve, listApprovals, reject } from './approvals.js';
 import type { Catalog } from './catalog.js';
 import { BrokerConfigSchema, type BrokerConfigInput } from './config.js';
 import type { BrokerContext, DecisionEngine, WarrantKeyring } from './context.js';
+import { recordPolicySetActivation } from './policy-activation.js';
 import { decide, getDecision, proposeAndDecide, proposeAndDecideIn } from './decisions.js';
 import { BrokerErrors } from './errors.js';
 import type { EvidenceReader } from './evidence.js';
@@ -82,6 +83,7 @@ export function createBroker(options: BrokerOptions) {
     keyring: options.warrantKeyring,
     clock: options.clock ?? systemClock,
     config: Object.freeze(config.data),
+    activation: { recorded: null },
   });
 
   return Object.freeze({
@@ -114,6 +116,19 @@ export function createBroker(options: BrokerOptions) {
       return p === undefined ? undefined : computeFacts(ctx, ctx.store.db, p, ctx.clock.now().toISOString(), readParties(ctx.store.db, p));
     },
     decide: (proposalId: string, opts?: { requestId?: string; actorId?: string }) => decide(ctx, proposalId, opts),
+    /**
+     * Records the policy set as activated now, unless the ledger last recorded this one (the
+     * first decision does it otherwise): a server calls it at start, so the record comes
+     * before any request's entries.
+     */
+    recordPolicySetActivation: () => {
+      try {
+        ctx.store.transaction((db) => recordPolicySetActivation(ctx, db));
+      } catch (err) {
+        ctx.activation.recorded = null;
+        throw err;
+      }
+    },
     /** `propose` then `decide` in one transaction (what `POST /v1/proposals` does). */
     proposeAndDecide: (caller: Principal, input: ProposeInput | unknown, opts?: { requestId?: string }) => proposeAndDecide(ctx, caller, input, opts),
     /** `proposeAndDecide` in the caller's transaction, its refusal returned (throw it after the commit). */

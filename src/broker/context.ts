@@ -24,6 +24,18 @@ export interface PolicyVerdict {
 export interface DecisionEngine {
   readonly policySetHash: string;
   decide(facts: Facts): PolicyVerdict;
+  /**
+   * What `policySetHash` seals, for the ledger's `policy_set.activated` entry (the catalog,
+   * the Cedar schema, every policy). An engine without it is recorded by its hash alone.
+   */
+  describe?(): PolicySetDescription;
+}
+
+/** The content of a policy set, as the ledger records it when the set is activated. */
+export interface PolicySetDescription {
+  readonly catalog: unknown;
+  readonly schema: unknown;
+  readonly policies: ReadonlyArray<{ readonly id: string; readonly file: string; readonly effect: string; readonly isDefault: boolean; readonly text: string }>;
 }
 
 /** The warrant keyring as the broker uses it (a `Keyring` of purpose `warrant`). */
@@ -38,4 +50,6 @@ export interface BrokerContext {
   readonly keyring: WarrantKeyring;
   readonly clock: Clock;
   readonly config: BrokerConfig;
+  /** The policy set hash this broker has seen recorded as activated (see policy-activation.ts). */
+  readonly activation: { recorded: string | null };
 }

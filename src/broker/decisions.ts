@@ -10,6 +10,7 @@ import { computeFacts } from './facts.js';
 import { moveProposal, type ProposalStatus } from './lifecycle.js';
 import { proposeIn } from './proposals.js';
 import { prep, readDecision, readProposal, type DecisionRecord, type ProposalRecord } from './records.js';
+import { policySetSubject, recordPolicySetActivation } from './policy-activation.js';
 
 const NEXT: Record<DecisionRecord['outcome'], ProposalStatus> = {
   allow: 'authorized',
@@ -99,13 +100,19 @@ export function decideIn(
   // A proposal never decided before (no decision id yet) has no earlier decisions.
   const earlierDecisions =
     proposal.decisionId === null ? [] : (prep(db, 'SELECT id FROM decisions WHERE proposal_id = ? AND id <> ? ORDER BY id').pluck().all(proposal.id, id) as string[]);
+  try {
+    recordPolicySetActivation(ctx, db);
+  } catch (err) {
+    ctx.activation.recorded = null;
+    throw err;
+  }
   ctx.ledger.append({
     kind: 'decision.made',
     subjectId: id,
     tenant: proposal.tenant,
     actorId: meta.actorId,
     requestId: meta.requestId,
-    refs: [proposal.id, ...approvalIds, ...earlierDecisions],
+    refs: [proposal.id, ...approvalIds, ...earlierDecisions, policySetSubject(decision.policySetHash)],
     body: {
       decisionId: id,
       proposalId: proposal.id,

@@ -14,13 +14,13 @@ export const CliErrors = defineErrors('cli', {
   },
   CLI_TARGET_EXISTS: {
     status: 409,
-    meaning: '`writ init` was pointed at a folder that already has files in it; it never overwrites',
+    meaning: '`writ init` or `writ backup` was pointed at a folder that already has files in it; neither ever overwrites',
     fix: 'pick a new or empty folder',
   },
   CLI_HOME_NOT_FOUND: {
     status: 404,
-    meaning: 'an audit command found no Writ home (no `writ.db`) where `WRIT_HOME` points; audits only read a home, they never create one',
-    fix: 'point `WRIT_HOME` (or `home` in `WRIT_CONFIG`) at the home to audit',
+    meaning: 'an audit or backup command found no Writ home (no `writ.db`, or a home without its signing keys) where `WRIT_HOME` points; they only read a home, they never create one',
+    fix: 'point `WRIT_HOME` (or `home` in `WRIT_CONFIG`) at the home to audit or back up',
   },
   CLI_RECORD_NOT_FOUND: {
     status: 404,

@@ -120,6 +120,7 @@ function openLightHome(config: Config): LocalHome {
       return loadEngine().policySetHash;
     },
     decide: (facts) => loadEngine().decide(facts),
+    describe: () => loadEngine().describe(),
   };
   const authority = openAuthority(config, { workspace, catalog, policyEngine: lazyEngine });
   try {

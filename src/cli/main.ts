@@ -20,6 +20,7 @@ import { auditCommand } from './commands/audit.js';
 import { policyCommand } from './commands/policy.js';
 import { keysCommand } from './commands/keys.js';
 import { reindexCommand } from './commands/reindex.js';
+import { backupCommand } from './commands/backup.js';
 
 export { EXIT } from './exit-codes.js';
 
@@ -39,6 +40,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   policyCommand,
   keysCommand,
   reindexCommand,
+  backupCommand,
 ];
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {

@@ -36,7 +36,7 @@ export function walkLineage(graph: RefsGraph, id: string, options: LedgerGraphOp
     expanded.set(next.id, next.beforeSeq);
     for (const entry of graph.entriesAbout(next.id)) {
       if (entry.seq >= next.beforeSeq) break;
-      if (options.tenant !== undefined && entry.tenant !== options.tenant) continue;
+      if (options.tenant !== undefined && entry.tenant !== null && entry.tenant !== options.tenant) continue;
       if (found.has(entry.seq)) continue;
       if (found.size >= max) return collect(id, found, true);
       found.set(entry.seq, entry);
@@ -59,7 +59,7 @@ export function walkImpact(graph: RefsGraph, id: string, options: LedgerGraphOpt
   const expanded = new Set<string>();
   const queue: string[] = [id];
   const add = (entry: LedgerEntry, follow: boolean): boolean => {
-    if (options.tenant !== undefined && entry.tenant !== options.tenant) return true;
+    if (options.tenant !== undefined && entry.tenant !== null && entry.tenant !== options.tenant) return true;
     if (found.has(entry.seq)) return true;
     if (found.size >= max) return false;
     found.set(entry.seq, entry);

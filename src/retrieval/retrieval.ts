@@ -102,6 +102,14 @@ export interface Retrieval {
    * them in the background, retrying with back-off while the index fails, until `close()`.
    */
   resumeVectorSync(): void;
+  /**
+   * Compares the vector index with what SQLite says it holds. An empty index while SQLite
+   * counts vectors in it (a home restored from `writ backup`, or Chroma's folder lost) gets
+   * every vector marked pending, for the next sync to write them all again from SQLite
+   * (`requeued`). Any other difference is only reported: which vectors are missing is not
+   * known without a full `reindex`.
+   */
+  reconcileVectorIndex(): Promise<{ expected: number; found: number; requeued: number }>;
   /** Rebuilds the vector index from SQLite (re-embedding chunk text when `reembed`). */
   reindex(options?: { reembed?: boolean }): Promise<{ chunks: number }>;
   /**
@@ -287,6 +295,23 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     syncVectors: () => syncVectorIndex(ctx),
     resumeVectorSync: () => {
       if (hasPendingVectors(deps.store.db)) retryVectorSyncLater(ctx, 0);
+    },
+    reconcileVectorIndex: async () => {
+      const db = deps.store.db;
+      // Vectors SQLite marks as in the index: active ones, and revoked ones not yet deleted from it.
+      const indexed = () => db.prepare('SELECT count(*) FROM chunks c WHERE c.in_vector_index = 1 AND EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.seq = c.seq)').pluck().get() as number;
+      const expected = indexed();
+      const found = await ctx.vectorIndex.count();
+      if (found > 0 || expected === 0) return { expected, found, requeued: 0 };
+      // INVARIANT: the marks change in one transaction, with the same rule as `reindex`: a
+      // chunk without a vector (no known word) never goes to the index, so it stays marked.
+      const requeued = deps.store.transaction((tx) => {
+        const upserts = tx.prepare('SELECT count(*) FROM chunks c WHERE c.active = 1 AND c.in_vector_index = 1 AND EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.seq = c.seq)').pluck().get() as number;
+        tx.prepare('UPDATE chunks SET in_vector_index = 0 WHERE in_vector_index = 1').run();
+        tx.prepare('UPDATE chunks SET in_vector_index = 1 WHERE active = 1 AND seq NOT IN (SELECT seq FROM chunk_vectors)').run();
+        return upserts;
+      });
+      return { expected, found, requeued };
     },
     reindex,
     watch,

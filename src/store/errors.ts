@@ -17,6 +17,11 @@ export const StoreErrors = defineErrors('store', {
     meaning: 'the database was written by a newer Writ whose migrations this version does not know',
     fix: 'run the newer Writ version, or point `WRIT_HOME` at another folder',
   },
+  STORE_BACKUP_FAILED: {
+    status: 500,
+    meaning: 'an online backup of the database could not be written: the destination file exists, or SQLite failed while copying',
+    fix: 'back up into a new, empty folder on a disk with room; read the cause for SQLite\'s message',
+  },
   STORE_BUSY: {
     status: 503,
     meaning: 'the database stayed locked by another writer past the busy timeout',

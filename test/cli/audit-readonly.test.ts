@@ -39,9 +39,10 @@ test('verify, lineage and tail change nothing in the home they audit, whatever t
   const lineage = await runCli(['audit', 'lineage', proposed.json().decision.id, '--json'], env);
   assert.equal(lineage.code, EXIT.OK, lineage.stderr);
   assert.ok(lineage.json().entries.some((e: { kind: string }) => e.kind === 'proposal.created'));
-  const tail = await runCli(['audit', 'tail', '--limit', '2', '--json'], env);
+  const tail = await runCli(['audit', 'tail', '--limit', '3', '--json'], env);
   assert.equal(tail.code, EXIT.OK, tail.stderr);
-  assert.deepEqual(tail.json().entries.map((e: { kind: string }) => e.kind), ['proposal.created', 'decision.made']);
+  // The home's first decision put its policy set on record just before it.
+  assert.deepEqual(tail.json().entries.map((e: { kind: string }) => e.kind), ['proposal.created', 'policy_set.activated', 'decision.made']);
 
   assert.deepEqual(files.map(digest), before, 'the database and the anchor file are as they were');
 });

@@ -55,7 +55,8 @@ test('plain Node (no TypeScript loader) imports writ and runs a broker round tri
     assert.equal(out.outcome, 'allow');
     assert.equal(out.state, 'requested');
     assert.equal(out.verified, true);
-    assert.deepEqual(out.kinds, ['principal.upserted', 'proposal.created', 'decision.made', 'warrant.issued', 'transition.executed']);
+    // The first decision puts the policy set in force on the ledger first.
+    assert.deepEqual(out.kinds, ['principal.upserted', 'proposal.created', 'policy_set.activated', 'decision.made', 'warrant.issued', 'transition.executed']);
     assert.equal(out.canonical, '{"a":[true,null],"b":1}');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -12,15 +12,7 @@ import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/core/index.js';
 import { ownerFileOf } from '../../src/retrieval/chroma-server.js';
-
-async function waitUntil(check: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
-}
+import { waitUntil } from '../wait.js';
 
 test('a server sharing another process\'s chroma takes the data folder over when that process ends', async () => {
   const home = mkdtempSync(join(tmpdir(), 'writ-takeover-'));

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { isWritError } from '../../src/core/index.js';
 import { connectChroma, ownerFileOf, pickFreePort, startChroma, type ChromaExit, type ChromaServer } from '../../src/retrieval/chroma-server.js';
 import { openVectorIndex } from '../../src/retrieval/vector-index.js';
+import { waitUntil } from '../wait.js';
 
 /** True while `pid` runs (a zombie waiting to be reaped counts as gone). */
 function isAlive(pid: number): boolean {
@@ -18,15 +19,6 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function waitUntil(check: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
 }
 
 describe('embedded chroma server', () => {
@@ -229,7 +221,7 @@ describe('embedded chroma server', () => {
       assert.ok(isAlive(chromaPid));
       parent.kill('SIGKILL');
       await exitCode;
-      assert.ok(await waitUntil(() => !isAlive(chromaPid), 5000), `chroma pid ${chromaPid} outlived its SIGKILLed parent`);
+      assert.ok(await waitUntil(() => !isAlive(chromaPid), 5000, 50), `chroma pid ${chromaPid} outlived its SIGKILLed parent`);
     });
 
     test('a second Writ process on the same data folder shares the first one\'s chroma; a killed owner\'s folder is taken over', async () => {
@@ -252,7 +244,7 @@ describe('embedded chroma server', () => {
       // The owner dies without cleaning up: its file stays, and the next start takes the folder over.
       parent.kill('SIGKILL');
       await exitCode;
-      assert.ok(await waitUntil(() => !isAlive(chromaPid), 5000));
+      assert.ok(await waitUntil(() => !isAlive(chromaPid), 5000, 50));
       assert.ok(existsSync(ownerFileOf(dataDir)), 'a SIGKILLed owner leaves its file behind');
       const third = await startChroma({ dataDir });
       try {

@@ -141,6 +141,11 @@ describe('HTTP API: the refund desk story', () => {
     assert.ok(subjects.includes(context.bundleId), 'the bundle is in the lineage');
     assert.ok(subjects.includes(documentId), 'the document is in the lineage');
     assert.ok(lineage.json().byKind['document.ingested']?.length >= 1);
+    // The policies that decided, recorded once for the whole home, reach the tenant's auditor.
+    const [policySet] = lineage.json().byKind['policy_set.activated'] ?? [];
+    assert.equal(policySet?.subjectId, `policy_set:${fx.app.policy.policySetHash}`);
+    assert.equal(policySet?.tenant, null);
+    assert.ok(policySet?.body.policies.some((p: { text: string }) => p.text.includes('permit')), 'with the policies\' text');
 
     const impact = await fx.call('fatima', 'GET', `/v1/audit/impact/${documentId}`);
     assert.equal(impact.statusCode, 200);

@@ -38,6 +38,8 @@ export interface PolicyEngine {
    * to keep decisions fast). Never throws for a deny or a policy error: those are results.
    */
   decide(facts: Facts): PolicyDecision;
+  /** What `policySetHash` seals: the catalog, the schema and the policies (recorded in the ledger when the set is activated). */
+  describe(): { readonly catalog: Catalog; readonly schema: CedarSchemaJson; readonly policies: readonly ParsedPolicy[] };
   /** Counters since creation: Cedar calls made and answers served from the memo. */
   stats(): { cedarCalls: number; memoHits: number; memoSize: number };
 }
@@ -447,5 +449,6 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   }
 
   const stats = () => ({ cedarCalls, memoHits, memoSize: memo.size });
-  return Object.freeze({ policySetHash: loaded.hash, schema: loaded.schema, policies: loaded.policies, decide, stats });
+  const describe = () => ({ catalog: loaded.catalog, schema: loaded.schema, policies: loaded.policies });
+  return Object.freeze({ policySetHash: loaded.hash, schema: loaded.schema, policies: loaded.policies, decide, describe, stats });
 }

@@ -1,6 +1,8 @@
 // `writ keys create|list|revoke`: API keys bound to a principal (local home only — the
-// key secret is shown once and stored only as a hash).
-import { WritError } from '../../core/index.js';
+// key secret is shown once and stored only as a hash). `writ keys signing` lists the
+// home's signing keys and `writ keys rotate ledger|warrant` replaces one, on the ledger.
+import { join } from 'node:path';
+import { WritError, openKeyring, type KeyInfo } from '../../core/index.js';
 import { argsOf, noExtraPositionals } from '../args.js';
 import { CliErrors } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -11,8 +13,8 @@ import type { CommandContext, CommandSpec } from '../command.js';
 
 export const keysCommand: CommandSpec = {
   name: 'keys',
-  summary: 'create, list and revoke API keys (local home)',
-  usage: 'writ keys create --principal ID [--label L] | keys list [--principal ID] | keys revoke KEY_ID',
+  summary: 'create, list and revoke API keys; list and rotate the signing keys (local home)',
+  usage: 'writ keys create --principal ID [--label L] | keys list [--principal ID] | keys revoke KEY_ID | keys signing | keys rotate ledger|warrant',
   options: {
     principal: { type: 'string', description: 'the principal the key acts as (create), or whose keys to list' },
     label: { type: 'string', description: 'a note to tell keys apart (create)' },
@@ -20,13 +22,45 @@ export const keysCommand: CommandSpec = {
   },
   async run(ctx: CommandContext): Promise<ExitCode> {
     const args = argsOf(ctx, 'keys');
-    const sub = args.sub(['create', 'list', 'revoke'] as const);
+    const sub = args.sub(['create', 'list', 'revoke', 'signing', 'rotate'] as const);
     requireLocal(ctx, 'keys');
-    noExtraPositionals(ctx, 'keys', sub === 'revoke' ? 2 : 1);
+    noExtraPositionals(ctx, 'keys', sub === 'revoke' || sub === 'rotate' ? 2 : 1);
     const keyId = sub === 'revoke' ? args.positional(1, 'KEY_ID') : undefined;
+    const purpose = sub === 'rotate' ? args.positional(1, 'the keyring to rotate (`ledger` or `warrant`)') : undefined;
+    if (purpose !== undefined && purpose !== 'ledger' && purpose !== 'warrant') {
+      throw new WritError(CliErrors.CLI_USAGE, `unknown keyring \`${purpose}\`: rotate \`ledger\` (checkpoint signatures) or \`warrant\` (warrants)`);
+    }
     const principalId = sub === 'create' ? args.need('principal') : args.string('principal');
     const home = await openLocalHome(ctx.env);
     try {
+      if (sub === 'signing' || sub === 'rotate') {
+        const keyrings = SIGNING_PURPOSES.map((p) => ({ purpose: p, keyring: openKeyring({ dir: join(home.config.home, 'keys', p), purpose: p }) }));
+        if (sub === 'signing') {
+          const keys = keyrings.flatMap(({ purpose: p, keyring }) => keyring.list().map((k) => signingKeyRow(p, k, keyring.activeKid)));
+          ctx.out.result(
+            { keys },
+            table(['keyring', 'kid', 'created', 'retired', 'active'], keys.map((k) => [k.keyring, k.kid, k.createdAt, k.retiredAt, k.active ? 'yes' : ''])),
+          );
+          return EXIT.OK;
+        }
+        const target = keyrings.find((k) => k.purpose === purpose) as (typeof keyrings)[number];
+        const retired = target.keyring.activeKid;
+        const kid = target.keyring.rotate();
+        // On the ledger: an auditor sees when signatures changed keys, and which.
+        const entry = home.store.transaction(() =>
+          home.ledger.append({ kind: 'keyring.rotated', subjectId: `keyring:${target.purpose}`, tenant: null, body: { keyring: target.purpose, activeKid: kid, retiredKid: retired } }),
+        );
+        ctx.out.result(
+          { keyring: target.purpose, activeKid: kid, retiredKid: retired, ledgerSeq: entry.seq, keys: target.keyring.list().map((k) => signingKeyRow(target.purpose, k, kid)) },
+          [
+            `rotated the ${target.purpose} key: ${kid} signs from now on; ${retired} is retired (recorded at ledger entry ${entry.seq})`,
+            target.purpose === 'warrant'
+              ? 'warrants it signed stay valid until they expire; running processes switch within a second; /.well-known/jwks.json lists both'
+              : 'checkpoints it signed still verify; running processes switch within a second',
+          ].join('\n'),
+        );
+        return EXIT.OK;
+      }
       if (sub === 'create') {
         const issued = home.keys.create(principalId as string, args.string('label') ?? '');
         ctx.out.result(issued, [
@@ -60,3 +94,9 @@ export const keysCommand: CommandSpec = {
     }
   },
 };
+
+const SIGNING_PURPOSES = ['ledger', 'warrant'] as const;
+
+function signingKeyRow(keyring: string, k: KeyInfo, activeKid: string) {
+  return { keyring, kid: k.kid, createdAt: k.createdAt, retiredAt: k.retiredAt ?? '-', active: k.kid === activeKid };
+}

@@ -1,0 +1,74 @@
+// `writ keys signing` lists the home's signing keys; `writ keys rotate ledger|warrant`
+// replaces one on the ledger's record: what the old key signed still verifies (a warrant
+// issued before the rotation still executes), and what comes next is signed by the new one.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT } from '../../src/cli/main.js';
+import { openLocalHome } from '../../src/cli/local-home.js';
+import { PACKAGE_ROOT } from '../../src/core/index.js';
+import { runCli } from './helpers.js';
+
+const root = mkdtempSync(join(tmpdir(), 'writ-signing-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+type KeyRow = { keyring: string; kid: string; retiredAt: string; active: boolean };
+
+test('rotating the warrant and ledger keys keeps old signatures valid and is on the ledger', async () => {
+  const workspace = join(root, 'workspace');
+  cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
+  const env = { WRIT_HOME: join(root, 'home'), WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent' };
+
+  const listed = await runCli(['keys', 'signing', '--json'], env);
+  assert.equal(listed.code, EXIT.OK, listed.stderr);
+  const before = listed.json().keys as KeyRow[];
+  assert.deepEqual(before.map((k) => [k.keyring, k.active]), [['ledger', true], ['warrant', true]]);
+  const oldWarrantKid = before.find((k) => k.keyring === 'warrant')?.kid;
+
+  // A warrant signed with the key about to be retired.
+  const session = await runCli(['session', 'create', '--as', 'desk-agent', '--json'], env);
+  const proposed = await runCli(
+    ['propose', '--as', 'desk-agent', '--session', session.json().id, '--action', 'refund.request', '--target', 'rf-rotate-1',
+      '--param', 'amountCents=500', '--param', 'orderId=ord-1001', '--param', 'recipientAccount=acct-1', '--json'],
+    env,
+  );
+  assert.equal(proposed.code, EXIT.OK, proposed.stderr);
+  const home = await openLocalHome(env);
+  let token: string;
+  try {
+    token = home.broker.issueWarrant(home.principal('desk-agent'), proposed.json().proposal.id).token;
+  } finally {
+    await home.close();
+  }
+
+  const rotated = await runCli(['keys', 'rotate', 'warrant', '--json'], env);
+  assert.equal(rotated.code, EXIT.OK, rotated.stderr);
+  assert.equal(rotated.json().retiredKid, oldWarrantKid);
+  assert.notEqual(rotated.json().activeKid, oldWarrantKid);
+
+  const executed = await runCli(['execute', '--warrant', token, '--json'], env);
+  assert.equal(executed.code, EXIT.OK, executed.stdout + executed.stderr);
+  assert.equal(executed.json().transition.status, 'executed');
+
+  const warrantKeys = ((await runCli(['keys', 'signing', '--json'], env)).json().keys as KeyRow[]).filter((k) => k.keyring === 'warrant');
+  assert.equal(warrantKeys.length, 2);
+  assert.deepEqual(warrantKeys.map((k) => [k.kid, k.active, k.retiredAt !== '-']), [[oldWarrantKid, false, true], [rotated.json().activeKid, true, false]]);
+
+  const ledgerRotated = await runCli(['keys', 'rotate', 'ledger', '--json'], env);
+  assert.equal(ledgerRotated.code, EXIT.OK, ledgerRotated.stderr);
+  const verify = await runCli(['audit', 'verify', '--json'], env);
+  assert.equal(verify.code, EXIT.OK, verify.stdout + verify.stderr);
+  assert.equal(verify.json().ok, true);
+
+  const recorded = await runCli(['audit', 'tail', '--kinds', 'keyring.rotated', '--json'], env);
+  assert.deepEqual(
+    recorded.json().entries.map((e: { subjectId: string; body: { retiredKid: string } }) => [e.subjectId, e.body.retiredKid]),
+    [['keyring:warrant', oldWarrantKid], ['keyring:ledger', before.find((k) => k.keyring === 'ledger')?.kid]],
+  );
+
+  const unknown = await runCli(['keys', 'rotate', 'api', '--json'], env);
+  assert.equal(unknown.code, EXIT.INVALID_INPUT);
+  assert.equal(unknown.json().error.code, 'CLI_USAGE');
+});
