@@ -237,15 +237,18 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     if (!options.rebuildVectorIndex) {
       // A home restored from `writ backup` starts with an empty Chroma folder: SQLite holds
       // every vector, so they are queued to be written again rather than silently missing.
-      const index = await retrieval.reconcileVectorIndex();
-      if (index.requeued > 0) {
-        logger.warn(
-          { expected: index.expected, requeued: index.requeued },
-          'chroma: the vector index was empty while SQLite records vectors in it (a restored home, or a lost chroma folder): writing them again from SQLite',
-        );
-      } else if (index.found !== index.expected) {
-        logger.warn({ expected: index.expected, found: index.found }, 'chroma: the vector index and SQLite disagree on how many vectors it holds: run `writ reindex` (with the server stopped) to rebuild it');
-      }
+      // Chroma failing here is not fatal: supervision and the sync retries deal with that.
+      await retrieval.reconcileVectorIndex().then(
+        (index) => {
+          if (index.requeued > 0) {
+            logger.warn(
+              { requeued: index.requeued },
+              'chroma: the vector index was empty while SQLite records vectors in it (a restored home, or a lost chroma folder): writing them again from SQLite',
+            );
+          }
+        },
+        (err: unknown) => logger.warn({ err }, 'chroma: could not compare the vector index with SQLite at start; going on'),
+      );
     }
 
     // A shared Chroma belongs to another Writ process (often a short CLI command that was
@@ -259,11 +262,11 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     const supervision = { restarts: 0, crashesInARow: 0, lastExit: null as ChromaLastExit | null, startedAt: Date.now() };
     let restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
     let restartAt = 0;
-    const crashed = (what: string, lastLogLines: string[]): void => {
+    const crashed = (what: string, lastLogLines: string[], retryInMs: number): void => {
       supervision.crashesInARow++;
       if (supervision.crashesInARow === CHROMA_CRASH_LOOP_AFTER) {
         logger.error(
-          { crashesInARow: supervision.crashesInARow, retryInMs: restartDelayMs, lastExit: supervision.lastExit, lastLogLines },
+          { crashesInARow: supervision.crashesInARow, retryInMs, lastExit: supervision.lastExit, lastLogLines },
           `chroma: keeps failing (${what}); still retrying, with longer waits; search reads SQLite meanwhile; the last log lines may say why`,
         );
       }
@@ -284,9 +287,10 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
           restartAt = 0;
           return;
         }
-        restartAt = at + restartDelayMs;
+        const waitMs = restartDelayMs;
+        restartAt = at + waitMs;
         restartDelayMs = Math.min(restartDelayMs * 2, CHROMA_RESTART_MAX_DELAY_MS);
-        crashed(`it exited ${Math.round((at - startedAt) / 1000)} s after it started`, server.lastLogLines(10));
+        crashed(`it exited ${Math.round((at - startedAt) / 1000)} s after it started`, server.lastLogLines(10), waitMs);
       });
     };
     superviseChroma(chroma);
@@ -332,10 +336,14 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         await retrieval.syncVectors().catch(() => undefined);
       })()
         .catch((err: unknown) => {
-          restartAt = Date.now() + restartDelayMs;
-          logger.warn({ err, retryInMs: restartDelayMs }, wasEmbedded ? 'chroma: starting the embedded chroma again failed; retrying' : 'chroma: taking over the data folder failed; retrying');
+          const waitMs = restartDelayMs;
+          restartAt = Date.now() + waitMs;
+          logger.warn({ err, retryInMs: waitMs }, wasEmbedded ? 'chroma: starting the embedded chroma again failed; retrying' : 'chroma: taking over the data folder failed; retrying');
+          // A shared folder is retried at every check (it waits for another process): only
+          // the embedded child's failed starts grow the wait and count as crashes.
+          if (!wasEmbedded) return;
           restartDelayMs = Math.min(restartDelayMs * 2, CHROMA_RESTART_MAX_DELAY_MS);
-          crashed('a start failed', isWritError(err) && Array.isArray(err.details.lastLogLines) ? (err.details.lastLogLines as string[]).slice(-10) : []);
+          crashed('a start failed', isWritError(err) && Array.isArray(err.details.lastLogLines) ? (err.details.lastLogLines as string[]).slice(-10) : [], waitMs);
         })
         .finally(() => {
           takingOver = false;

@@ -83,7 +83,6 @@ export function createBroker(options: BrokerOptions) {
     keyring: options.warrantKeyring,
     clock: options.clock ?? systemClock,
     config: Object.freeze(config.data),
-    activation: { recorded: null },
   });
 
   return Object.freeze({
@@ -117,18 +116,11 @@ export function createBroker(options: BrokerOptions) {
     },
     decide: (proposalId: string, opts?: { requestId?: string; actorId?: string }) => decide(ctx, proposalId, opts),
     /**
-     * Records the policy set as activated now, unless the ledger last recorded this one (the
-     * first decision does it otherwise): a server calls it at start, so the record comes
+     * Records the policy set as activated now, unless the ledger's newest activation is this
+     * one (each decision checks the same): a server calls it at start, so the record comes
      * before any request's entries.
      */
-    recordPolicySetActivation: () => {
-      try {
-        ctx.store.transaction((db) => recordPolicySetActivation(ctx, db));
-      } catch (err) {
-        ctx.activation.recorded = null;
-        throw err;
-      }
-    },
+    recordPolicySetActivation: () => ctx.store.transaction((db) => recordPolicySetActivation(ctx, db)),
     /** `propose` then `decide` in one transaction (what `POST /v1/proposals` does). */
     proposeAndDecide: (caller: Principal, input: ProposeInput | unknown, opts?: { requestId?: string }) => proposeAndDecide(ctx, caller, input, opts),
     /** `proposeAndDecide` in the caller's transaction, its refusal returned (throw it after the commit). */

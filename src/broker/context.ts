@@ -50,6 +50,4 @@ export interface BrokerContext {
   readonly keyring: WarrantKeyring;
   readonly clock: Clock;
   readonly config: BrokerConfig;
-  /** The policy set hash this broker has seen recorded as activated (see policy-activation.ts). */
-  readonly activation: { recorded: string | null };
 }

@@ -100,12 +100,7 @@ export function decideIn(
   // A proposal never decided before (no decision id yet) has no earlier decisions.
   const earlierDecisions =
     proposal.decisionId === null ? [] : (prep(db, 'SELECT id FROM decisions WHERE proposal_id = ? AND id <> ? ORDER BY id').pluck().all(proposal.id, id) as string[]);
-  try {
-    recordPolicySetActivation(ctx, db);
-  } catch (err) {
-    ctx.activation.recorded = null;
-    throw err;
-  }
+  recordPolicySetActivation(ctx, db);
   ctx.ledger.append({
     kind: 'decision.made',
     subjectId: id,

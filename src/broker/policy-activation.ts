@@ -3,10 +3,16 @@
 // policy's id and text); the `policy_set.activated` entry keeps what that hash stands for,
 // so an auditor reads the very policies behind a decision from the ledger, and can check
 // them against the hash, long after the workspace's files have changed.
-import type { JsonValue } from '../core/index.js';
+import { canonicalJson, sealOf, type JsonValue } from '../core/index.js';
 import type { Db } from '../store/index.js';
-import type { BrokerContext } from './context.js';
+import type { BrokerContext, PolicySetDescription } from './context.js';
 import { prep } from './records.js';
+
+/**
+ * Largest activation body kept whole, in characters of canonical JSON: half the ledger's
+ * limit on one body. A larger set is recorded by digests (see `activationBody`).
+ */
+export const MAX_ACTIVATION_BODY_CHARS = 500_000;
 
 /** Ledger subject of a policy set's activations; decisions ref it. */
 export function policySetSubject(policySetHash: string): string {
@@ -14,41 +20,51 @@ export function policySetSubject(policySetHash: string): string {
 }
 
 /**
- * Appends `policy_set.activated` when the broker's policy set is not the one the ledger
- * last recorded as activated (by any process on this home), before the first decision this
- * broker makes with it. A home whose processes switch between sets records each switch.
- * Runs inside the decision's transaction: it is written with that decision or not at all.
+ * What a `policy_set.activated` entry holds. `content` says how much:
+ *  - `full`: the seal's own input — `catalog`, `schema`, and each policy's `id` and `text`
+ *    (with `file`, `effect`, `isDefault`) — so `sealOf({ catalog, schema, policies: [{ id,
+ *    text }] })` gives `policySetHash` back;
+ *  - `digests`: too large for one entry; the same with `sealOf` digests in place of the
+ *    catalog, the schema and each text, to match a copy of the files kept elsewhere;
+ *  - `hash`: too large even so (or an engine that cannot describe its set); the hash alone.
+ */
+export function activationBody(policySetHash: string, described: PolicySetDescription | undefined): JsonValue {
+  if (described === undefined) return { policySetHash, content: 'hash' };
+  const full = {
+    policySetHash,
+    content: 'full',
+    catalog: described.catalog as JsonValue,
+    schema: described.schema as JsonValue,
+    policies: described.policies.map((p) => ({ id: p.id, file: p.file, effect: p.effect, isDefault: p.isDefault, text: p.text })),
+  };
+  if (canonicalJson(full).length <= MAX_ACTIVATION_BODY_CHARS) return full;
+  const digests = {
+    policySetHash,
+    content: 'digests',
+    catalogSeal: sealOf(described.catalog),
+    schemaSeal: sealOf(described.schema),
+    policies: described.policies.map((p) => ({ id: p.id, file: p.file, effect: p.effect, isDefault: p.isDefault, textSeal: sealOf(p.text) })),
+  };
+  if (canonicalJson(digests).length <= MAX_ACTIVATION_BODY_CHARS) return digests;
+  return { policySetHash, content: 'hash', policies: described.policies.length };
+}
+
+/**
+ * Appends `policy_set.activated` unless the newest activation in the ledger (by any process
+ * on this home) is already this broker's set: before each decision, so the newest activation
+ * always names the set of the newest decision, and a home whose processes switch between
+ * sets records every switch. Runs in the caller's transaction: written with the decision or
+ * not at all. (No memo: one read of the index, which a rolled-back transaction cannot fool.)
  */
 export function recordPolicySetActivation(ctx: BrokerContext, db: Db): void {
   const engine = ctx.policyEngine;
   const hash = engine.policySetHash;
-  if (ctx.activation.recorded === hash) return;
   const subject = policySetSubject(hash);
   // The subjects sort together ('policy_set:' < … < 'policy_set;'), so this reads the index
   // entries of activations only, however long the ledger.
   const latest = prep(db, "SELECT subject_id FROM ledger_entries WHERE subject_id >= 'policy_set:' AND subject_id < 'policy_set;' ORDER BY seq DESC LIMIT 1")
     .pluck()
     .get() as string | undefined;
-  if (latest !== subject) {
-    const described = engine.describe?.();
-    ctx.ledger.append({
-      kind: 'policy_set.activated',
-      subjectId: subject,
-      tenant: null,
-      refs: [],
-      body: {
-        policySetHash: hash,
-        // The seal's own input (sealOf({ catalog, schema, policies: [{ id, text }] })), and
-        // where each policy came from.
-        ...(described === undefined
-          ? {}
-          : {
-              catalog: described.catalog as JsonValue,
-              schema: described.schema as JsonValue,
-              policies: described.policies.map((p) => ({ id: p.id, file: p.file, effect: p.effect, isDefault: p.isDefault, text: p.text })),
-            }),
-      },
-    });
-  }
-  ctx.activation.recorded = hash;
+  if (latest === subject) return;
+  ctx.ledger.append({ kind: 'policy_set.activated', subjectId: subject, tenant: null, refs: [], body: activationBody(hash, engine.describe?.()) });
 }

@@ -12,6 +12,17 @@ export interface RefsGraph {
 
 const DEFAULT_MAX = 10_000;
 
+/**
+ * Entry kinds recorded for the whole home (no tenant) that every tenant's walk passes
+ * through: the policy set activations, whose content every tenant's auditor may read at
+ * `/v1/policies`. Any other entry without a tenant stays out of a tenant's walk.
+ */
+export const HOME_WIDE_KINDS: ReadonlySet<string> = new Set(['policy_set.activated']);
+
+function visibleTo(entry: LedgerEntry, tenant: string | undefined): boolean {
+  return tenant === undefined || entry.tenant === tenant || (entry.tenant === null && HOME_WIDE_KINDS.has(entry.kind));
+}
+
 function collect(id: string, found: Map<number, LedgerEntry>, truncated: boolean): LedgerGraph {
   const entries = [...found.values()].sort((a, b) => a.seq - b.seq);
   const byKind: Record<string, LedgerEntry[]> = {};
@@ -36,7 +47,7 @@ export function walkLineage(graph: RefsGraph, id: string, options: LedgerGraphOp
     expanded.set(next.id, next.beforeSeq);
     for (const entry of graph.entriesAbout(next.id)) {
       if (entry.seq >= next.beforeSeq) break;
-      if (options.tenant !== undefined && entry.tenant !== null && entry.tenant !== options.tenant) continue;
+      if (!visibleTo(entry, options.tenant)) continue;
       if (found.has(entry.seq)) continue;
       if (found.size >= max) return collect(id, found, true);
       found.set(entry.seq, entry);
@@ -59,7 +70,7 @@ export function walkImpact(graph: RefsGraph, id: string, options: LedgerGraphOpt
   const expanded = new Set<string>();
   const queue: string[] = [id];
   const add = (entry: LedgerEntry, follow: boolean): boolean => {
-    if (options.tenant !== undefined && entry.tenant !== null && entry.tenant !== options.tenant) return true;
+    if (!visibleTo(entry, options.tenant)) return true;
     if (found.has(entry.seq)) return true;
     if (found.size >= max) return false;
     found.set(entry.seq, entry);

@@ -193,8 +193,8 @@ export interface LedgerGraphOptions {
   /** Stop after this many entries. Default 10,000. */
   readonly maxEntries?: number;
   /**
-   * Only walk through entries of this tenant, and home-wide ones (no tenant: the policy
-   * set activations, whose content every tenant's auditor may read at `/v1/policies`).
+   * Only walk through entries of this tenant, and the home-wide kinds of `HOME_WIDE_KINDS`
+   * (the policy set activations, whose content every tenant's auditor may read at `/v1/policies`).
    */
   readonly tenant?: string;
 }

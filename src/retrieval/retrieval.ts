@@ -103,13 +103,12 @@ export interface Retrieval {
    */
   resumeVectorSync(): void;
   /**
-   * Compares the vector index with what SQLite says it holds. An empty index while SQLite
-   * counts vectors in it (a home restored from `writ backup`, or Chroma's folder lost) gets
-   * every vector marked pending, for the next sync to write them all again from SQLite
-   * (`requeued`). Any other difference is only reported: which vectors are missing is not
-   * known without a full `reindex`.
+   * An empty vector index while SQLite marks vectors as in it (a home restored from `writ
+   * backup`, or Chroma's folder lost) gets every vector marked pending, for the next sync
+   * to write them all again from SQLite (`requeued`: the active ones). An index that holds
+   * anything is left alone (`found`).
    */
-  reconcileVectorIndex(): Promise<{ expected: number; found: number; requeued: number }>;
+  reconcileVectorIndex(): Promise<{ found: number; requeued: number }>;
   /** Rebuilds the vector index from SQLite (re-embedding chunk text when `reembed`). */
   reindex(options?: { reembed?: boolean }): Promise<{ chunks: number }>;
   /**
@@ -298,11 +297,12 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
     },
     reconcileVectorIndex: async () => {
       const db = deps.store.db;
-      // Vectors SQLite marks as in the index: active ones, and revoked ones not yet deleted from it.
-      const indexed = () => db.prepare('SELECT count(*) FROM chunks c WHERE c.in_vector_index = 1 AND EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.seq = c.seq)').pluck().get() as number;
-      const expected = indexed();
       const found = await ctx.vectorIndex.count();
-      if (found > 0 || expected === 0) return { expected, found, requeued: 0 };
+      // Only an empty index is checked further: a count of SQLite's marks would read every
+      // chunk, at every start, however large the home.
+      if (found > 0) return { found, requeued: 0 };
+      const marked = db.prepare('SELECT 1 FROM chunks c WHERE c.in_vector_index = 1 AND EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.seq = c.seq) LIMIT 1').pluck().get() !== undefined;
+      if (!marked) return { found, requeued: 0 };
       // INVARIANT: the marks change in one transaction, with the same rule as `reindex`: a
       // chunk without a vector (no known word) never goes to the index, so it stays marked.
       const requeued = deps.store.transaction((tx) => {
@@ -311,7 +311,7 @@ export function createRetrieval(deps: RetrievalDeps): Retrieval {
         tx.prepare('UPDATE chunks SET in_vector_index = 1 WHERE active = 1 AND seq NOT IN (SELECT seq FROM chunk_vectors)').run();
         return upserts;
       });
-      return { expected, found, requeued };
+      return { found, requeued };
     },
     reindex,
     watch,

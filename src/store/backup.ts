@@ -1,5 +1,5 @@
 // An online copy of a store's database file, safe while another process writes to it.
-import { chmodSync, existsSync, statSync } from 'node:fs';
+import { closeSync, openSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { WritError } from '../core/index.js';
 import { StoreErrors } from './errors.js';
@@ -11,21 +11,18 @@ export interface DatabaseBackup {
 }
 
 /**
- * Copies the database at `sourcePath` to `destPath` (a new file, mode 0600) with SQLite's
- * online backup API. The copy is one committed state of the source, never a torn file: a
+ * Copies the database at `sourcePath` to `destPath` (a new file, created 0600; removed
+ * again if the copy fails) with SQLite's online backup API. The copy is one committed state of the source, never a torn file: a
  * raw copy of a WAL database misses what is still in `-wal`, or mixes two states.
  *
  * SQLite restarts a backup whenever another connection commits between two of its steps,
- * so a backup of small steps may never finish beside a busy server. After a first small
- * step (which learns the size) the rest is copied in one step, within one read transaction.
+ * so a backup of several steps may never finish beside a busy server (each pass finds more
+ * pages than the last). The copy is therefore one step, within one read transaction.
  *
  * @example
  * await backupDatabase(join(home, 'writ.db'), join(dest, 'writ.db'));
  */
 export async function backupDatabase(sourcePath: string, destPath: string): Promise<DatabaseBackup> {
-  if (existsSync(destPath)) {
-    throw new WritError(StoreErrors.STORE_BACKUP_FAILED, `cannot back up to \`${destPath}\`: the file exists (a backup never overwrites)`, { details: { destPath } });
-  }
   let db: Database.Database;
   try {
     db = new Database(sourcePath, { readonly: true, fileMustExist: true });
@@ -33,16 +30,29 @@ export async function backupDatabase(sourcePath: string, destPath: string): Prom
     throw new WritError(StoreErrors.STORE_OPEN_FAILED, `cannot open database \`${sourcePath}\`: ${(cause as Error).message}`, { cause, details: { path: sourcePath } });
   }
   try {
-    db.pragma('busy_timeout = 5000');
-    const result = await db.backup(destPath, { progress: ({ totalPages }) => Math.max(totalPages, 100) });
-    chmodSync(destPath, 0o600);
-    return { pages: result.totalPages, bytes: statSync(destPath).size };
-  } catch (cause) {
-    if (cause instanceof WritError) throw cause;
-    throw new WritError(StoreErrors.STORE_BACKUP_FAILED, `backing up \`${sourcePath}\` to \`${destPath}\` failed: ${(cause as Error).message}`, {
-      cause,
-      details: { sourcePath, destPath },
-    });
+    // The copy holds every tenant's documents: it is created owner-only, before a byte is in
+    // it (SQLite takes the empty file as an empty database), and never over another file.
+    try {
+      closeSync(openSync(destPath, 'wx', 0o600));
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new WritError(StoreErrors.STORE_BACKUP_TARGET_EXISTS, `cannot back up to \`${destPath}\`: the file exists (a backup never overwrites)`, { details: { destPath } });
+      }
+      throw new WritError(StoreErrors.STORE_BACKUP_FAILED, `cannot create \`${destPath}\`: ${(cause as Error).message}`, { cause, details: { sourcePath, destPath } });
+    }
+    try {
+      db.pragma('busy_timeout = 5000');
+      // After the first step (which only learns the size), everything left in one step: one
+      // read transaction, so no other connection's commit can restart it.
+      const result = await db.backup(destPath, { progress: () => 0x7fffffff });
+      return { pages: result.totalPages, bytes: statSync(destPath).size };
+    } catch (cause) {
+      rmSync(destPath, { force: true });
+      throw new WritError(StoreErrors.STORE_BACKUP_FAILED, `backing up \`${sourcePath}\` to \`${destPath}\` failed: ${(cause as Error).message}`, {
+        cause,
+        details: { sourcePath, destPath },
+      });
+    }
   } finally {
     db.close();
   }

@@ -174,9 +174,9 @@ const CONTENDED_BEGIN_NS = 900_000n;
  * process keeps SQLite's handler and pays nothing per transaction.
  *
  * A slow BEGIN alone is not contention: on a busy machine the thread is also descheduled
- * mid-BEGIN. It counts only when another connection has committed since the last slow BEGIN
- * (`PRAGMA data_version`, which moves only for other connections' commits), or when BEGIN
- * gave up with SQLITE_BUSY. Polling costs two `db.pragma` calls per transaction, each a new
+ * mid-BEGIN. It counts only when another connection has committed since this connection's
+ * previous transaction (`PRAGMA data_version`, which moves only for other connections'
+ * commits), or when BEGIN gave up with SQLITE_BUSY. Polling costs two `db.pragma` calls per transaction, each a new
  * statement whose handle the next young-generation GC must finalise: taken for contention
  * by mistake, it added ~1.7 ms to every scavenge of an in-process broker loop.
  */
@@ -217,11 +217,12 @@ function writeLock(db: Db, timeoutMs: number): { begin(): void; commit(): void; 
         if ((err as { code?: string }).code === 'SQLITE_BUSY') pollUntil = Date.now() + CONTENDED_FOR_MS;
         throw err;
       }
-      if (process.hrtime.bigint() - t0 > CONTENDED_BEGIN_NS) {
-        const version = dataVersion.get();
-        if (version !== seenVersion) pollUntil = Date.now() + CONTENDED_FOR_MS;
-        seenVersion = version;
-      }
+      const slow = process.hrtime.bigint() - t0 > CONTENDED_BEGIN_NS;
+      // Read at every BEGIN (one step of a prepared statement): "another connection
+      // committed" then means since this connection's last transaction, not since hours ago.
+      const version = dataVersion.get();
+      if (slow && version !== seenVersion) pollUntil = Date.now() + CONTENDED_FOR_MS;
+      seenVersion = version;
     },
     commit: () => void commit.run(),
     rollback: () => void rollback.run(),

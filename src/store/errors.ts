@@ -19,8 +19,13 @@ export const StoreErrors = defineErrors('store', {
   },
   STORE_BACKUP_FAILED: {
     status: 500,
-    meaning: 'an online backup of the database could not be written: the destination file exists, or SQLite failed while copying',
-    fix: 'back up into a new, empty folder on a disk with room; read the cause for SQLite\'s message',
+    meaning: 'an online backup of the database could not be written: the destination could not be created, or SQLite failed while copying (the partial copy is removed)',
+    fix: 'back up into a folder you can write, on a disk with room; read the cause for the system\'s or SQLite\'s message',
+  },
+  STORE_BACKUP_TARGET_EXISTS: {
+    status: 409,
+    meaning: 'a backup was pointed at a file that already exists; a backup never overwrites',
+    fix: 'back up into a new file or an empty folder',
   },
   STORE_BUSY: {
     status: 503,

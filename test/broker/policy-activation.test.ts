@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sealOf } from '../../src/core/index.js';
+import { canonicalJson, sealOf } from '../../src/core/index.js';
 import { policySetSubject } from '../../src/broker/index.js';
+import { MAX_ACTIVATION_BODY_CHARS, activationBody } from '../../src/broker/policy-activation.js';
 import { createHarness, refundParams, type Harness } from './helpers.js';
 
 const dirs: string[] = [];
@@ -54,7 +55,7 @@ describe('policy set activation', () => {
     }
   });
 
-  test('each process records its set unless the ledger last recorded that one; decisions point to their own set', () => {
+  test('processes on one home that switch policy sets record every switch; decisions point to their own set', () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-activation-'));
     dirs.push(dir);
     const a = createHarness({ dir });
@@ -64,25 +65,49 @@ describe('policy set activation', () => {
       const x = decideOne(a, 'rf-s1').policySetHash;
       const y = decideOne(b, 'rf-s2').policySetHash;
       assert.notEqual(x, y);
-      // `a` recorded its set already: its next decision adds no record, and still names x.
       const later = decideOne(a, 'rf-s3');
-      assert.equal(later.policySetHash, x);
-      const activations = () => a.store.db.prepare("SELECT subject_id FROM ledger_entries WHERE kind = 'policy_set.activated' ORDER BY seq").pluck().all() as string[];
-      assert.deepEqual(activations(), [policySetSubject(x), policySetSubject(y)]);
-      assert.deepEqual(a.ledger.lineage(later.id).byKind['policy_set.activated']?.map((e) => e.subjectId), [policySetSubject(x)]);
-      // A process starting with x after y was recorded records x again.
-      const c = createHarness({ dir });
-      try {
-        c.broker.recordPolicySetActivation();
-        c.broker.recordPolicySetActivation();
-      } finally {
-        c.store.close();
-      }
-      assert.deepEqual(activations(), [policySetSubject(x), policySetSubject(y), policySetSubject(x)]);
+      decideOne(a, 'rf-s4');
+      const activations = a.store.db.prepare("SELECT subject_id FROM ledger_entries WHERE kind = 'policy_set.activated' ORDER BY seq").pluck().all() as string[];
+      assert.deepEqual(activations, [policySetSubject(x), policySetSubject(y), policySetSubject(x)]);
+      // Lineage reaches the activations of the decision's own set (both, here), never the other's.
+      assert.deepEqual(new Set(a.ledger.lineage(later.id).byKind['policy_set.activated']?.map((e) => e.subjectId)), new Set([policySetSubject(x)]));
       assert.equal(a.ledger.verify().ok, true);
     } finally {
       b.store.close();
       a.store.close();
     }
+  });
+
+  test('an activation rolled back with its decision is written again with the next one', () => {
+    const h = createHarness();
+    try {
+      const input = { action: 'refund.request', targetId: 'rf-rb-1', params: refundParams(1500) };
+      assert.throws(() =>
+        h.store.transaction((db) => {
+          h.broker.proposeAndDecideIn(db, h.p['sam']!, input);
+          throw new Error('the caller gives up');
+        }),
+      );
+      assert.equal(h.ledgerKinds().includes('policy_set.activated'), false);
+      const decision = decideOne(h, 'rf-rb-2');
+      const [activation] = h.ledger.entriesAbout(policySetSubject(decision.policySetHash));
+      assert.equal(activation?.kind, 'policy_set.activated');
+    } finally {
+      h.close();
+    }
+  });
+
+  test('a set too large for one entry is recorded by digests, then by its hash alone', () => {
+    const policies = (n: number, size: number) => Array.from({ length: n }, (_, i) => ({ id: `p${i}`, file: `p${i}.cedar`, effect: 'permit', isDefault: false, text: 'x'.repeat(size) }));
+    const whole = activationBody('sha256:h', { catalog: { a: 1 }, schema: { b: 2 }, policies: policies(2, 100) }) as { content: string; policies: Array<{ text: string }> };
+    assert.equal(whole.content, 'full');
+    const big = activationBody('sha256:h', { catalog: { a: 1 }, schema: { b: 2 }, policies: policies(3, MAX_ACTIVATION_BODY_CHARS / 2) }) as { content: string; catalogSeal: string; policies: Array<{ textSeal: string }> };
+    assert.equal(big.content, 'digests');
+    assert.equal(big.catalogSeal, sealOf({ a: 1 }));
+    assert.equal(big.policies[0]?.textSeal, sealOf('x'.repeat(MAX_ACTIVATION_BODY_CHARS / 2)));
+    const huge = activationBody('sha256:h', { catalog: {}, schema: {}, policies: policies(20_000, 1) }) as { content: string; policies: number };
+    assert.deepEqual(huge, { policySetHash: 'sha256:h', content: 'hash', policies: 20_000 });
+    // Every form fits in one ledger entry.
+    for (const body of [whole, big, huge]) assert.ok(canonicalJson(body as never).length <= MAX_ACTIVATION_BODY_CHARS);
   });
 });

@@ -189,7 +189,9 @@ describe('proposals', () => {
     assert.equal(h.broker.getSession(s.id)!.used.proposals, 0);
     const ok = h.store.transaction((db) => h.broker.proposeAndDecideIn(db, agent, input('rf-in-ok')));
     assert.ok(!('error' in ok) && ok.decidedNow && ok.decision?.outcome === 'allow');
-    assert.deepEqual(h.ledger.entries({ afterSeq: seq }).map((e) => e.kind), ['proposal.created', 'decision.made']);
+    // The harness's first decision: the policy set it records went with the rolled-back
+    // transaction, so this commit carries it.
+    assert.deepEqual(h.ledger.entries({ afterSeq: seq }).map((e) => e.kind), ['proposal.created', 'policy_set.activated', 'decision.made']);
     assert.equal(h.broker.getSession(s.id)!.used.proposals, 1);
   });
 

@@ -67,6 +67,30 @@ test('a backup of a running home is whole and verified, and a server started on 
     const again = await runCli(['backup', dest, '--json'], env);
     assert.equal(again.code, EXIT.INVALID_INPUT);
     assert.equal(again.json().error.code, 'CLI_TARGET_EXISTS');
+
+    // Beside a server that commits between every step of the backup: SQLite restarts a
+    // backup at each such commit, so it finishes only because it copies in one step.
+    let writes = 0;
+    let writing = true;
+    const writer = (): void => {
+      if (!writing) return;
+      app.broker.proposeAndDecide(sam, { action: 'refund.request', targetId: `rf-busy-${writes++}`, params: { amountCents: 700, currency: 'EUR', orderId: 'ord-1001', recipientAccount: 'acct-1' } });
+      setImmediate(writer);
+    };
+    setImmediate(writer);
+    const busyStarted = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const tooLong = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the backup did not finish within 30 s beside a writing server')), 30_000);
+    });
+    const busy = await Promise.race([runCli(['backup', join(root, 'copy-busy'), '--json'], env), tooLong]).finally(() => {
+      writing = false;
+      clearTimeout(timer);
+    });
+    assert.equal(busy.code, EXIT.OK, busy.stdout + busy.stderr);
+    assert.ok(writes > 0, 'the server wrote while the backup ran');
+    assert.ok(busy.json().ledger.headSeq >= head, 'the busy copy holds at least what was committed before it');
+    assert.ok(Date.now() - busyStarted < 30_000);
   } finally {
     await app.close();
   }

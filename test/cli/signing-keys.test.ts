@@ -14,7 +14,7 @@ import { runCli } from './helpers.js';
 const root = mkdtempSync(join(tmpdir(), 'writ-signing-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-type KeyRow = { keyring: string; kid: string; retiredAt: string; active: boolean };
+type KeyRow = { keyring: string; kid: string; retiredAt: string | null; active: boolean };
 
 test('rotating the warrant and ledger keys keeps old signatures valid and is on the ledger', async () => {
   const workspace = join(root, 'workspace');
@@ -54,7 +54,7 @@ test('rotating the warrant and ledger keys keeps old signatures valid and is on 
 
   const warrantKeys = ((await runCli(['keys', 'signing', '--json'], env)).json().keys as KeyRow[]).filter((k) => k.keyring === 'warrant');
   assert.equal(warrantKeys.length, 2);
-  assert.deepEqual(warrantKeys.map((k) => [k.kid, k.active, k.retiredAt !== '-']), [[oldWarrantKid, false, true], [rotated.json().activeKid, true, false]]);
+  assert.deepEqual(warrantKeys.map((k) => [k.kid, k.active, k.retiredAt !== null]), [[oldWarrantKid, false, true], [rotated.json().activeKid, true, false]]);
 
   const ledgerRotated = await runCli(['keys', 'rotate', 'ledger', '--json'], env);
   assert.equal(ledgerRotated.code, EXIT.OK, ledgerRotated.stderr);

@@ -88,6 +88,21 @@ describe('ledger lineage and impact', () => {
     assert.deepEqual(ledger.lineage('dec_1', { tenant: 'globex' }).entries, []);
   });
 
+  test("a tenant's walk passes the home-wide policy set entries, and no other entry without a tenant", () => {
+    const g = makeFixture();
+    try {
+      g.ledger.append({ kind: 'policy_set.activated', subjectId: 'policy_set:sha256:x', tenant: null, body: null });
+      g.ledger.append({ kind: 'keyring.rotated', subjectId: 'keyring:warrant', tenant: null, body: null });
+      g.ledger.append({ kind: 'decision.made', subjectId: 'dec_9', tenant: 'acme', refs: ['policy_set:sha256:x', 'keyring:warrant'], body: null });
+      const kinds = g.ledger.lineage('dec_9', { tenant: 'acme' }).entries.map((e) => e.kind);
+      assert.deepEqual(kinds, ['policy_set.activated', 'decision.made']);
+      assert.deepEqual(g.ledger.lineage('keyring:warrant', { tenant: 'acme' }).entries, []);
+      assert.deepEqual(subjects(g.ledger.impact('policy_set:sha256:x', { tenant: 'globex' }).entries), ['policy_set:sha256:x']);
+    } finally {
+      g.cleanup();
+    }
+  });
+
   test('a walk stops at maxEntries and says so', () => {
     const graph = ledger.impact('doc_a', { maxEntries: 3 });
     assert.equal(graph.truncated, true);

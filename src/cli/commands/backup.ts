@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { WRIT_VERSION, WritError, openKeyring } from '../../core/index.js';
 import { createLedger, type LedgerVerification } from '../../ledger/index.js';
-import { backupDatabase, openStore } from '../../store/index.js';
+import { StoreErrors, backupDatabase, openStore } from '../../store/index.js';
 import { argsOf, noExtraPositionals } from '../args.js';
 import { CliErrors } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -40,18 +40,21 @@ async function sha256OfFile(path: string): Promise<string> {
 /**
  * Copies a keyring folder: the manifest first, then the key files. A rotation running
  * meanwhile adds a key file before it names it in the manifest, so every key the copied
- * manifest names is among the files copied after it; opening the copy checks that.
+ * manifest names is among the files copied after it; opening the copy checks that. The
+ * lock and a rotation's temporary files are not part of a keyring.
  */
 function copyKeyring(from: string, to: string, purpose: (typeof KEYRINGS)[number]): void {
-  if (!existsSync(join(from, 'keyring.json'))) {
-    throw new WritError(CliErrors.CLI_HOME_NOT_FOUND, `the home has no ${purpose} keyring (\`${from}\`): it cannot be backed up whole`, { details: { keyring: from } });
-  }
   mkdirSync(to, { recursive: true, mode: 0o700 });
   chmodSync(to, 0o700);
   copyFileSync(join(from, 'keyring.json'), join(to, 'keyring.json'));
   for (const name of readdirSync(from)) {
-    if (name === 'keyring.json' || !statSync(join(from, name)).isFile()) continue;
-    copyFileSync(join(from, name), join(to, name));
+    if (name === 'keyring.json' || name.startsWith('.') || name.endsWith('.tmp') || name.endsWith('.lock')) continue;
+    try {
+      if (statSync(join(from, name)).isFile()) copyFileSync(join(from, name), join(to, name));
+    } catch (err) {
+      // Gone since the listing (a rotation's own cleanup): not part of the keyring.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
   for (const name of readdirSync(to)) chmodSync(join(to, name), 0o600);
   openKeyring({ dir: to, purpose });
@@ -77,6 +80,27 @@ function verifyCopy(dest: string, checkpointEvery: number, anchorFile: string | 
   }
 }
 
+/** The copying itself: folder, anchor, database, keyrings, in that order. */
+async function copyHome(ctx: CommandContext, config: { home: string; broker: { anchorFile?: string | undefined } }, database: string, dest: string) {
+  // Private keys go in here: owner-only, like the home's own keys folder.
+  mkdirSync(dest, { recursive: true, mode: 0o700 });
+  chmodSync(dest, 0o700);
+
+  // INVARIANT: the anchor is copied before the database. It names only checkpoints already
+  // durable in the database, so the snapshot taken next holds the one it names.
+  const anchorSource = config.broker.anchorFile ?? null;
+  const anchorCopy = join(dest, 'ledger-anchor.json');
+  const hasAnchor = anchorSource !== null && existsSync(anchorSource);
+  if (hasAnchor) {
+    copyFileSync(anchorSource, anchorCopy);
+    chmodSync(anchorCopy, 0o600);
+  }
+  ctx.out.info(`backup: copying \`${database}\` (${(statSync(database).size / 1048576).toFixed(1)} MB, and its write-ahead log)…`);
+  const db = await backupDatabase(database, join(dest, 'writ.db'));
+  for (const purpose of KEYRINGS) copyKeyring(join(config.home, 'keys', purpose), join(dest, 'keys', purpose), purpose);
+  return { db, hasAnchor, anchorSource, anchorCopy };
+}
+
 export const backupCommand: CommandSpec = {
   name: 'backup',
   summary: 'copy the home (database, signing keys, ledger anchor) while it runs, and verify the copy',
@@ -92,26 +116,20 @@ export const backupCommand: CommandSpec = {
     if (!existsSync(database)) {
       throw new WritError(CliErrors.CLI_HOME_NOT_FOUND, `no Writ home at \`${config.home}\` (no \`writ.db\`)`, { details: { home: config.home } });
     }
+    for (const purpose of KEYRINGS) {
+      const keyring = join(config.home, 'keys', purpose);
+      if (!existsSync(join(keyring, 'keyring.json'))) {
+        throw new WritError(CliErrors.CLI_HOME_NOT_FOUND, `the home has no ${purpose} keyring (\`${keyring}\`): it cannot be backed up whole`, { details: { keyring } });
+      }
+    }
     if (existsSync(dest) && (!statSync(dest).isDirectory() || readdirSync(dest).length > 0)) {
       throw new WritError(CliErrors.CLI_TARGET_EXISTS, `\`${dest}\` is not a new or empty folder: a backup never overwrites`, { details: { path: dest } });
     }
     const started = Date.now();
-    // Private keys go in here: owner-only, like the home's own keys folder.
-    mkdirSync(dest, { recursive: true, mode: 0o700 });
-    chmodSync(dest, 0o700);
-
-    // INVARIANT: the anchor is copied before the database. It names only checkpoints already
-    // durable in the database, so the snapshot taken next holds the one it names.
-    const anchorSource = config.broker.anchorFile;
-    const anchorCopy = join(dest, 'ledger-anchor.json');
-    const hasAnchor = anchorSource !== undefined && existsSync(anchorSource);
-    if (hasAnchor) {
-      copyFileSync(anchorSource, anchorCopy);
-      chmodSync(anchorCopy, 0o600);
-    }
-    ctx.out.info(`backup: copying \`${database}\` (${(statSync(database).size / 1048576).toFixed(1)} MB, and its write-ahead log)…`);
-    const db = await backupDatabase(database, join(dest, 'writ.db'));
-    for (const purpose of KEYRINGS) copyKeyring(join(config.home, 'keys', purpose), join(dest, 'keys', purpose), purpose);
+    const { db, hasAnchor, anchorSource, anchorCopy } = await copyHome(ctx, config, database, dest).catch((err: unknown) => {
+      if (err instanceof WritError) throw err;
+      throw new WritError(StoreErrors.STORE_BACKUP_FAILED, `backing up to \`${dest}\` failed: ${(err as Error).message}`, { cause: err, details: { destPath: dest } });
+    });
 
     ctx.out.info('backup: verifying the copy\'s ledger…');
     const verification = verifyCopy(dest, config.broker.checkpointEvery, hasAnchor ? anchorCopy : undefined);

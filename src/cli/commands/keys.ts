@@ -39,17 +39,21 @@ export const keysCommand: CommandSpec = {
           const keys = keyrings.flatMap(({ purpose: p, keyring }) => keyring.list().map((k) => signingKeyRow(p, k, keyring.activeKid)));
           ctx.out.result(
             { keys },
-            table(['keyring', 'kid', 'created', 'retired', 'active'], keys.map((k) => [k.keyring, k.kid, k.createdAt, k.retiredAt, k.active ? 'yes' : ''])),
+            table(['keyring', 'kid', 'created', 'retired', 'active'], keys.map((k) => [k.keyring, k.kid, k.createdAt, k.retiredAt ?? '-', k.active ? 'yes' : ''])),
           );
           return EXIT.OK;
         }
         const target = keyrings.find((k) => k.purpose === purpose) as (typeof keyrings)[number];
-        const retired = target.keyring.activeKid;
-        const kid = target.keyring.rotate();
-        // On the ledger: an auditor sees when signatures changed keys, and which.
-        const entry = home.store.transaction(() =>
-          home.ledger.append({ kind: 'keyring.rotated', subjectId: `keyring:${target.purpose}`, tenant: null, body: { keyring: target.purpose, activeKid: kid, retiredKid: retired } }),
-        );
+        // INVARIANT: a rotation is on the ledger. It runs inside the write transaction that
+        // records it: a home whose database is locked refuses it before any key changes, and
+        // two rotations at once take turns, each retiring the key the other made active.
+        const { kid, retired, entry } = home.store.transaction(() => {
+          const before = target.keyring.activeKid;
+          const made = target.keyring.rotate();
+          // On the ledger: an auditor sees when signatures changed keys, and which.
+          const recorded = home.ledger.append({ kind: 'keyring.rotated', subjectId: `keyring:${target.purpose}`, tenant: null, body: { keyring: target.purpose, activeKid: made, retiredKid: before } });
+          return { kid: made, retired: before, entry: recorded };
+        });
         ctx.out.result(
           { keyring: target.purpose, activeKid: kid, retiredKid: retired, ledgerSeq: entry.seq, keys: target.keyring.list().map((k) => signingKeyRow(target.purpose, k, kid)) },
           [
@@ -98,5 +102,5 @@ export const keysCommand: CommandSpec = {
 const SIGNING_PURPOSES = ['ledger', 'warrant'] as const;
 
 function signingKeyRow(keyring: string, k: KeyInfo, activeKid: string) {
-  return { keyring, kid: k.kid, createdAt: k.createdAt, retiredAt: k.retiredAt ?? '-', active: k.kid === activeKid };
+  return { keyring, kid: k.kid, createdAt: k.createdAt, retiredAt: k.retiredAt, active: k.kid === activeKid };
 }
