@@ -7,6 +7,15 @@ import { readerKeysOf } from '../../src/retrieval/acl.js';
 import { createHarness } from '../broker/helpers.js';
 import { isWritError } from '../../src/core/index.js';
 
+test('a principal id may not pass for a home-wide ledger subject (policy_set:, keyring:)', () => {
+  for (const id of ['policy_set:sha256:abc', 'keyring:warrant']) {
+    const bad = PrincipalSchema.safeParse({ id, kind: 'user', tenant: 'acme' });
+    assert.equal(bad.success, false, id);
+    assert.match(bad.error?.issues[0]?.message ?? '', /home-wide ledger records/);
+  }
+  assert.equal(PrincipalSchema.safeParse({ id: 'policy_setter', kind: 'user', tenant: 'acme' }).success, true);
+});
+
 test('a principal id may not start with group:', () => {
   const bad = PrincipalSchema.safeParse({ id: 'group:finance', kind: 'user', tenant: 'acme' });
   assert.equal(bad.success, false);
