@@ -234,22 +234,31 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       config: { ...config.retrieval, embedBatchSize: config.embedder.batchSize },
     });
     cleanup.push(() => retrieval.close());
-    if (!options.rebuildVectorIndex) {
-      // A home restored from `writ backup` starts with an empty Chroma folder: SQLite holds
-      // every vector, so they are queued to be written again rather than silently missing.
-      // Chroma failing here is not fatal: supervision and the sync retries deal with that.
-      await retrieval.reconcileVectorIndex().then(
-        (index) => {
-          if (index.requeued > 0) {
-            logger.warn(
-              { requeued: index.requeued },
-              'chroma: the vector index was empty while SQLite records vectors in it (a restored home, or a lost chroma folder): writing them again from SQLite',
-            );
-          }
-        },
-        (err: unknown) => logger.warn({ err }, 'chroma: could not compare the vector index with SQLite at start; going on'),
-      );
-    }
+    // A home restored from `writ backup` starts with an empty Chroma folder (as does a Chroma
+    // whose folder was lost): SQLite holds every vector, so they are queued to be written
+    // again rather than silently missing. Checked at start and after every Chroma (re)start;
+    // a check that fails (Chroma down) is tried again at the next supervision tick.
+    let reconcilePending = options.rebuildVectorIndex !== true;
+    let reconciling = false;
+    const reconcile = async (): Promise<void> => {
+      if (!reconcilePending || reconciling) return;
+      reconciling = true;
+      try {
+        const index = await retrieval.reconcileVectorIndex();
+        reconcilePending = false;
+        if (index.requeued > 0) {
+          logger.warn(
+            { requeued: index.requeued },
+            'chroma: the vector index was empty while SQLite records vectors in it (a restored home, or a lost chroma folder): writing them again from SQLite',
+          );
+        }
+      } catch (err) {
+        logger.warn({ err }, 'chroma: could not compare the vector index with SQLite; trying again shortly');
+      } finally {
+        reconciling = false;
+      }
+    };
+    await reconcile();
 
     // A shared Chroma belongs to another Writ process (often a short CLI command that was
     // running when this one started). When it stops answering, this process takes the data
@@ -296,6 +305,9 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
     superviseChroma(chroma);
     const takeover = setInterval(() => {
       if (takingOver || shuttingDown) return;
+      if (reconcilePending && chroma.isRunning()) {
+        void reconcile().then(() => (reconcilePending ? undefined : retrieval.resumeVectorSync()));
+      }
       const wasEmbedded = chroma.mode === 'embedded';
       if (wasEmbedded && chroma.isRunning() && supervision.crashesInARow > 0 && Date.now() - supervision.startedAt >= CHROMA_STABLE_MS) {
         // Up long enough: the streak is over, and a later exit is met by a prompt start.
@@ -333,17 +345,24 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
           { url: next.url, mode: next.mode, pid: next.pid },
           wasEmbedded ? 'chroma: the embedded chroma exited; started it again' : 'chroma: the process that served this data folder is gone; moved to a new server',
         );
+        reconcilePending = true;
+        await reconcile();
         await retrieval.syncVectors().catch(() => undefined);
       })()
         .catch((err: unknown) => {
+          const lastLogLines = isWritError(err) && Array.isArray(err.details.lastLogLines) ? (err.details.lastLogLines as string[]).slice(-10) : [];
+          if (!wasEmbedded) {
+            // A shared folder is tried again at every check (it may wait on another process):
+            // failures count toward the error log, without growing the embedded child's wait.
+            logger.warn({ err, retryInMs: CHROMA_TAKEOVER_CHECK_MS }, 'chroma: taking over the data folder failed; retrying');
+            crashed('taking over the data folder failed', lastLogLines, CHROMA_TAKEOVER_CHECK_MS);
+            return;
+          }
           const waitMs = restartDelayMs;
           restartAt = Date.now() + waitMs;
-          logger.warn({ err, retryInMs: waitMs }, wasEmbedded ? 'chroma: starting the embedded chroma again failed; retrying' : 'chroma: taking over the data folder failed; retrying');
-          // A shared folder is retried at every check (it waits for another process): only
-          // the embedded child's failed starts grow the wait and count as crashes.
-          if (!wasEmbedded) return;
+          logger.warn({ err, retryInMs: waitMs }, 'chroma: starting the embedded chroma again failed; retrying');
           restartDelayMs = Math.min(restartDelayMs * 2, CHROMA_RESTART_MAX_DELAY_MS);
-          crashed('a start failed', isWritError(err) && Array.isArray(err.details.lastLogLines) ? (err.details.lastLogLines as string[]).slice(-10) : [], waitMs);
+          crashed('a start failed', lastLogLines, waitMs);
         })
         .finally(() => {
           takingOver = false;

@@ -26,7 +26,9 @@ export function policySetSubject(policySetHash: string): string {
  *    text }] })` gives `policySetHash` back;
  *  - `digests`: too large for one entry; the same with `sealOf` digests in place of the
  *    catalog, the schema and each text, to match a copy of the files kept elsewhere;
- *  - `hash`: too large even so (or an engine that cannot describe its set); the hash alone.
+ *  - `hash`: too large even so (or an engine that cannot describe its set); the hash alone;
+ *  - `again` (written by `recordPolicySetActivation`): activated before; `firstSeq` is the
+ *    entry with the content.
  */
 export function activationBody(policySetHash: string, described: PolicySetDescription | undefined): JsonValue {
   if (described === undefined) return { policySetHash, content: 'hash' };
@@ -60,11 +62,15 @@ export function recordPolicySetActivation(ctx: BrokerContext, db: Db): void {
   const engine = ctx.policyEngine;
   const hash = engine.policySetHash;
   const subject = policySetSubject(hash);
-  // The subjects sort together ('policy_set:' < … < 'policy_set;'), so this reads the index
-  // entries of activations only, however long the ledger.
-  const latest = prep(db, "SELECT subject_id FROM ledger_entries WHERE subject_id >= 'policy_set:' AND subject_id < 'policy_set;' ORDER BY seq DESC LIMIT 1")
+  // One step down the partial index of home-wide entries (ledger schema 5), however many
+  // activations the ledger holds.
+  const latest = prep(db, "SELECT subject_id FROM ledger_entries WHERE tenant IS NULL AND kind = 'policy_set.activated' ORDER BY seq DESC LIMIT 1")
     .pluck()
     .get() as string | undefined;
   if (latest === subject) return;
-  ctx.ledger.append({ kind: 'policy_set.activated', subjectId: subject, tenant: null, refs: [], body: activationBody(hash, engine.describe?.()) });
+  // A set activated before (processes switching back and forth) is not written out again:
+  // the entry points to its first activation, which holds the content.
+  const first = prep(db, 'SELECT min(seq) FROM ledger_entries WHERE subject_id = ?').pluck().get(subject) as number | null;
+  const body = first === null ? activationBody(hash, engine.describe?.()) : { policySetHash: hash, content: 'again', firstSeq: first };
+  ctx.ledger.append({ kind: 'policy_set.activated', subjectId: subject, tenant: null, refs: [], body });
 }

@@ -94,4 +94,15 @@ ALTER TABLE ledger_checkpoints ADD COLUMN checkpoint_every INTEGER CHECK (checkp
 CREATE INDEX ledger_entries_by_request ON ledger_entries (request_id) WHERE request_id IS NOT NULL;
 `,
   },
+  {
+    area: 'ledger',
+    version: 5,
+    // Home-wide entries (no tenant: policy set activations, key rotations) by kind, newest
+    // last: "which policy set was recorded last?" is one step down this index before every
+    // decision, however many activations there are. Tenant entries are not in it.
+    name: 'home-wide entries findable by kind',
+    up: `
+CREATE INDEX ledger_entries_home_wide ON ledger_entries (kind, seq) WHERE tenant IS NULL;
+`,
+  },
 ];

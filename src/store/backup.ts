@@ -47,7 +47,11 @@ export async function backupDatabase(sourcePath: string, destPath: string): Prom
       const result = await db.backup(destPath, { progress: () => 0x7fffffff });
       return { pages: result.totalPages, bytes: statSync(destPath).size };
     } catch (cause) {
-      rmSync(destPath, { force: true });
+      try {
+        rmSync(destPath, { force: true });
+      } catch {
+        // The error to report is the copy's.
+      }
       throw new WritError(StoreErrors.STORE_BACKUP_FAILED, `backing up \`${sourcePath}\` to \`${destPath}\` failed: ${(cause as Error).message}`, {
         cause,
         details: { sourcePath, destPath },

@@ -197,6 +197,7 @@ function writeLock(db: Db, timeoutMs: number): { begin(): void; commit(): void; 
       for (;;) {
         try {
           begin.run();
+          seenVersion = dataVersion.get();
           return;
         } catch (err) {
           if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;

@@ -69,6 +69,9 @@ describe('policy set activation', () => {
       decideOne(a, 'rf-s4');
       const activations = a.store.db.prepare("SELECT subject_id FROM ledger_entries WHERE kind = 'policy_set.activated' ORDER BY seq").pluck().all() as string[];
       assert.deepEqual(activations, [policySetSubject(x), policySetSubject(y), policySetSubject(x)]);
+      // The switch back points to the entry with the content instead of repeating it.
+      const [firstX, againX] = a.ledger.entriesAbout(policySetSubject(x));
+      assert.deepEqual(againX?.body, { policySetHash: x, content: 'again', firstSeq: firstX?.seq });
       // Lineage reaches the activations of the decision's own set (both, here), never the other's.
       assert.deepEqual(new Set(a.ledger.lineage(later.id).byKind['policy_set.activated']?.map((e) => e.subjectId)), new Set([policySetSubject(x)]));
       assert.equal(a.ledger.verify().ok, true);

@@ -4,14 +4,15 @@
 // SQLite, so search works without a manual reindex.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { EXIT } from '../../src/cli/main.js';
-import { PACKAGE_ROOT, loadConfig } from '../../src/core/index.js';
+import { PACKAGE_ROOT, isWritError, loadConfig } from '../../src/core/index.js';
+import { backupDatabase, openStore } from '../../src/store/index.js';
 import { runCli } from './helpers.js';
 import { waitUntil } from '../wait.js';
 
@@ -70,11 +71,16 @@ test('a backup of a running home is whole and verified, and a server started on 
 
     // Beside a server that commits between every step of the backup: SQLite restarts a
     // backup at each such commit, so it finishes only because it copies in one step.
+    // Each turn also grows the file by a few pages, so every pass of a stepwise backup would
+    // find more to copy than the last.
+    app.store.db.exec('CREATE TABLE backup_filler (b BLOB NOT NULL)');
+    const fill = app.store.db.prepare('INSERT INTO backup_filler (b) VALUES (?)');
     let writes = 0;
     let writing = true;
     const writer = (): void => {
       if (!writing) return;
       app.broker.proposeAndDecide(sam, { action: 'refund.request', targetId: `rf-busy-${writes++}`, params: { amountCents: 700, currency: 'EUR', orderId: 'ord-1001', recipientAccount: 'acct-1' } });
+      app.store.transaction(() => fill.run(randomBytes(16_384)));
       setImmediate(writer);
     };
     setImmediate(writer);
@@ -118,6 +124,16 @@ test('a backup of a running home is whole and verified, and a server started on 
   } finally {
     await restored.close();
   }
+});
+
+test('backupDatabase never writes over an existing file', async () => {
+  const source = join(root, 'source.db');
+  const store = openStore({ path: source });
+  store.close();
+  const target = join(root, 'taken.db');
+  writeFileSync(target, 'not a database');
+  await assert.rejects(backupDatabase(source, target), (err: unknown) => isWritError(err, 'STORE_BACKUP_TARGET_EXISTS') && err.status === 409);
+  assert.equal(readFileSync(target, 'utf8'), 'not a database');
 });
 
 test('backup works on the local home only, into a new folder, from a home that exists', async () => {

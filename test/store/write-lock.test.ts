@@ -115,12 +115,24 @@ describe('write lock', () => {
       assert.equal(store.writeLockPolling(), false);
       for (let i = 0; i < 100; i++) store.transaction((db) => db.prepare("INSERT INTO notes (text) VALUES ('alone')").run());
       assert.equal(store.writeLockPolling(), false);
+      // A commit by another connection that never met this one, then one of this store's
+      // own transactions, then a slow BEGIN behind a contender that writes nothing: the old
+      // commit is not news any more.
+      w = holdLock(path, 0, shared, 'COMMIT');
+      await w.held;
+      await w.done;
+      store.transaction((db) => db.prepare("INSERT INTO notes (text) VALUES ('after an old commit')").run());
+      w = holdLock(path, 30, shared, 'ROLLBACK');
+      await w.held;
+      store.transaction((db) => db.prepare("INSERT INTO notes (text) VALUES ('after a second rollback')").run());
+      await w.done;
+      assert.equal(store.writeLockPolling(), false);
       w = holdLock(path, 30, shared, 'COMMIT');
       await w.held;
       store.transaction((db) => db.prepare("INSERT INTO notes (text) VALUES ('after commit')").run());
       await w.done;
       assert.equal(store.writeLockPolling(), true);
-      assert.deepEqual(store.db.prepare("SELECT count(*) FROM notes WHERE text = 'worker'").pluck().get(), 1);
+      assert.deepEqual(store.db.prepare("SELECT count(*) FROM notes WHERE text = 'worker'").pluck().get(), 2);
     } finally {
       store.close();
     }

@@ -2,7 +2,7 @@
 // the database through SQLite's online backup, the signing keyrings, the ledger's anchor
 // file — verified before the command says it is done. Chroma's data is not copied: it is
 // rebuilt from SQLite, which holds every vector, when a server first starts on the copy.
-import { chmodSync, copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -126,7 +126,15 @@ export const backupCommand: CommandSpec = {
       throw new WritError(CliErrors.CLI_TARGET_EXISTS, `\`${dest}\` is not a new or empty folder: a backup never overwrites`, { details: { path: dest } });
     }
     const started = Date.now();
+    const existed = existsSync(dest);
     const { db, hasAnchor, anchorSource, anchorCopy } = await copyHome(ctx, config, database, dest).catch((err: unknown) => {
+      // A failed backup leaves nothing behind, so running it again into the same folder works.
+      try {
+        if (existed) for (const name of readdirSync(dest)) rmSync(join(dest, name), { recursive: true, force: true });
+        else rmSync(dest, { recursive: true, force: true });
+      } catch {
+        // The error to report is the copy's.
+      }
       if (err instanceof WritError) throw err;
       throw new WritError(StoreErrors.STORE_BACKUP_FAILED, `backing up to \`${dest}\` failed: ${(err as Error).message}`, { cause: err, details: { destPath: dest } });
     });

@@ -48,8 +48,11 @@ export const keysCommand: CommandSpec = {
         // records it: a home whose database is locked refuses it before any key changes, and
         // two rotations at once take turns, each retiring the key the other made active.
         const { kid, retired, entry } = home.store.transaction(() => {
-          const before = target.keyring.activeKid;
           const made = target.keyring.rotate();
+          // The key this rotation retired, from the manifest it wrote under its own lock.
+          const keys = target.keyring.list();
+          const newestRetirement = keys.reduce((at, k) => (k.retiredAt !== null && k.retiredAt > at ? k.retiredAt : at), '');
+          const before = keys.find((k) => k.kid !== made && k.retiredAt === newestRetirement)?.kid ?? null;
           // On the ledger: an auditor sees when signatures changed keys, and which.
           const recorded = home.ledger.append({ kind: 'keyring.rotated', subjectId: `keyring:${target.purpose}`, tenant: null, body: { keyring: target.purpose, activeKid: made, retiredKid: before } });
           return { kid: made, retired: before, entry: recorded };
