@@ -8,12 +8,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { EXIT } from '../../src/cli/main.js';
 import { PACKAGE_ROOT, isWritError, loadConfig } from '../../src/core/index.js';
 import { backupDatabase, openStore } from '../../src/store/index.js';
 import { runCli } from './helpers.js';
+import { capturingLogger } from '../logs.js';
 import { waitUntil } from '../wait.js';
 
 const root = mkdtempSync(join(tmpdir(), 'writ-backup-'));
@@ -107,12 +107,11 @@ test('a backup of a running home is whole and verified, and a server started on 
   assert.equal(verify.code, EXIT.OK, verify.stdout + verify.stderr);
   assert.equal(verify.json().head.seq, head);
 
-  const logged: Array<{ msg: string; requeued?: number }> = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
+  const { logger, entries } = capturingLogger();
   const restored = await createApp({ config: loadConfig({ env: { ...copyEnv, WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS: '1' } }), logger });
   try {
-    const requeued = logged.find((l) => l.msg.startsWith('chroma: the vector index was empty'));
-    assert.ok(requeued !== undefined && (requeued.requeued ?? 0) > 0, JSON.stringify(logged));
+    const requeued = entries().find((l) => l.msg.startsWith('chroma: the vector index was empty'));
+    assert.ok(requeued !== undefined && Number(requeued.requeued) > 0, JSON.stringify(entries()));
     const pending = () => restored.store.db.prepare('SELECT count(*) FROM chunks WHERE active <> in_vector_index').pluck().get() as number;
     assert.ok(await waitUntil(() => pending() === 0, 20_000), `${pending()} vectors still pending`);
     assert.equal(await restored.chroma.heartbeat().then(() => true), true);

@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/core/index.js';
 import { ownerFileOf } from '../../src/retrieval/chroma-server.js';
+import { capturingLogger } from '../logs.js';
 import { waitUntil } from '../wait.js';
 
 test('a server sharing another process\'s chroma takes the data folder over when that process ends', async () => {
@@ -35,9 +35,7 @@ test('a server sharing another process\'s chroma takes the data folder over when
       other.once('exit', () => reject(new Error(`the owner process exited early: ${out}`)));
     });
     // Dense searches go through the Chroma index (not the exact scan) in this home.
-    const logged: Array<{ level: number; msg: string; crashesInARow?: number }> = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
-    const app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS: '1' } }), logger });
+    const app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS: '1' } }) });
     try {
       assert.equal(app.chroma.mode, 'shared');
       const sam = app.broker.getPrincipalRecord('sam')?.principal;
@@ -72,8 +70,7 @@ test('a server sharing another process\'s chroma takes the data folder over when
 test('an embedded chroma that dies is started again; what was ingested meanwhile reaches the new one', async () => {
   const home = mkdtempSync(join(tmpdir(), 'writ-restart-'));
   try {
-    const logged: Array<{ level: number; msg: string; crashesInARow?: number }> = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
+    const { logger, entries } = capturingLogger();
     const app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS: '1' } }), logger });
     try {
       assert.equal(app.chroma.mode, 'embedded');
@@ -120,13 +117,13 @@ test('an embedded chroma that dies is started again; what was ingested meanwhile
       assert.equal(down.crashesInARow, 2);
       assert.ok(down.lastExit !== null && down.lastExit.ranMs < 60_000, `ran ${down.lastExit?.ranMs} ms`);
       assert.ok(down.nextStartInMs !== null && down.nextStartInMs > 2_000 && down.nextStartInMs <= 4_000, `next start in ${down.nextStartInMs} ms`);
-      assert.equal(logged.filter((l) => l.level === 50 && l.msg.startsWith('chroma: keeps failing')).length, 0);
+      assert.equal(entries().filter((l) => l.level === 50 && l.msg.startsWith('chroma: keeps failing')).length, 0);
       assert.ok(await waitUntil(() => app.chroma !== second && app.chroma.isRunning(), 20_000), 'a third chroma was started');
       assert.equal((await app.health()).parts.chroma.restarts, 2);
       const third = app.chroma;
       process.kill(third.pid as number, 'SIGKILL');
       assert.ok(await waitUntil(() => !third.isRunning(), 10_000), 'the third child is seen to exit');
-      const alarm = logged.filter((l) => l.level === 50 && l.msg.startsWith('chroma: keeps failing'));
+      const alarm = entries().filter((l) => l.level === 50 && l.msg.startsWith('chroma: keeps failing'));
       assert.equal(alarm.length, 1);
       assert.equal(alarm[0]?.crashesInARow, 3);
       assert.ok(((await app.health()).parts.chroma.nextStartInMs ?? 0) > 4_000, 'the wait doubled again');

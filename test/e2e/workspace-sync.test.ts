@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { capturingLogger } from '../logs.js';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createApp } from '../../src/app.js';
 import { isWritError, loadConfig, PACKAGE_ROOT } from '../../src/core/index.js';
@@ -29,13 +29,6 @@ function copyWorkspace(name: string): { dir: string; editPrincipals(fn: (list: P
       writeFileSync(file, stringifyYaml({ principals: fn(doc.principals) }));
     },
   };
-}
-
-/** A logger whose warnings the test reads. */
-function capturingLogger(): { logger: pino.Logger; warnings: () => string[] } {
-  const lines: string[] = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
-  return { logger, warnings: () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg) };
 }
 
 describe('a restart after the workspace changed', () => {
