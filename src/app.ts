@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { CoreErrors, WRIT_VERSION, WritError, canonicalJson, isWritError, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
+import { CoreErrors, WRIT_VERSION, WritError, canonicalJson, createLogger, loadConfig, openKeyring, type Config, type Keyring, type Logger, type Principal } from './core/index.js';
 import { createCommitGroup, openStore, type CommitGroup, type Store } from './store/index.js';
 import { createLedger, ledgerMigrations, type LedgerApi } from './ledger/index.js';
 import {
@@ -14,13 +14,12 @@ import {
   openVectorIndex,
   retrievalMigrations,
   startChroma,
+  superviseChroma,
   type ChromaServer,
   type Embedder,
   type Retrieval,
   type RetrievalQuery,
   type RetrievalResult,
-  type VectorIndex,
-  type VectorIndexPort,
 } from './retrieval/index.js';
 import {
   BrokerErrors,
@@ -47,7 +46,6 @@ const ChromaLastExitSchema = z.object({
   /** How long that child had run. */
   ranMs: z.number().int(),
 });
-type ChromaLastExit = z.infer<typeof ChromaLastExitSchema>;
 
 export const HealthSchema = z.object({
   status: z.enum(['ok', 'degraded']),
@@ -149,19 +147,6 @@ export interface AppOptions {
 }
 
 const VECTOR_COLLECTION = 'writ-chunks';
-/** How often a process checks that its Chroma still answers (shared) or still runs (embedded). */
-const CHROMA_TAKEOVER_CHECK_MS = 2_000;
-/** Waits between attempts to start a failed embedded Chroma again: doubling from the first to the last. */
-const CHROMA_RESTART_FIRST_DELAY_MS = 2_000;
-const CHROMA_RESTART_MAX_DELAY_MS = 60_000;
-/**
- * An embedded Chroma that exits sooner than this after it started has crashed, not just
- * stopped once: the wait before the next start keeps growing instead of starting over.
- */
-const CHROMA_STABLE_MS = 60_000;
-/** Crashes (or failed starts) in a row after which the log says, at error level, that Chroma keeps failing. */
-const CHROMA_CRASH_LOOP_AFTER = 3;
-
 /**
  * Starts every part of Writ from one config: the SQLite store and ledger, Chroma
  * (embedded child or `CHROMA_URL`), the embedder, retrieval, the catalog, Cedar policies
@@ -189,191 +174,40 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
 
     const startOwnChroma = () =>
       startChroma({ dataDir: join(config.home, 'chroma'), port: config.chroma.port, startTimeoutMs: config.chroma.startTimeoutMs, logger });
-    let chroma = config.chroma.url !== undefined ? await connectChroma(config.chroma.url) : await startOwnChroma();
-    // Stops whichever server is current at close (a takeover below replaces it).
-    cleanup.push(() => chroma.stop());
+    const firstChroma = config.chroma.url !== undefined ? await connectChroma(config.chroma.url) : await startOwnChroma();
+    // Stops whichever server is current at close (once supervised, a restart or takeover may replace it).
+    let stopChroma = (): Promise<void> => firstChroma.stop();
+    cleanup.push(() => stopChroma());
 
     const embedder = await createEmbedder({ model: config.embedder.model, batchSize: config.embedder.batchSize });
     cleanup.push(() => embedder.close());
 
-    const openIndex = (server: ChromaServer, onMismatch: 'refuse' | 'rebuild' = 'refuse') =>
-      openVectorIndex({ server, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension, onMismatch });
-    let vectorIndex = await openIndex(chroma, options.rebuildVectorIndex ? 'rebuild' : 'refuse');
-    // Another process sharing this Chroma (a local `writ reindex`) may drop the collection and
-    // create it again: the index is then opened again by name, once, and the call retried.
-    const onCurrent = async <T>(op: (index: VectorIndex) => Promise<T>): Promise<T> => {
-      const index = vectorIndex;
-      try {
-        return await op(index);
-      } catch (err) {
-        if (!(isWritError(err, 'RETRIEVAL_VECTOR_INDEX_FAILED') && err.details.gone === true)) throw err;
-        if (vectorIndex === index) vectorIndex = await openIndex(chroma);
-        return op(vectorIndex);
-      }
-    };
-    // Retrieval holds this stand-in, so the index behind it can move (a new collection, or
-    // another Chroma server after a takeover).
-    const currentIndex: VectorIndexPort = {
-      upsert: (rows) => onCurrent((index) => index.upsert(rows)),
-      query: (q) => onCurrent((index) => index.query(q)),
-      delete: (ids) => onCurrent((index) => index.delete(ids)),
-      count: () => onCurrent((index) => index.count()),
-      drop: () => vectorIndex.drop(),
-    };
+    // Keeps the index on a live Chroma: an embedded child that exits is started again, a
+    // shared one whose process ended is taken over (src/retrieval/chroma-supervision.ts).
+    const supervisor = await superviseChroma({
+      server: firstChroma,
+      startOwn: startOwnChroma,
+      openIndex: (server, onMismatch) =>
+        openVectorIndex({ server, collection: VECTOR_COLLECTION, modelId: embedder.modelId, dimension: embedder.dimension, onMismatch }),
+      rebuild: options.rebuildVectorIndex === true,
+      restartOnExit: config.chroma.restartOnExit,
+      logger,
+    });
+    stopChroma = () => supervisor.close();
     const commits = createCommitGroup(store);
     const retrieval = createRetrieval({
       store,
       commits,
       ledger,
       embedder,
-      vectorIndex: currentIndex,
-      reopenVectorIndex: async () => {
-        vectorIndex = await openIndex(chroma);
-        return currentIndex;
-      },
+      vectorIndex: supervisor.index,
+      reopenVectorIndex: () => supervisor.reopenIndex(),
       config: { ...config.retrieval, embedBatchSize: config.embedder.batchSize },
     });
     cleanup.push(() => retrieval.close());
-    // A home restored from `writ backup` starts with an empty Chroma folder (as does a Chroma
-    // whose folder was lost): SQLite holds every vector, so they are queued to be written
-    // again rather than silently missing. Checked at start and after every Chroma (re)start;
-    // a check that fails (Chroma down) is tried again at the next supervision tick.
-    let reconcilePending = options.rebuildVectorIndex !== true;
-    let reconciling = false;
-    const reconcile = async (): Promise<void> => {
-      if (!reconcilePending || reconciling) return;
-      reconciling = true;
-      try {
-        const index = await retrieval.reconcileVectorIndex();
-        reconcilePending = false;
-        if (index.requeued > 0) {
-          logger.warn(
-            { requeued: index.requeued },
-            'chroma: the vector index was empty while SQLite records vectors in it (a restored home, or a lost chroma folder): writing them again from SQLite',
-          );
-        }
-      } catch (err) {
-        logger.warn({ err }, 'chroma: could not compare the vector index with SQLite; trying again shortly');
-      } finally {
-        reconciling = false;
-      }
-    };
-    await reconcile();
-
-    // A shared Chroma belongs to another Writ process (often a short CLI command that was
-    // running when this one started). When it stops answering, this process takes the data
-    // folder over (or shares it with whoever did) and moves the index there. An embedded
-    // Chroma that exits unexpectedly (killed, out of memory) is started again, with a growing
-    // wait between failed attempts. Either way, chunks committed meanwhile stay pending in
-    // SQLite (search reads them there) and are synced right after the move.
-    let takingOver = false;
-    let shuttingDown = false;
-    const supervision = { restarts: 0, crashesInARow: 0, lastExit: null as ChromaLastExit | null, startedAt: Date.now() };
-    let restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
-    let restartAt = 0;
-    const crashed = (what: string, lastLogLines: string[], retryInMs: number): void => {
-      supervision.crashesInARow++;
-      if (supervision.crashesInARow === CHROMA_CRASH_LOOP_AFTER) {
-        logger.error(
-          { crashesInARow: supervision.crashesInARow, retryInMs, lastExit: supervision.lastExit, lastLogLines },
-          `chroma: keeps failing (${what}); still retrying, with longer waits; search reads SQLite meanwhile; the last log lines may say why`,
-        );
-      }
-    };
-    // Watches each embedded child this process starts: when and how it ended, and whether it
-    // had run long enough for the next start to come at once rather than after a growing wait.
-    const superviseChroma = (server: ChromaServer): void => {
-      if (server.mode !== 'embedded') return;
-      const startedAt = Date.now();
-      supervision.startedAt = startedAt;
-      server.onExit((exit) => {
-        if (exit.expected) return;
-        const at = Date.now();
-        supervision.lastExit = { at: new Date(at).toISOString(), exitCode: exit.code, signal: exit.signal, ranMs: at - startedAt };
-        if (at - startedAt >= CHROMA_STABLE_MS) {
-          supervision.crashesInARow = 0;
-          restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
-          restartAt = 0;
-          return;
-        }
-        const waitMs = restartDelayMs;
-        restartAt = at + waitMs;
-        restartDelayMs = Math.min(restartDelayMs * 2, CHROMA_RESTART_MAX_DELAY_MS);
-        crashed(`it exited ${Math.round((at - startedAt) / 1000)} s after it started`, server.lastLogLines(10), waitMs);
-      });
-    };
-    superviseChroma(chroma);
-    const takeover = setInterval(() => {
-      if (takingOver || shuttingDown) return;
-      if (reconcilePending && chroma.isRunning()) {
-        void reconcile().then(() => (reconcilePending ? undefined : retrieval.resumeVectorSync()));
-      }
-      const wasEmbedded = chroma.mode === 'embedded';
-      if (wasEmbedded && chroma.isRunning() && supervision.crashesInARow > 0 && Date.now() - supervision.startedAt >= CHROMA_STABLE_MS) {
-        // Up long enough: the streak is over, and a later exit is met by a prompt start.
-        supervision.crashesInARow = 0;
-        restartDelayMs = CHROMA_RESTART_FIRST_DELAY_MS;
-      }
-      if (wasEmbedded ? !config.chroma.restartOnExit || chroma.isRunning() || Date.now() < restartAt : chroma.mode !== 'shared') return;
-      takingOver = true;
-      void (async () => {
-        if (!wasEmbedded) {
-          try {
-            await chroma.heartbeat();
-            return;
-          } catch {
-            // Gone: take over below.
-          }
-        }
-        const next = await startOwnChroma();
-        if (shuttingDown) {
-          await next.stop();
-          return;
-        }
-        try {
-          vectorIndex = await openIndex(next);
-        } catch (err) {
-          await next.stop();
-          throw err;
-        }
-        const previous = chroma;
-        chroma = next;
-        superviseChroma(next);
-        supervision.restarts++;
-        await previous.stop();
-        logger.warn(
-          { url: next.url, mode: next.mode, pid: next.pid },
-          wasEmbedded ? 'chroma: the embedded chroma exited; started it again' : 'chroma: the process that served this data folder is gone; moved to a new server',
-        );
-        reconcilePending = true;
-        await reconcile();
-        await retrieval.syncVectors().catch(() => undefined);
-      })()
-        .catch((err: unknown) => {
-          const lastLogLines = isWritError(err) && Array.isArray(err.details.lastLogLines) ? (err.details.lastLogLines as string[]).slice(-10) : [];
-          if (!wasEmbedded) {
-            // A shared folder is tried again at every check (it may wait on another process):
-            // failures count toward the error log, without growing the embedded child's wait.
-            logger.warn({ err, retryInMs: CHROMA_TAKEOVER_CHECK_MS }, 'chroma: taking over the data folder failed; retrying');
-            crashed('taking over the data folder failed', lastLogLines, CHROMA_TAKEOVER_CHECK_MS);
-            return;
-          }
-          const waitMs = restartDelayMs;
-          restartAt = Date.now() + waitMs;
-          logger.warn({ err, retryInMs: waitMs }, 'chroma: starting the embedded chroma again failed; retrying');
-          restartDelayMs = Math.min(restartDelayMs * 2, CHROMA_RESTART_MAX_DELAY_MS);
-          crashed('a start failed', lastLogLines, waitMs);
-        })
-        .finally(() => {
-          takingOver = false;
-        });
-    }, CHROMA_TAKEOVER_CHECK_MS);
-    takeover.unref();
-    cleanup.push(() => clearInterval(takeover));
-    // Runs first at close (cleanup runs in reverse): no restart may begin once Chroma is being stopped.
-    cleanup.push(() => {
-      shuttingDown = true;
-    });
+    await supervisor.watch(retrieval);
+    // Runs first at close (cleanup runs in reverse): no restart may begin once parts are closing.
+    cleanup.push(() => supervisor.halt());
 
     // The policy set in force goes on record before any request's entries (a short CLI
     // command leaves it to its first decision).
@@ -392,7 +226,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
       commits,
       ledger,
       get chroma() {
-        return chroma;
+        return supervisor.chroma;
       },
       embedder,
       retrieval,
@@ -441,21 +275,8 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         })();
         // Counted on the partial index of pending chunks: cheap when in step.
         const pendingVectors = sqlite.status === 'ok' ? (store.db.prepare('SELECT count(*) FROM chunks WHERE active <> in_vector_index').pluck().get() as number) : 0;
-        const restartsIn = chroma.mode === 'embedded' && !chroma.isRunning() && config.chroma.restartOnExit ? Math.max(0, restartAt - Date.now()) : null;
-        const about = {
-          version: chroma.version,
-          url: chroma.url,
-          embedded: chroma.pid !== null,
-          mode: chroma.mode,
-          pendingVectors,
-          restarts: supervision.restarts,
-          crashesInARow: supervision.crashesInARow,
-          lastExit: supervision.lastExit,
-        };
-        const chromaPart = await chroma.heartbeat().then(
-          () => ({ status: 'ok' as const, ...about, nextStartInMs: null }),
-          (err: Error) => ({ status: 'down' as const, ...about, nextStartInMs: restartsIn, error: err.message }),
-        );
+        const { error, ...about } = await supervisor.status();
+        const chromaPart = { ...about, pendingVectors, ...(error === undefined ? {} : { error }) };
         const model = { status: 'ok' as const, id: embedder.modelId, dimension: embedder.dimension };
         const { lists, bytes, served, fellBack } = retrieval.termLists.stats;
         const lexical = { status: 'ok' as const, lists, bytes, served, fellBack };
@@ -466,7 +287,7 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         writ: WRIT_VERSION,
         node: process.version,
         sqlite: store.sqliteVersion,
-        chroma: chroma.version,
+        chroma: supervisor.chroma.version,
         model: embedder.modelId,
       }),
       async close() {
@@ -636,9 +457,9 @@ export function openAuthority(
         if (closed) return;
         closed = true;
         try {
-          opened.checkpoint();
-        } finally {
+          // Signs a checkpoint at the head (the last word), unless the database stays locked.
           opened.close();
+        } finally {
           store.close();
         }
       },

@@ -4,6 +4,19 @@ export { RetrievalErrors } from './errors.js';
 export { createEmbedder, EmbedderOptionsSchema, BUNDLED_MODEL_DIR, type EmbedderOptions, type LoadedEmbedder, type EmbedderMode } from './embedder.js';
 export { isZeroVector, type Embedder } from './embedder-types.js';
 export { startChroma, connectChroma, type ChromaServer, type ChromaExit, type StartChromaOptions } from './chroma-server.js';
+export {
+  superviseChroma,
+  createChromaRestartSchedule,
+  DEFAULT_CHROMA_RESTART_TIMING,
+  type ChromaSupervisor,
+  type ChromaSupervisorOptions,
+  type ChromaSupervisionStatus,
+  type ChromaRestartSchedule,
+  type ChromaRestartTiming,
+  type ChromaLastExit,
+  type CrashCount,
+  type SupervisedRetrieval,
+} from './chroma-supervision.js';
 export { openVectorIndex, VECTOR_SPACE, DEFAULT_EF_SEARCH, type VectorIndex, type VectorIndexOptions, type VectorRow, type VectorHit, type VectorQuery, type VectorWhere } from './vector-index.js';
 export { createRetrieval, type Retrieval, type RetrievalDeps, type RetrievalConfig, type RetrievalWatcher, type WatchOptions } from './retrieval.js';
 export type { RetrieveOptions } from './search.js';

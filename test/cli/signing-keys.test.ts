@@ -3,7 +3,8 @@
 // issued before the rotation still executes), and what comes next is signed by the new one.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/main.js';
@@ -71,4 +72,31 @@ test('rotating the warrant and ledger keys keeps old signatures valid and is on 
   const unknown = await runCli(['keys', 'rotate', 'api', '--json'], env);
   assert.equal(unknown.code, EXIT.INVALID_INPUT);
   assert.equal(unknown.json().error.code, 'CLI_USAGE');
+});
+
+test('a rotation refused by a locked database changes no key and records nothing', async () => {
+  const workspace = join(root, 'workspace-locked');
+  cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
+  const homeDir = join(root, 'home-locked');
+  const env = { WRIT_HOME: homeDir, WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent' };
+  const listed = await runCli(['keys', 'signing', '--json'], env);
+  assert.equal(listed.code, EXIT.OK, listed.stderr);
+  const manifestPath = join(homeDir, 'keys', 'warrant', 'keyring.json');
+  const manifestBefore = readFileSync(manifestPath, 'utf8');
+
+  // Another writer holds SQLite's write lock past the busy timeout (5 s).
+  const other = new Database(join(homeDir, 'writ.db'));
+  try {
+    other.exec('BEGIN IMMEDIATE');
+    const refused = await runCli(['keys', 'rotate', 'warrant', '--json'], env);
+    assert.equal(refused.code, EXIT.FAILURE, refused.stdout + refused.stderr);
+    assert.equal(refused.json().error.code, 'STORE_BUSY');
+    other.exec('ROLLBACK');
+  } finally {
+    other.close();
+  }
+  assert.equal(readFileSync(manifestPath, 'utf8'), manifestBefore, 'the keyring is as it was');
+  assert.deepEqual((await runCli(['keys', 'signing', '--json'], env)).json().keys, listed.json().keys);
+  const recorded = await runCli(['audit', 'tail', '--kinds', 'keyring.rotated', '--json'], env);
+  assert.deepEqual(recorded.json().entries, []);
 });

@@ -4,27 +4,32 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/core/index.js';
-import { ownerFileOf } from '../../src/retrieval/chroma-server.js';
+import { ownerFileOf, startChroma } from '../../src/retrieval/chroma-server.js';
+import { superviseChroma } from '../../src/retrieval/chroma-supervision.js';
+import { openVectorIndex } from '../../src/retrieval/vector-index.js';
 import { capturingLogger } from '../logs.js';
 import { waitUntil } from '../wait.js';
 
-test('a server sharing another process\'s chroma takes the data folder over when that process ends', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'writ-takeover-'));
-  const dataDir = join(home, 'chroma');
+/** Another process that starts the Chroma of `dataDir` and waits, like a long local command would. */
+async function startOwnerProcess(dataDir: string): Promise<{ stop(): Promise<void>; kill(): Promise<void> }> {
   const script = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'retrieval', 'chroma-server.ts')).href;
-  // The other process: starts the home's Chroma and waits, like a long local command would.
   const code = `const { startChroma } = await import(${JSON.stringify(script)});
     const s = await startChroma({ dataDir: ${JSON.stringify(dataDir)} });
     process.stdout.write('PID ' + s.pid + '\\n');
     setInterval(() => {}, 1000);`;
   const other = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const otherExit = new Promise<void>((r) => other.once('exit', () => r()));
+  const exited = new Promise<void>((r) => other.once('exit', () => r()));
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    if (other.exitCode === null && other.signalCode === null) other.kill(signal);
+    await exited;
+  };
   try {
     await new Promise<void>((resolve, reject) => {
       let out = '';
@@ -34,6 +39,18 @@ test('a server sharing another process\'s chroma takes the data folder over when
       });
       other.once('exit', () => reject(new Error(`the owner process exited early: ${out}`)));
     });
+  } catch (err) {
+    await end('SIGKILL');
+    throw err;
+  }
+  return { stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+}
+
+test('a server sharing another process\'s chroma takes the data folder over when that process ends', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'writ-takeover-'));
+  const dataDir = join(home, 'chroma');
+  const other = await startOwnerProcess(dataDir);
+  try {
     // Dense searches go through the Chroma index (not the exact scan) in this home.
     const app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS: '1' } }) });
     try {
@@ -44,8 +61,7 @@ test('a server sharing another process\'s chroma takes the data folder over when
       assert.equal(before.denseStrategy, 'index');
       assert.ok(before.results.length > 0);
 
-      other.kill('SIGTERM');
-      await otherExit;
+      await other.stop();
       assert.ok(await waitUntil(() => app.chroma.mode === 'embedded', 15_000), 'the server took the data folder over');
       const owner = JSON.parse(readFileSync(ownerFileOf(dataDir), 'utf8')) as { pid: number; url: string };
       assert.deepEqual([owner.pid, owner.url], [process.pid, app.chroma.url]);
@@ -61,8 +77,7 @@ test('a server sharing another process\'s chroma takes the data folder over when
       await app.close();
     }
   } finally {
-    other.kill('SIGKILL');
-    await otherExit;
+    await other.kill();
     rmSync(home, { recursive: true, force: true });
   }
 });
@@ -131,6 +146,75 @@ test('an embedded chroma that dies is started again; what was ingested meanwhile
       await app.close();
     }
   } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('failed takeovers of a shared folder are counted, the third in a row is logged as an error, and a later one succeeds', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'writ-takeover-fails-'));
+  const dataDir = join(home, 'chroma');
+  // The port this process's own Chroma must use is taken, so taking the folder over fails
+  // until it is free again.
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const port = (blocker.address() as { port: number }).port;
+  const other = await startOwnerProcess(dataDir);
+  try {
+    const shared = await startChroma({ dataDir });
+    assert.equal(shared.mode, 'shared');
+    const { logger, entries } = capturingLogger();
+    let reconciles = 0;
+    const supervisor = await superviseChroma({
+      server: shared,
+      startOwn: () => startChroma({ dataDir, port, logger }),
+      openIndex: (server, onMismatch) => openVectorIndex({ server, collection: 'supervision', modelId: 'test-model', dimension: 3, onMismatch }),
+      restartOnExit: true,
+      logger,
+      timing: { checkEveryMs: 100 },
+    });
+    try {
+      await supervisor.watch({
+        reconcileVectorIndex: async () => {
+          reconciles += 1;
+          return { found: 0, requeued: 0 };
+        },
+        resumeVectorSync: () => undefined,
+        syncVectors: async () => ({ upserted: 0, deleted: 0 }),
+      });
+      assert.equal(reconciles, 1, 'the index is checked once at watch');
+      await supervisor.index.upsert([{ id: 'a', vector: [1, 0, 0], metadata: { tenant: 't', doc: 'd' } }]);
+
+      await other.stop();
+      const alarms = () => entries().filter((l) => l.level === 50 && l.msg.startsWith('chroma: keeps failing (taking over the data folder failed)'));
+      assert.ok(await waitUntil(() => alarms().length === 1, 15_000), 'the third failed takeover is logged as an error');
+      assert.equal(alarms()[0]?.crashesInARow, 3);
+      const warnings = entries().filter((l) => l.level === 40 && l.msg === 'chroma: taking over the data folder failed; retrying');
+      assert.ok(warnings.length >= 3);
+      assert.equal(warnings[0]?.retryInMs, 100, 'tried again at the next check: the wait does not grow');
+      const down = await supervisor.status();
+      assert.equal(down.status, 'down');
+      assert.equal(down.mode, 'shared');
+      assert.ok(down.crashesInARow >= 3);
+      assert.equal(down.nextStartInMs, null, 'not an embedded child: no scheduled start');
+
+      // Once the port is free the next check takes the folder over, and the index (with what
+      // was written through the other process's Chroma) answers from the new server.
+      await new Promise<void>((r) => blocker.close(() => r()));
+      assert.ok(await waitUntil(() => supervisor.chroma.mode === 'embedded', 30_000), 'the folder was taken over');
+      const up = await supervisor.status();
+      assert.equal(up.status, 'ok');
+      assert.equal(up.restarts, 1);
+      assert.equal(supervisor.chroma.url, `http://127.0.0.1:${port}`);
+      assert.equal(await supervisor.index.count(), 1);
+      assert.equal(alarms().length, 1, 'the alarm is raised once per streak');
+      assert.ok(await waitUntil(() => reconciles === 2, 5_000), 'the moved index is checked against SQLite again');
+    } finally {
+      await supervisor.close();
+    }
+    assert.equal(supervisor.chroma.isRunning(), false, 'close stops the server this process started');
+  } finally {
+    blocker.close();
+    await other.kill();
     rmSync(home, { recursive: true, force: true });
   }
 });
