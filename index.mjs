@@ -11,7 +11,7 @@ const writ = await tsImport('./index.ts', import.meta.url);
 export const {
   APPEND_ONLY_TRIGGERS, APPEND_ONLY_TRIGGERS_SQL, ActionSpecSchema, BUNDLED_MODEL_DIR,
   BasisItemFactsSchema, BrokerConfigSchema, BrokerErrors, CatalogSchema, CliErrors,
-  ConfigSchema, CoreErrors, CreateSessionInputSchema, DEFAULT_CHUNKING, DEFAULT_EF_SEARCH,
+  ConfigSchema, CoreErrors, CreateSessionInputSchema, DEFAULT_CHROMA_RESTART_TIMING, DEFAULT_CHUNKING, DEFAULT_EF_SEARCH,
   DocumentInputSchema, ENV_SETTINGS, EXIT, EffectClassSchema, EmbedderOptionsSchema,
   FactsSchema, GENESIS_HASH, HealthSchema, ID_PREFIXES, KEY_PURPOSES, KeyringErrors,
   LedgerErrors, MCP_TOOLS, McpErrors, NameSchema, ObligationStatusSchema, PACKAGE_ROOT,
@@ -22,7 +22,7 @@ export const {
   SessionChargeSchema, StoreErrors, TERMINAL_STATUSES, TransitionReportSchema, VECTOR_SPACE,
   VersionSchema, WRIT_NAME, WRIT_VERSION, WarrantPayloadSchema, WritError, assertLedgerIntact,
   assertMove, brokerMigrations, buildServer, buildTaintCorpus, canMove, canonicalJson,
-  cedarTypeOfParam, checkpointPayload, chunkText, compactForTaint, connectChroma, createApp,
+  cedarTypeOfParam, checkpointPayload, chunkText, createChromaRestartSchedule, compactForTaint, connectChroma, createApp,
   createBroker, createBundleEvidenceReader, createEmbedder, createHttpBackend, createLedger,
   createLedgerFeed, createLocalBackend, createLogger, createMcpServer, createPolicyEngine,
   createRetrieval, createTokenBucket, decodeWarrantPayload, defaultPolicySources, defineCatalog,
@@ -32,6 +32,6 @@ export const {
   loadPublicKeys, loadText, newId, normalizeForTaint, normalizeTime, nowIso, onShutdown,
   openKeyring, openStore, openVectorIndex, parseInput, policySetSubject, randomBase64url, readPolicyDir,
   referenceEntryHash, retrievalMigrations, runCli, runShutdown, sealBundle, sealOf,
-  sealProposal, serveMcpStdio, sha256Hex, shutdownHookCount, splitWarrant, startChroma,
+  sealProposal, serveMcpStdio, sha256Hex, shutdownHookCount, splitWarrant, startChroma, superviseChroma,
   systemClock, toInputIssues, toUtcIso, verifyChain, verifyWarrantOffline, verifyWithJwks,
 } = writ;
