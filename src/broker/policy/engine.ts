@@ -4,6 +4,7 @@
 // Evaluation does no I/O: policy sets are pre-parsed per (action, principal type) slice
 // when the engine is created (one Cedar call per side of a decision), requests carry only
 // what the slice's policies read, and Cedar's answers are memoised on that request.
+import './wasm-calls.js'; // first: keeps V8 from an abort on Node 20 (see the module)
 import { preparsePolicySet, statefulIsAuthorized, type AuthorizationAnswer, type EntityJson, type PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { WritError, sealOf, type Principal } from '../../core/index.js';
 import type { Catalog } from '../catalog.js';
