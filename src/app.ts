@@ -275,8 +275,8 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         })();
         // Counted on the partial index of pending chunks: cheap when in step.
         const pendingVectors = sqlite.status === 'ok' ? (store.db.prepare('SELECT count(*) FROM chunks WHERE active <> in_vector_index').pluck().get() as number) : 0;
-        const { error, ...about } = await supervisor.status();
-        const chromaPart = { ...about, pendingVectors, ...(error === undefined ? {} : { error }) };
+        const { status, version, url, embedded, mode, restarts, crashesInARow, lastExit, nextStartInMs, error } = await supervisor.status();
+        const chromaPart = { status, version, url, embedded, mode, pendingVectors, restarts, crashesInARow, lastExit, nextStartInMs, ...(error === undefined ? {} : { error }) };
         const model = { status: 'ok' as const, id: embedder.modelId, dimension: embedder.dimension };
         const { lists, bytes, served, fellBack } = retrieval.termLists.stats;
         const lexical = { status: 'ok' as const, lists, bytes, served, fellBack };

@@ -206,7 +206,8 @@ export async function superviseChroma(options: ChromaSupervisorOptions): Promise
   let vectorIndex = await openIndex(chroma, options.rebuild === true ? 'rebuild' : 'refuse');
   const schedule = createChromaRestartSchedule(timing);
   let halted = false;
-  let movingOn = false;
+  /** The restart or takeover under way, if any: `close` waits for it, so nothing it started outlives the close. */
+  let moving: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let retrieval: SupervisedRetrieval | undefined;
 
@@ -286,6 +287,7 @@ export async function superviseChroma(options: ChromaSupervisorOptions): Promise
         // Gone: take the folder over below.
       }
     }
+    if (halted) return;
     const next = await startOwn();
     let nextIndex: VectorIndex;
     try {
@@ -308,15 +310,24 @@ export async function superviseChroma(options: ChromaSupervisorOptions): Promise
       wasEmbedded ? 'chroma: the embedded chroma exited; started it again' : 'chroma: the process that served this data folder is gone; moved to a new server',
     );
     reconcilePending = true;
+    if (halted) return; // retrieval is closing: the next start checks and syncs
     await reconcile();
+    if (halted) return;
     await retrieval?.syncVectors().catch(() => undefined);
   };
 
   const check = (): void => {
-    if (movingOn || halted) return;
+    if (moving !== undefined || halted) return;
     const now = Date.now();
     if (reconcilePending && chroma.isRunning()) {
-      void reconcile().then(() => (reconcilePending ? undefined : retrieval?.resumeVectorSync()));
+      void reconcile().then(() => {
+        if (reconcilePending || halted) return;
+        try {
+          retrieval?.resumeVectorSync();
+        } catch (err) {
+          logger.warn({ err }, 'chroma: could not resume writing pending vectors; the next sync writes them');
+        }
+      });
     }
     const wasEmbedded = chroma.mode === 'embedded';
     if (wasEmbedded) {
@@ -329,8 +340,7 @@ export async function superviseChroma(options: ChromaSupervisorOptions): Promise
     } else if (chroma.mode !== 'shared') {
       return; // an external Chroma is the operator's to run
     }
-    movingOn = true;
-    moveOn(wasEmbedded)
+    moving = moveOn(wasEmbedded)
       .catch((err: unknown) => {
         const lastLogLines = isWritError(err) && Array.isArray(err.details.lastLogLines) ? (err.details.lastLogLines as string[]).slice(-10) : [];
         if (!wasEmbedded) {
@@ -346,7 +356,7 @@ export async function superviseChroma(options: ChromaSupervisorOptions): Promise
         alarm('a start failed', count, lastLogLines);
       })
       .finally(() => {
-        movingOn = false;
+        moving = undefined;
       });
   };
 
@@ -381,19 +391,19 @@ export async function superviseChroma(options: ChromaSupervisorOptions): Promise
         url: chroma.url,
         embedded: chroma.pid !== null,
         mode: chroma.mode,
-        restarts: schedule.restarts,
-        crashesInARow: schedule.crashesInARow,
-        lastExit: schedule.lastExit,
       };
+      const counts = { restarts: schedule.restarts, crashesInARow: schedule.crashesInARow, lastExit: schedule.lastExit };
       const nextStartInMs = down && options.restartOnExit && !halted ? schedule.nextStartInMs(now) : null;
       return chroma.heartbeat().then(
-        () => ({ status: 'ok' as const, ...about, nextStartInMs: null }),
-        (err: Error) => ({ status: 'down' as const, ...about, nextStartInMs, error: err.message }),
+        () => ({ status: 'ok' as const, ...about, ...counts, nextStartInMs: null }),
+        (err: Error) => ({ status: 'down' as const, ...about, ...counts, nextStartInMs, error: err.message }),
       );
     },
     halt,
     async close() {
       halt();
+      // A start under way finishes first (it cannot be cancelled), then stops what it started.
+      await moving;
       await chroma.stop();
     },
   };

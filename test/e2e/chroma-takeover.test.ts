@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/core/index.js';
-import { ownerFileOf, startChroma } from '../../src/retrieval/chroma-server.js';
+import { ownerFileOf, startChroma, type ChromaServer } from '../../src/retrieval/chroma-server.js';
 import { superviseChroma } from '../../src/retrieval/chroma-supervision.js';
 import { openVectorIndex } from '../../src/retrieval/vector-index.js';
 import { capturingLogger } from '../logs.js';
@@ -49,8 +49,9 @@ async function startOwnerProcess(dataDir: string): Promise<{ stop(): Promise<voi
 test('a server sharing another process\'s chroma takes the data folder over when that process ends', async () => {
   const home = mkdtempSync(join(tmpdir(), 'writ-takeover-'));
   const dataDir = join(home, 'chroma');
-  const other = await startOwnerProcess(dataDir);
+  let other: Awaited<ReturnType<typeof startOwnerProcess>> | undefined;
   try {
+    other = await startOwnerProcess(dataDir);
     // Dense searches go through the Chroma index (not the exact scan) in this home.
     const app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_RETRIEVAL_EXACT_SCAN_MAX_CHUNKS: '1' } }) });
     try {
@@ -77,7 +78,7 @@ test('a server sharing another process\'s chroma takes the data folder over when
       await app.close();
     }
   } finally {
-    await other.kill();
+    await other?.kill();
     rmSync(home, { recursive: true, force: true });
   }
 });
@@ -156,10 +157,11 @@ test('failed takeovers of a shared folder are counted, the third in a row is log
   // The port this process's own Chroma must use is taken, so taking the folder over fails
   // until it is free again.
   const blocker = createServer();
-  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-  const port = (blocker.address() as { port: number }).port;
-  const other = await startOwnerProcess(dataDir);
+  let other: Awaited<ReturnType<typeof startOwnerProcess>> | undefined;
   try {
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    other = await startOwnerProcess(dataDir);
     const shared = await startChroma({ dataDir });
     assert.equal(shared.mode, 'shared');
     const { logger, entries } = capturingLogger();
@@ -214,7 +216,55 @@ test('failed takeovers of a shared folder are counted, the third in a row is log
     assert.equal(supervisor.chroma.isRunning(), false, 'close stops the server this process started');
   } finally {
     blocker.close();
-    await other.kill();
+    await other?.kill();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('a close while a takeover is starting a chroma waits for it and stops it', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'writ-takeover-close-'));
+  const dataDir = join(home, 'chroma');
+  let other: Awaited<ReturnType<typeof startOwnerProcess>> | undefined;
+  try {
+    other = await startOwnerProcess(dataDir);
+    const shared = await startChroma({ dataDir });
+    assert.equal(shared.mode, 'shared');
+    const started: ChromaServer[] = [];
+    let startsBegun = 0;
+    let release = (): void => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const supervisor = await superviseChroma({
+      server: shared,
+      // The real start, seen from outside (when it began, what it started), held at the gate
+      // until the close has begun.
+      startOwn: async () => {
+        startsBegun += 1;
+        await gate;
+        const server = await startChroma({ dataDir });
+        started.push(server);
+        return server;
+      },
+      openIndex: (server, onMismatch) => openVectorIndex({ server, collection: 'supervision', modelId: 'test-model', dimension: 3, onMismatch }),
+      restartOnExit: true,
+      logger: capturingLogger().logger,
+      timing: { checkEveryMs: 50 },
+    });
+    await supervisor.watch({
+      reconcileVectorIndex: async () => ({ found: 0, requeued: 0 }),
+      resumeVectorSync: () => undefined,
+      syncVectors: async () => ({ upserted: 0, deleted: 0 }),
+    });
+    await other.stop();
+    assert.ok(await waitUntil(() => startsBegun === 1, 15_000), 'a takeover began');
+    const closing = supervisor.close();
+    release();
+    await closing;
+    assert.equal(started.length, 1, 'close waited for the start under way');
+    assert.equal(started[0]?.isRunning(), false, 'and stopped the chroma it started');
+    assert.equal(supervisor.chroma, shared, 'the index never moved to it');
+    assert.equal(startsBegun, 1, 'no start after the close');
+  } finally {
+    await other?.kill();
     rmSync(home, { recursive: true, force: true });
   }
 });

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createChromaRestartSchedule, DEFAULT_CHROMA_RESTART_TIMING } from '../../src/retrieval/chroma-supervision.js';
 
-const timing = { ...DEFAULT_CHROMA_RESTART_TIMING, checkEveryMs: 2_000, firstDelayMs: 2_000, maxDelayMs: 10_000, stableMs: 60_000, crashLoopAfter: 3 };
+// checkEveryMs differs from firstDelayMs, so a takeover retry that took the crash wait would show.
+const timing = { ...DEFAULT_CHROMA_RESTART_TIMING, checkEveryMs: 500, firstDelayMs: 2_000, maxDelayMs: 10_000, stableMs: 60_000, crashLoopAfter: 3 };
 const T0 = Date.parse('2026-11-27T10:00:00Z');
 
 test('crashes soon after a start wait longer each time, up to the cap, and the third in a row raises the alarm once', () => {
@@ -76,10 +77,10 @@ test('failed takeovers of a shared folder count toward the alarm without growing
   assert.deepEqual(
     counts.map((c) => [c.crashesInARow, c.retryInMs, c.alarm]),
     [
-      [1, 2_000, false],
-      [2, 2_000, false],
-      [3, 2_000, true],
-      [4, 2_000, false],
+      [1, 500, false],
+      [2, 500, false],
+      [3, 500, true],
+      [4, 500, false],
     ],
   );
   assert.equal(s.mayStartAt(T0), true, 'the next check may try again');
