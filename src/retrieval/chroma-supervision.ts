@@ -289,15 +289,17 @@ export async function superviseChroma(options: ChromaSupervisorOptions): Promise
     }
     if (halted) return;
     const next = await startOwn();
-    let nextIndex: VectorIndex;
+    let nextIndex: VectorIndex | undefined;
     try {
-      if (halted) throw new Error('halted');
-      nextIndex = await openIndex(next, 'refuse');
-      if (halted) throw new Error('halted');
+      if (!halted) nextIndex = await openIndex(next, 'refuse');
     } catch (err) {
       await next.stop();
-      if (halted) return;
       throw err;
+    }
+    if (halted || nextIndex === undefined) {
+      // Closing: what this move started must not outlive the close.
+      await next.stop();
+      return;
     }
     const previous = chroma;
     chroma = next;
@@ -342,6 +344,7 @@ export async function superviseChroma(options: ChromaSupervisorOptions): Promise
     }
     moving = moveOn(wasEmbedded)
       .catch((err: unknown) => {
+        if (halted) return; // a start that failed during the close is no crash to count
         const lastLogLines = isWritError(err) && Array.isArray(err.details.lastLogLines) ? (err.details.lastLogLines as string[]).slice(-10) : [];
         if (!wasEmbedded) {
           // A shared folder is tried again at every check (it may wait on another process):
