@@ -31,7 +31,7 @@ export const {
   listLoadableFiles, loadCatalogFile, loadConfig, loadFile, loadPolicies, loadPolicyDir,
   loadPublicKeys, loadText, newId, normalizeForTaint, normalizeTime, nowIso, onShutdown,
   openKeyring, openStore, openVectorIndex, parseInput, policySetSubject, randomBase64url, readPolicyDir,
-  referenceEntryHash, retrievalMigrations, runCli, runShutdown, sealBundle, sealOf,
+  referenceEntryHash, retrievalMigrations, rotateSigningKey, runCli, runShutdown, sealBundle, sealOf,
   sealProposal, serveMcpStdio, sha256Hex, shutdownHookCount, splitWarrant, startChroma,
   superviseChroma, systemClock, toInputIssues, toUtcIso, verifyChain, verifyWarrantOffline, verifyWithJwks,
 } = writ;

@@ -3,6 +3,7 @@
 export * from './src/core/index.js';
 export { openStore, StoreErrors, type Store, type Migration } from './src/store/index.js';
 export { createApp, HealthSchema, VersionSchema, type WritApp, type Health, type Version, type AppOptions } from './src/app.js';
+export { rotateSigningKey, type SigningKeyRotation } from './src/signing-keys.js';
 export { buildServer, ServerErrors, type ServerOptions } from './src/server/index.js';
 export { main as runCli, EXIT } from './src/cli/main.js';
 export { CliErrors } from './src/cli/errors.js';

@@ -33,6 +33,11 @@ export const KeyringErrors = defineErrors('keys', {
     meaning: 'openKeyring was called with an invalid `dir` or `purpose`',
     fix: 'pass a folder path and a purpose of `warrant` or `ledger`',
   },
+  KEYS_ROTATION_UNRECORDED: {
+    status: 500,
+    meaning: 'a signing key was rotated, its ledger record could not be written, and the rotation could not be taken back: the keyring now has an active key the ledger does not name',
+    fix: 'fix what the cause says (often a full disk or a locked database), then run `writ keys rotate` again so that the key in force is on the ledger',
+  },
 });
 
 /** What a keyring's keys sign; each purpose has its own keys. */
@@ -97,6 +102,13 @@ export interface Keyring extends SignatureVerifier {
   sign(bytes: Uint8Array | string): Signature;
   /** Makes a new active key; the old one is marked retired and stays verifiable. */
   rotate(): string;
+  /**
+   * Takes back the rotation that made `kid` active, when what had to go with it failed (its
+   * ledger record): the keys that rotation retired are active again, and `kid` is retired now
+   * — kept, so whatever another process signed with it meanwhile still verifies. Returns
+   * false, changing nothing, when `kid` is no longer the active key (a later rotation).
+   */
+  undoRotation(kid: string): boolean;
   /** Every key, oldest first. */
   list(): readonly KeyInfo[];
   /** The public keys as a JWKS, for external verifiers. */
@@ -409,6 +421,19 @@ export function openKeyring(options: KeyringOptions): Keyring {
     return tmp;
   }
 
+  /** Puts `next` in place of the manifest (atomically, synced) and adopts it. Call under the lock. */
+  function install(next: Manifest): void {
+    const tmp = writeTemp(next);
+    try {
+      renameSync(tmp, manifestPath);
+      syncFolder(dir);
+    } catch (cause) {
+      rmSync(tmp, { force: true });
+      throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `cannot replace keyring manifest \`${manifestPath}\``, { cause, details: { dir } });
+    }
+    adopt(next, stampOf());
+  }
+
   function withLock<T>(fn: () => T): T {
     const lock = join(dir, LOCK);
     const deadline = Date.now() + 5000;
@@ -533,16 +558,27 @@ export function openKeyring(options: KeyringOptions): Keyring {
           active: entry.kid,
           keys: [...current.keys.map((k) => (k.retiredAt === null ? { ...k, retiredAt: at } : k)), entry],
         };
-        const tmp = writeTemp(next);
-        try {
-          renameSync(tmp, manifestPath);
-          syncFolder(dir);
-        } catch (cause) {
-          rmSync(tmp, { force: true });
-          throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `cannot replace keyring manifest \`${manifestPath}\``, { cause, details: { dir } });
-        }
-        adopt(next, stampOf());
+        install(next);
         return entry.kid;
+      });
+    },
+    undoRotation(kid) {
+      return withLock(() => {
+        const current = readManifest()?.manifest ?? manifest;
+        if (current.active !== kid) return false;
+        // The rotation retired every key it found active, all at one instant: the latest retirement.
+        const retirement = current.keys.reduce((at, k) => (k.kid !== kid && k.retiredAt !== null && k.retiredAt > at ? k.retiredAt : at), '');
+        const restored = current.keys.filter((k) => k.kid !== kid && k.retiredAt === retirement);
+        const back = restored[restored.length - 1];
+        if (back === undefined) return false;
+        const at = nowIso(clock);
+        const next: Manifest = {
+          ...current,
+          active: back.kid,
+          keys: current.keys.map((k) => (k.kid === kid ? { ...k, retiredAt: at } : restored.includes(k) ? { ...k, retiredAt: null } : k)),
+        };
+        install(next);
+        return true;
       });
     },
     list() {

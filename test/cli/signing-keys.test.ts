@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/main.js';
 import { openLocalHome } from '../../src/cli/local-home.js';
-import { PACKAGE_ROOT } from '../../src/core/index.js';
+import { openKeyring, PACKAGE_ROOT } from '../../src/core/index.js';
+import { rotateSigningKey } from '../../src/signing-keys.js';
 import { runCli } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'writ-signing-'));
@@ -99,4 +100,35 @@ test('a rotation refused by a locked database changes no key and records nothing
   assert.deepEqual((await runCli(['keys', 'signing', '--json'], env)).json().keys, listed.json().keys);
   const recorded = await runCli(['audit', 'tail', '--kinds', 'keyring.rotated', '--json'], env);
   assert.deepEqual(recorded.json().entries, []);
+});
+
+test('a rotation whose ledger record cannot be written is taken back', async () => {
+  const workspace = join(root, 'workspace-unrecorded');
+  cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
+  const env = { WRIT_HOME: join(root, 'home-unrecorded'), WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent' };
+  const home = await openLocalHome(env);
+  try {
+    const warrant = openKeyring({ dir: join(env.WRIT_HOME, 'keys', 'warrant'), purpose: 'warrant' });
+    const activeBefore = warrant.activeKid;
+    // The record fails in SQLite itself, as on a full disk: a trigger on this connection only.
+    home.store.db.exec(`CREATE TEMP TRIGGER refuse_rotation BEFORE INSERT ON main.ledger_entries WHEN NEW.kind = 'keyring.rotated'
+      BEGIN SELECT RAISE(ABORT, 'no space left for the record (test)'); END`);
+    assert.throws(() => rotateSigningKey({ store: home.store, ledger: home.ledger, keyring: warrant }), /no space left for the record/);
+    assert.equal(warrant.activeKid, activeBefore, 'the old key is active again');
+    const keys = warrant.list();
+    assert.equal(keys.length, 2);
+    const undone = keys.find((k) => k.kid !== activeBefore);
+    assert.ok(undone?.retiredAt, 'the key the failed rotation made is kept, retired');
+    assert.equal(keys.find((k) => k.kid === activeBefore)?.retiredAt, null);
+    assert.equal(home.ledger.entries({ kinds: ['keyring.rotated'] }).length, 0, 'nothing recorded');
+
+    // Once the record can be written, a rotation goes through and is on the ledger.
+    home.store.db.exec('DROP TRIGGER temp.refuse_rotation');
+    const rotated = rotateSigningKey({ store: home.store, ledger: home.ledger, keyring: warrant });
+    assert.equal(rotated.retiredKid, activeBefore);
+    assert.equal(warrant.activeKid, rotated.activeKid);
+    assert.deepEqual(home.ledger.entries({ kinds: ['keyring.rotated'] }).map((e) => e.body), [{ keyring: 'warrant', activeKid: rotated.activeKid, retiredKid: activeBefore }]);
+  } finally {
+    await home.close();
+  }
 });

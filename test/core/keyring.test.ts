@@ -68,6 +68,37 @@ describe('keyring', () => {
     assert.equal(statSync(join(dir, `${newKid}.pem`)).mode & 0o777, 0o600);
   });
 
+  test('a rotation taken back: the old key is active again, the undone one retired but still verifying', () => {
+    const dir = freshDir();
+    const keys = openKeyring({ dir, purpose: 'warrant' });
+    const oldKid = keys.activeKid;
+    const made = keys.rotate();
+    const signedMeanwhile = keys.sign('in the window');
+    assert.equal(signedMeanwhile.kid, made);
+    assert.equal(keys.undoRotation(made), true);
+    assert.equal(keys.activeKid, oldKid);
+    assert.equal(keys.sign('after').kid, oldKid);
+    const byKid = Object.fromEntries(keys.list().map((k) => [k.kid, k]));
+    assert.equal(byKid[oldKid]?.retiredAt, null);
+    assert.ok(byKid[made]?.retiredAt, 'the undone key is retired');
+    assert.equal(keys.verify(made, 'in the window', signedMeanwhile.signature), true);
+    // Another process sees the same keyring.
+    const other = openKeyring({ dir, purpose: 'warrant' });
+    assert.equal(other.activeKid, oldKid);
+    assert.equal(other.verify(made, 'in the window', signedMeanwhile.signature), true);
+  });
+
+  test('a rotation is not taken back once a later one made another key active', () => {
+    const dir = freshDir();
+    const keys = openKeyring({ dir, purpose: 'ledger' });
+    const first = keys.rotate();
+    const second = keys.rotate();
+    const before = readFileSync(join(dir, 'keyring.json'), 'utf8');
+    assert.equal(keys.undoRotation(first), false);
+    assert.equal(keys.activeKid, second);
+    assert.equal(readFileSync(join(dir, 'keyring.json'), 'utf8'), before, 'nothing changed');
+  });
+
   test('reopening the folder loads the same keys', () => {
     const dir = freshDir();
     const first = openKeyring({ dir, purpose: 'ledger' });

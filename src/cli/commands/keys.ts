@@ -7,6 +7,7 @@ import { argsOf, noExtraPositionals } from '../args.js';
 import { CliErrors } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { openLocalHome } from '../local-home.js';
+import { rotateSigningKey } from '../../signing-keys.js';
 import { requireLocal, REMOTE_OPTIONS } from '../remote.js';
 import { table } from '../render.js';
 import type { CommandContext, CommandSpec } from '../command.js';
@@ -44,19 +45,7 @@ export const keysCommand: CommandSpec = {
           return EXIT.OK;
         }
         const target = keyrings.find((k) => k.purpose === purpose) as (typeof keyrings)[number];
-        // INVARIANT: a rotation is on the ledger. It runs inside the write transaction that
-        // records it: a home whose database is locked refuses it before any key changes, and
-        // two rotations at once take turns, each retiring the key the other made active.
-        const { kid, retired, entry } = home.store.transaction(() => {
-          const made = target.keyring.rotate();
-          // The key this rotation retired, from the manifest it wrote under its own lock.
-          const keys = target.keyring.list();
-          const newestRetirement = keys.reduce((at, k) => (k.retiredAt !== null && k.retiredAt > at ? k.retiredAt : at), '');
-          const before = keys.find((k) => k.kid !== made && k.retiredAt === newestRetirement)?.kid ?? null;
-          // On the ledger: an auditor sees when signatures changed keys, and which.
-          const recorded = home.ledger.append({ kind: 'keyring.rotated', subjectId: `keyring:${target.purpose}`, tenant: null, body: { keyring: target.purpose, activeKid: made, retiredKid: before } });
-          return { kid: made, retired: before, entry: recorded };
-        });
+        const { activeKid: kid, retiredKid: retired, entry } = rotateSigningKey({ store: home.store, ledger: home.ledger, keyring: target.keyring });
         ctx.out.result(
           { keyring: target.purpose, activeKid: kid, retiredKid: retired, ledgerSeq: entry.seq, keys: target.keyring.list().map((k) => signingKeyRow(target.purpose, k, kid)) },
           [
