@@ -2,7 +2,7 @@
 // transaction that appends `keyring.rotated`, so a home whose database is locked refuses the
 // rotation before any key changes, and two rotations take turns. If the transaction fails
 // after the keyring changed (the record could not be written), the rotation is taken back.
-import { WritError, KeyringErrors, type Keyring, type KeyPurpose } from './core/index.js';
+import { WritError, KeyringErrors, isWritError, type Keyring, type KeyPurpose, type KeyRotation } from './core/index.js';
 import type { LedgerApi, LedgerEntry } from './ledger/index.js';
 import type { Store } from './store/index.js';
 
@@ -26,38 +26,40 @@ export interface SigningKeyRotation {
  */
 export function rotateSigningKey(parts: { store: Store; ledger: LedgerApi; keyring: Keyring }): SigningKeyRotation {
   const { store, ledger, keyring } = parts;
-  let made: string | undefined;
+  // Inside a caller's transaction this would be a savepoint: a rollback of the caller's
+  // transaction after it returned would leave the rotation without its record.
+  if (store.db.inTransaction) throw new Error('rotateSigningKey runs its own transaction: call it outside one');
+  let rotation: KeyRotation | undefined;
   try {
     return store.transaction(() => {
-      made = keyring.rotate();
-      // The key this rotation retired, from the manifest it wrote under its own lock.
-      const keys = keyring.list();
-      const newestRetirement = keys.reduce((at, k) => (k.retiredAt !== null && k.retiredAt > at ? k.retiredAt : at), '');
-      const retiredKid = keys.find((k) => k.kid !== made && k.retiredAt === newestRetirement)?.kid ?? null;
+      rotation = keyring.rotateKey();
+      const { kid: activeKid, previousKid: retiredKid } = rotation;
       // On the ledger: an auditor sees when signatures changed keys, and which.
       const entry = ledger.append({
         kind: 'keyring.rotated',
         subjectId: `keyring:${keyring.purpose}`,
         tenant: null,
-        body: { keyring: keyring.purpose, activeKid: made, retiredKid },
+        body: { keyring: keyring.purpose, activeKid, retiredKid },
       });
-      return { keyring: keyring.purpose, activeKid: made, retiredKid, entry };
+      return { keyring: keyring.purpose, activeKid, retiredKid, entry };
     });
   } catch (err) {
-    if (made === undefined) throw err;
+    // A rotation that failed after putting its manifest in place says so in its error.
+    rotation ??= isWritError(err) && err.details.installed === true ? (err.details.rotation as KeyRotation | undefined) : undefined;
+    if (rotation === undefined) throw err;
     // INVARIANT: a rotation is on the ledger, or it did not happen.
     let undone = false;
-    let undoError: unknown;
+    let why = 'the keyring moved on since (another rotation)';
     try {
-      undone = keyring.undoRotation(made);
+      undone = keyring.undoRotation(rotation);
     } catch (e) {
-      undoError = e;
+      why = (e as Error).message;
     }
     if (undone) throw err;
     throw new WritError(
       KeyringErrors.KEYS_ROTATION_UNRECORDED,
-      `the ${keyring.purpose} key was rotated to \`${made}\` but its ledger record could not be written (${(err as Error).message}), and the rotation could not be taken back`,
-      { cause: err, details: { keyring: keyring.purpose, activeKid: made, undoError: undoError === undefined ? 'a later rotation made another key active' : (undoError as Error).message } },
+      `the ${keyring.purpose} key was rotated to \`${rotation.kid}\` but its ledger record could not be written (${(err as Error).message}), and the rotation could not be taken back: ${why}`,
+      { cause: err, details: { keyring: keyring.purpose, activeKid: rotation.kid, retiredKid: rotation.previousKid, undo: why } },
     );
   }
 }

@@ -20,6 +20,7 @@ export {
   type KeyringOptions,
   type KeyPurpose,
   type KeyInfo,
+  type KeyRotation,
   type PublicJwk,
   type PublicJwks,
   type Signature,

@@ -78,6 +78,18 @@ export interface KeyInfo {
   readonly retiredAt: string | null;
 }
 
+/** What one rotation changed: recorded by the rotation itself, not guessed from dates. */
+export interface KeyRotation {
+  /** The key it made active. */
+  readonly kid: string;
+  /** The key that was active before it (null if the manifest named none active). */
+  readonly previousKid: string | null;
+  /** Every key it retired (the previous active key, and any other left unretired). */
+  readonly retiredKids: readonly string[];
+  /** The retirement time it gave them. */
+  readonly retiredAt: string;
+}
+
 /** Something that verifies signatures by key id; never throws on bad input. */
 export interface SignatureVerifier {
   /** Key ids this verifier knows. */
@@ -100,15 +112,17 @@ export interface Keyring extends SignatureVerifier {
   readonly activeKid: string;
   /** Signs `bytes` (a string is signed as UTF-8) with the active key. */
   sign(bytes: Uint8Array | string): Signature;
-  /** Makes a new active key; the old one is marked retired and stays verifiable. */
+  /** Makes a new active key; the old one is marked retired and stays verifiable. Returns the new kid. */
   rotate(): string;
+  /** `rotate`, telling exactly what the rotation changed (for `undoRotation`). */
+  rotateKey(): KeyRotation;
   /**
-   * Takes back the rotation that made `kid` active, when what had to go with it failed (its
-   * ledger record): the keys that rotation retired are active again, and `kid` is retired now
-   * — kept, so whatever another process signed with it meanwhile still verifies. Returns
-   * false, changing nothing, when `kid` is no longer the active key (a later rotation).
+   * Takes back `rotation`, when what had to go with it failed (its ledger record): the keys
+   * it retired are active again, and the key it made is retired now — kept, so whatever
+   * another process signed with it meanwhile still verifies. Returns false, changing nothing,
+   * when the keyring moved on since (another key active, or those keys changed).
    */
-  undoRotation(kid: string): boolean;
+  undoRotation(rotation: KeyRotation): boolean;
   /** Every key, oldest first. */
   list(): readonly KeyInfo[];
   /** The public keys as a JWKS, for external verifiers. */
@@ -421,17 +435,28 @@ export function openKeyring(options: KeyringOptions): Keyring {
     return tmp;
   }
 
-  /** Puts `next` in place of the manifest (atomically, synced) and adopts it. Call under the lock. */
-  function install(next: Manifest): void {
+  /**
+   * Puts `next` in place of the manifest (atomically, synced) and adopts it. Call under the
+   * lock. A failure after the rename (the folder's sync, adopting) leaves `next` in force: its
+   * error says so (`details.installed`, and the `rotation` that made it), so a caller can
+   * still take the rotation back.
+   */
+  function install(next: Manifest, rotation?: KeyRotation): void {
     const tmp = writeTemp(next);
     try {
       renameSync(tmp, manifestPath);
-      syncFolder(dir);
     } catch (cause) {
       rmSync(tmp, { force: true });
-      throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `cannot replace keyring manifest \`${manifestPath}\``, { cause, details: { dir } });
+      throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `cannot replace keyring manifest \`${manifestPath}\``, { cause, details: { dir, installed: false } });
     }
-    adopt(next, stampOf());
+    try {
+      syncFolder(dir);
+      adopt(next, stampOf());
+    } catch (cause) {
+      const details = { dir, installed: true, ...(rotation === undefined ? {} : { rotation }) };
+      if (cause instanceof WritError) throw new WritError(cause.code, cause.message, { cause, details: { ...cause.details, ...details } });
+      throw new WritError(KeyringErrors.KEYS_DIR_UNUSABLE, `replaced keyring manifest \`${manifestPath}\`, then failed: ${(cause as Error).message}`, { cause, details });
+    }
   }
 
   function withLock<T>(fn: () => T): T {
@@ -548,34 +573,41 @@ export function openKeyring(options: KeyringOptions): Keyring {
       }
     },
     rotate() {
+      return keyring.rotateKey().kid;
+    },
+    rotateKey() {
       return withLock(() => {
         const read = readManifest();
         const current = read?.manifest ?? manifest;
         const entry = newKeyFile();
         const at = nowIso(clock);
+        const retiredKids = current.keys.filter((k) => k.retiredAt === null).map((k) => k.kid);
+        const rotation: KeyRotation = { kid: entry.kid, previousKid: current.keys.some((k) => k.kid === current.active) ? current.active : null, retiredKids, retiredAt: at };
         const next: Manifest = {
           ...current,
           active: entry.kid,
           keys: [...current.keys.map((k) => (k.retiredAt === null ? { ...k, retiredAt: at } : k)), entry],
         };
-        install(next);
-        return entry.kid;
+        install(next, rotation);
+        return rotation;
       });
     },
-    undoRotation(kid) {
+    undoRotation(rotation) {
       return withLock(() => {
         const current = readManifest()?.manifest ?? manifest;
-        if (current.active !== kid) return false;
-        // The rotation retired every key it found active, all at one instant: the latest retirement.
-        const retirement = current.keys.reduce((at, k) => (k.kid !== kid && k.retiredAt !== null && k.retiredAt > at ? k.retiredAt : at), '');
-        const restored = current.keys.filter((k) => k.kid !== kid && k.retiredAt === retirement);
-        const back = restored[restored.length - 1];
-        if (back === undefined) return false;
-        const at = nowIso(clock);
+        const made = current.keys.find((k) => k.kid === rotation.kid);
+        // INVARIANT: only the rotation's own changes are taken back, and only while they stand.
+        if (current.active !== rotation.kid || made === undefined || made.retiredAt !== null) return false;
+        const restored = new Set(rotation.retiredKids);
+        if (current.keys.some((k) => restored.has(k.kid) && k.retiredAt !== rotation.retiredAt)) return false;
+        if (rotation.previousKid === null || !restored.has(rotation.previousKid)) return false;
+        // Never before its creation, even if the clock went back since.
+        const now = nowIso(clock);
+        const retiredAt = now > made.createdAt ? now : made.createdAt;
         const next: Manifest = {
           ...current,
-          active: back.kid,
-          keys: current.keys.map((k) => (k.kid === kid ? { ...k, retiredAt: at } : restored.includes(k) ? { ...k, retiredAt: null } : k)),
+          active: rotation.previousKid,
+          keys: current.keys.map((k) => (k.kid === rotation.kid ? { ...k, retiredAt } : restored.has(k.kid) ? { ...k, retiredAt: null } : k)),
         };
         install(next);
         return true;

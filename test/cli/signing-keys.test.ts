@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/main.js';
 import { openLocalHome } from '../../src/cli/local-home.js';
-import { openKeyring, PACKAGE_ROOT } from '../../src/core/index.js';
+import { isWritError, openKeyring, PACKAGE_ROOT } from '../../src/core/index.js';
 import { rotateSigningKey } from '../../src/signing-keys.js';
 import { runCli } from './helpers.js';
 
@@ -128,6 +128,35 @@ test('a rotation whose ledger record cannot be written is taken back', async () 
     assert.equal(rotated.retiredKid, activeBefore);
     assert.equal(warrant.activeKid, rotated.activeKid);
     assert.deepEqual(home.ledger.entries({ kinds: ['keyring.rotated'] }).map((e) => e.body), [{ keyring: 'warrant', activeKid: rotated.activeKid, retiredKid: activeBefore }]);
+  } finally {
+    await home.close();
+  }
+});
+
+test('a failed record whose rotation another process has already built on is reported, not hidden', async () => {
+  const workspace = join(root, 'workspace-unrecorded-2');
+  cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
+  const env = { WRIT_HOME: join(root, 'home-unrecorded-2'), WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent' };
+  const home = await openLocalHome(env);
+  try {
+    const dir = join(env.WRIT_HOME, 'keys', 'warrant');
+    const warrant = openKeyring({ dir, purpose: 'warrant' });
+    const elsewhere = openKeyring({ dir, purpose: 'warrant' });
+    let rotatedElsewhere = '';
+    // While this rotation's record is being written, another process rotates again; then the
+    // record fails. Its rotation can no longer be taken back alone.
+    home.store.db.function('rotate_elsewhere', () => {
+      rotatedElsewhere = elsewhere.rotate();
+      return 1;
+    });
+    home.store.db.exec(`CREATE TEMP TRIGGER refuse_rotation BEFORE INSERT ON main.ledger_entries WHEN NEW.kind = 'keyring.rotated'
+      BEGIN SELECT rotate_elsewhere(); SELECT RAISE(ABORT, 'no space left for the record (test)'); END`);
+    assert.throws(
+      () => rotateSigningKey({ store: home.store, ledger: home.ledger, keyring: warrant }),
+      (err: unknown) => isWritError(err, 'KEYS_ROTATION_UNRECORDED') && /no space left for the record/.test(err.message) && err.details.undo === 'the keyring moved on since (another rotation)',
+    );
+    assert.equal(warrant.activeKid, rotatedElsewhere, 'the later rotation stands');
+    assert.equal(home.ledger.entries({ kinds: ['keyring.rotated'] }).length, 0);
   } finally {
     await home.close();
   }

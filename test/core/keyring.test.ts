@@ -72,31 +72,78 @@ describe('keyring', () => {
     const dir = freshDir();
     const keys = openKeyring({ dir, purpose: 'warrant' });
     const oldKid = keys.activeKid;
-    const made = keys.rotate();
+    const rotation = keys.rotateKey();
+    assert.deepEqual([rotation.previousKid, rotation.retiredKids], [oldKid, [oldKid]]);
+    const signedAt = new Date().toISOString();
     const signedMeanwhile = keys.sign('in the window');
-    assert.equal(signedMeanwhile.kid, made);
-    assert.equal(keys.undoRotation(made), true);
+    assert.equal(signedMeanwhile.kid, rotation.kid);
+    assert.equal(keys.undoRotation(rotation), true);
     assert.equal(keys.activeKid, oldKid);
     assert.equal(keys.sign('after').kid, oldKid);
     const byKid = Object.fromEntries(keys.list().map((k) => [k.kid, k]));
     assert.equal(byKid[oldKid]?.retiredAt, null);
-    assert.ok(byKid[made]?.retiredAt, 'the undone key is retired');
-    assert.equal(keys.verify(made, 'in the window', signedMeanwhile.signature), true);
-    // Another process sees the same keyring.
+    assert.ok(byKid[rotation.kid]?.retiredAt, 'the undone key is retired');
+    // What the undone key signed in its window still counts; the old key counts from now on.
+    assert.equal(keys.verify(rotation.kid, 'in the window', signedMeanwhile.signature), true);
+    assert.equal(keys.wasActiveAt(rotation.kid, signedAt), true);
+    assert.equal(keys.wasActiveAt(rotation.kid, new Date(Date.now() + 60_000).toISOString()), false);
+    assert.equal(keys.wasActiveAt(oldKid, new Date(Date.now() + 60_000).toISOString()), true);
+    // Another process sees the same keyring; a second undo changes nothing.
     const other = openKeyring({ dir, purpose: 'warrant' });
     assert.equal(other.activeKid, oldKid);
-    assert.equal(other.verify(made, 'in the window', signedMeanwhile.signature), true);
+    assert.equal(other.verify(rotation.kid, 'in the window', signedMeanwhile.signature), true);
+    assert.equal(keys.undoRotation(rotation), false);
   });
 
   test('a rotation is not taken back once a later one made another key active', () => {
     const dir = freshDir();
     const keys = openKeyring({ dir, purpose: 'ledger' });
-    const first = keys.rotate();
-    const second = keys.rotate();
+    const first = keys.rotateKey();
+    const second = keys.rotateKey();
     const before = readFileSync(join(dir, 'keyring.json'), 'utf8');
     assert.equal(keys.undoRotation(first), false);
-    assert.equal(keys.activeKid, second);
+    assert.equal(keys.activeKid, second.kid);
     assert.equal(readFileSync(join(dir, 'keyring.json'), 'utf8'), before, 'nothing changed');
+  });
+
+  test('an undo restores exactly the keys its rotation retired, even with every date the same', () => {
+    // A stopped clock: every rotation and undo happens "at once", so dates cannot tell them apart.
+    const clock = { now: () => new Date('2026-11-27T12:00:00.000Z') };
+    const dir = freshDir();
+    const keys = openKeyring({ dir, purpose: 'warrant', clock });
+    const a = keys.activeKid;
+    const ab = keys.rotateKey();
+    const bc = keys.rotateKey();
+    assert.equal(keys.undoRotation(bc), true);
+    assert.equal(keys.activeKid, ab.kid);
+    const retired = Object.fromEntries(keys.list().map((k) => [k.kid, k.retiredAt]));
+    assert.equal(retired[a], '2026-11-27T12:00:00.000Z', 'the key retired by the earlier rotation stays retired');
+    assert.equal(retired[ab.kid], null);
+    assert.equal(retired[bc.kid], '2026-11-27T12:00:00.000Z');
+  });
+
+  test('two failed rotations: taken back newest first they end on the key active before both; oldest first, the old undo refuses', () => {
+    const dir = freshDir();
+    const p1 = openKeyring({ dir, purpose: 'warrant' });
+    const p2 = openKeyring({ dir, purpose: 'warrant' });
+    const a = p1.activeKid;
+    const ab = p1.rotateKey(); // first process: A → B, its record fails
+    const bc = p2.rotateKey(); // second process: B → C, its record fails too
+    assert.equal(p2.undoRotation(bc), true); // back to B
+    assert.equal(p1.undoRotation(ab), true); // back to A, not to C
+    assert.equal(p1.activeKid, a);
+    assert.equal(openKeyring({ dir, purpose: 'warrant' }).activeKid, a);
+    const unretired = p1.list().filter((k) => k.retiredAt === null).map((k) => k.kid);
+    assert.deepEqual(unretired, [a]);
+
+    // The other order: the older undo finds another key active and changes nothing (its
+    // caller reports KEYS_ROTATION_UNRECORDED); the newer one still takes its own back.
+    const ad = p1.rotateKey();
+    const de = p2.rotateKey();
+    assert.equal(p1.undoRotation(ad), false);
+    assert.equal(p2.activeKid, de.kid);
+    assert.equal(p2.undoRotation(de), true);
+    assert.equal(p2.activeKid, ad.kid);
   });
 
   test('reopening the folder loads the same keys', () => {
