@@ -2,7 +2,7 @@
 // transaction that appends `keyring.rotated`, so a home whose database is locked refuses the
 // rotation before any key changes, and two rotations take turns. If the transaction fails
 // after the keyring changed (the record could not be written), the rotation is taken back.
-import { WritError, KeyringErrors, isWritError, type Keyring, type KeyPurpose, type KeyRotation } from './core/index.js';
+import { CoreErrors, WritError, KeyringErrors, isWritError, type Keyring, type KeyPurpose, type KeyRotation } from './core/index.js';
 import type { LedgerApi, LedgerEntry } from './ledger/index.js';
 import type { Store } from './store/index.js';
 
@@ -28,7 +28,10 @@ export function rotateSigningKey(parts: { store: Store; ledger: LedgerApi; keyri
   const { store, ledger, keyring } = parts;
   // Inside a caller's transaction this would be a savepoint: a rollback of the caller's
   // transaction after it returned would leave the rotation without its record.
-  if (store.db.inTransaction) throw new Error('rotateSigningKey runs its own transaction: call it outside one');
+  if (store.db.inTransaction) {
+    const message = 'rotateSigningKey runs its own transaction: call it outside one (a rollback of yours would leave the rotation without its record)';
+    throw new WritError(CoreErrors.INVALID_INPUT, message, { details: { issues: [{ path: 'store', code: 'custom', message }] } });
+  }
   let rotation: KeyRotation | undefined;
   try {
     return store.transaction(() => {

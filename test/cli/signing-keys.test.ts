@@ -122,6 +122,13 @@ test('a rotation whose ledger record cannot be written is taken back', async () 
     assert.equal(keys.find((k) => k.kid === activeBefore)?.retiredAt, null);
     assert.equal(home.ledger.entries({ kinds: ['keyring.rotated'] }).length, 0, 'nothing recorded');
 
+    // Never inside a caller's transaction: a rollback there would drop the record.
+    assert.throws(
+      () => home.store.transaction(() => rotateSigningKey({ store: home.store, ledger: home.ledger, keyring: warrant })),
+      (err: unknown) => isWritError(err, 'INVALID_INPUT'),
+    );
+    assert.equal(warrant.activeKid, activeBefore);
+
     // Once the record can be written, a rotation goes through and is on the ledger.
     home.store.db.exec('DROP TRIGGER temp.refuse_rotation');
     const rotated = rotateSigningKey({ store: home.store, ledger: home.ledger, keyring: warrant });
