@@ -416,6 +416,7 @@ export function openAuthority(
   }
   const store = openStore({
     path: join(config.home, 'writ.db'),
+    busyTimeoutMs: config.store.busyTimeoutMs,
     backgroundCheckpoint: parts.backgroundCheckpoint ?? false,
     migrations: [...ledgerMigrations, ...retrievalMigrations, ...brokerMigrations, ...authMigrations],
   });

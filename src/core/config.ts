@@ -24,6 +24,13 @@ export const ConfigSchema = z
     /** Folder holding the SQLite file, Chroma data and keys. */
     home: z.string().min(1).default('./.writ'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    store: z
+      .object({
+        /** How long a write waits for another writer's lock on the SQLite file before STORE_BUSY. */
+        busyTimeoutMs: z.coerce.number().int().min(0).max(600_000).default(5_000),
+      })
+      .strict()
+      .default({ busyTimeoutMs: 5_000 }),
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
@@ -135,6 +142,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[];
   { env: 'WRIT_LEDGER_ANCHOR_FILE', path: ['broker', 'anchorFile'], doc: "the ledger's anchor file (default `<home>/ledger-anchor.json`)" },
   { env: 'WRIT_HOME', path: ['home'], doc: 'folder for the SQLite file, Chroma data and keys' },
   { env: 'WRIT_LOG_LEVEL', path: ['logLevel'], doc: 'server log level (`silent` to turn logs off)' },
+  { env: 'WRIT_STORE_BUSY_TIMEOUT_MS', path: ['store', 'busyTimeoutMs'], doc: "how long a write waits for another writer's lock on the SQLite file before `STORE_BUSY`" },
   { env: 'WRIT_HOST', path: ['server', 'host'], doc: 'address the HTTP server binds' },
   { env: 'WRIT_PORT', path: ['server', 'port'], doc: 'port of the HTTP server (0 picks a free one)' },
   { env: 'WRIT_RATE_PER_SECOND', path: ['server', 'ratePerSecond'], doc: 'sustained HTTP requests per second per principal' },

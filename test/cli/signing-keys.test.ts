@@ -79,17 +79,21 @@ test('a rotation refused by a locked database changes no key and records nothing
   const workspace = join(root, 'workspace-locked');
   cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
   const homeDir = join(root, 'home-locked');
-  const env = { WRIT_HOME: homeDir, WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent' };
+  // A short busy timeout, so the refusal comes quickly (the default waits 5 s).
+  const env = { WRIT_HOME: homeDir, WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent', WRIT_STORE_BUSY_TIMEOUT_MS: '300' };
   const listed = await runCli(['keys', 'signing', '--json'], env);
   assert.equal(listed.code, EXIT.OK, listed.stderr);
   const manifestPath = join(homeDir, 'keys', 'warrant', 'keyring.json');
   const manifestBefore = readFileSync(manifestPath, 'utf8');
 
-  // Another writer holds SQLite's write lock past the busy timeout (5 s).
+  // Another writer holds SQLite's write lock past the busy timeout.
   const other = new Database(join(homeDir, 'writ.db'));
   try {
     other.exec('BEGIN IMMEDIATE');
+    const started = Date.now();
     const refused = await runCli(['keys', 'rotate', 'warrant', '--json'], env);
+    // The setting is used: the rotation and the closing checkpoint each wait it out once.
+    assert.ok(Date.now() - started < 4_000, `refused after ${Date.now() - started} ms`);
     assert.equal(refused.code, EXIT.FAILURE, refused.stdout + refused.stderr);
     assert.equal(refused.json().error.code, 'STORE_BUSY');
     other.exec('ROLLBACK');

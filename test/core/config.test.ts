@@ -15,6 +15,18 @@ describe('loadConfig', () => {
     assert.equal(config.chroma.url, undefined);
   });
 
+  test("sets the store's busy timeout, refusing one that is not a whole number of ms up to 10 minutes", () => {
+    assert.equal(loadConfig({ env: {} }).store.busyTimeoutMs, 5_000);
+    assert.equal(loadConfig({ env: { WRIT_STORE_BUSY_TIMEOUT_MS: '250' } }).store.busyTimeoutMs, 250);
+    for (const bad of ['-1', '1.5', '600001', 'soon']) {
+      assert.throws(
+        () => loadConfig({ env: { WRIT_STORE_BUSY_TIMEOUT_MS: bad } }),
+        (e: unknown) => isWritError(e, 'CONFIG_INVALID') && JSON.stringify(e.details).includes('WRIT_STORE_BUSY_TIMEOUT_MS'),
+        bad,
+      );
+    }
+  });
+
   test("sets the ceiling of a session's budgets one budget at a time", () => {
     assert.deepEqual(loadConfig({ env: {} }).broker.maxBudgets, { retrievals: 1_000, proposals: 200, contextChars: 2_000_000 });
     const raised = loadConfig({ env: { WRIT_SESSION_MAX_PROPOSALS: '5000' } });
