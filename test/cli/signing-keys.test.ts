@@ -18,10 +18,15 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 type KeyRow = { keyring: string; kid: string; retiredAt: string | null; active: boolean };
 
-test('rotating the warrant and ledger keys keeps old signatures valid and is on the ledger', async () => {
-  const workspace = join(root, 'workspace');
+/** A home of its own on a copy of the sample workspace: the env a command needs. */
+function homeEnv(name: string, extra: Record<string, string> = {}): { WRIT_HOME: string; WRIT_WORKSPACE: string; WRIT_LOG_LEVEL: string } {
+  const workspace = join(root, `workspace-${name}`);
   cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
-  const env = { WRIT_HOME: join(root, 'home'), WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent' };
+  return { WRIT_HOME: join(root, `home-${name}`), WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent', ...extra };
+}
+
+test('rotating the warrant and ledger keys keeps old signatures valid and is on the ledger', async () => {
+  const env = homeEnv('rotate');
 
   const listed = await runCli(['keys', 'signing', '--json'], env);
   assert.equal(listed.code, EXIT.OK, listed.stderr);
@@ -76,11 +81,9 @@ test('rotating the warrant and ledger keys keeps old signatures valid and is on 
 });
 
 test('a rotation refused by a locked database changes no key and records nothing', async () => {
-  const workspace = join(root, 'workspace-locked');
-  cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
-  const homeDir = join(root, 'home-locked');
   // A short busy timeout, so the refusal comes quickly (the default waits 5 s).
-  const env = { WRIT_HOME: homeDir, WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent', WRIT_STORE_BUSY_TIMEOUT_MS: '300' };
+  const env = homeEnv('locked', { WRIT_STORE_BUSY_TIMEOUT_MS: '300' });
+  const homeDir = env.WRIT_HOME;
   const listed = await runCli(['keys', 'signing', '--json'], env);
   assert.equal(listed.code, EXIT.OK, listed.stderr);
   const manifestPath = join(homeDir, 'keys', 'warrant', 'keyring.json');
@@ -107,9 +110,7 @@ test('a rotation refused by a locked database changes no key and records nothing
 });
 
 test('a rotation whose ledger record cannot be written is taken back', async () => {
-  const workspace = join(root, 'workspace-unrecorded');
-  cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
-  const env = { WRIT_HOME: join(root, 'home-unrecorded'), WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent' };
+  const env = homeEnv('unrecorded');
   const home = await openLocalHome(env);
   try {
     const warrant = openKeyring({ dir: join(env.WRIT_HOME, 'keys', 'warrant'), purpose: 'warrant' });
@@ -145,9 +146,7 @@ test('a rotation whose ledger record cannot be written is taken back', async () 
 });
 
 test('a failed record whose rotation another process has already built on is reported, not hidden', async () => {
-  const workspace = join(root, 'workspace-unrecorded-2');
-  cpSync(join(PACKAGE_ROOT, 'examples', 'support-desk'), workspace, { recursive: true });
-  const env = { WRIT_HOME: join(root, 'home-unrecorded-2'), WRIT_WORKSPACE: workspace, WRIT_LOG_LEVEL: 'silent' };
+  const env = homeEnv('moved-on');
   const home = await openLocalHome(env);
   try {
     const dir = join(env.WRIT_HOME, 'keys', 'warrant');

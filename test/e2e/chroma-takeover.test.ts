@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/core/index.js';
 import { ownerFileOf, startChroma, type ChromaServer } from '../../src/retrieval/chroma-server.js';
-import { superviseChroma } from '../../src/retrieval/chroma-supervision.js';
+import { superviseChroma, type SupervisedRetrieval } from '../../src/retrieval/chroma-supervision.js';
 import { openVectorIndex } from '../../src/retrieval/vector-index.js';
 import { capturingLogger } from '../logs.js';
 import { waitUntil } from '../wait.js';
@@ -44,6 +44,24 @@ async function startOwnerProcess(dataDir: string): Promise<{ stop(): Promise<voi
     throw err;
   }
   return { stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+}
+
+/** The test collection on `server` (small vectors; these tests check supervision, not search). */
+const openTestIndex = (server: ChromaServer, onMismatch: 'refuse' | 'rebuild') =>
+  openVectorIndex({ server, collection: 'supervision', modelId: 'test-model', dimension: 3, onMismatch });
+
+/** What the supervisor asks of retrieval, for a process with nothing pending; counts the index checks. */
+function idleRetrieval(): SupervisedRetrieval & { reconciles: number } {
+  const idle = {
+    reconciles: 0,
+    reconcileVectorIndex: async () => {
+      idle.reconciles += 1;
+      return { found: 0, requeued: 0 };
+    },
+    resumeVectorSync: () => undefined,
+    syncVectors: async () => ({ upserted: 0, deleted: 0 }),
+  };
+  return idle;
 }
 
 test('a server sharing another process\'s chroma takes the data folder over when that process ends', async () => {
@@ -165,25 +183,18 @@ test('failed takeovers of a shared folder are counted, the third in a row is log
     const shared = await startChroma({ dataDir });
     assert.equal(shared.mode, 'shared');
     const { logger, entries } = capturingLogger();
-    let reconciles = 0;
+    const retrieval = idleRetrieval();
     const supervisor = await superviseChroma({
       server: shared,
       startOwn: () => startChroma({ dataDir, port, logger }),
-      openIndex: (server, onMismatch) => openVectorIndex({ server, collection: 'supervision', modelId: 'test-model', dimension: 3, onMismatch }),
+      openIndex: openTestIndex,
       restartOnExit: true,
       logger,
       timing: { checkEveryMs: 100 },
     });
     try {
-      await supervisor.watch({
-        reconcileVectorIndex: async () => {
-          reconciles += 1;
-          return { found: 0, requeued: 0 };
-        },
-        resumeVectorSync: () => undefined,
-        syncVectors: async () => ({ upserted: 0, deleted: 0 }),
-      });
-      assert.equal(reconciles, 1, 'the index is checked once at watch');
+      await supervisor.watch(retrieval);
+      assert.equal(retrieval.reconciles, 1, 'the index is checked once at watch');
       await supervisor.index.upsert([{ id: 'a', vector: [1, 0, 0], metadata: { tenant: 't', doc: 'd' } }]);
 
       await other.stop();
@@ -209,7 +220,7 @@ test('failed takeovers of a shared folder are counted, the third in a row is log
       assert.equal(supervisor.chroma.url, `http://127.0.0.1:${port}`);
       assert.equal(await supervisor.index.count(), 1);
       assert.equal(alarms().length, 1, 'the alarm is raised once per streak');
-      assert.ok(await waitUntil(() => reconciles === 2, 5_000), 'the moved index is checked against SQLite again');
+      assert.ok(await waitUntil(() => retrieval.reconciles === 2, 5_000), 'the moved index is checked against SQLite again');
     } finally {
       await supervisor.close();
     }
@@ -244,16 +255,12 @@ test('a close while a takeover is starting a chroma waits for it and stops it', 
         started.push(server);
         return server;
       },
-      openIndex: (server, onMismatch) => openVectorIndex({ server, collection: 'supervision', modelId: 'test-model', dimension: 3, onMismatch }),
+      openIndex: openTestIndex,
       restartOnExit: true,
       logger: capturingLogger().logger,
       timing: { checkEveryMs: 50 },
     });
-    await supervisor.watch({
-      reconcileVectorIndex: async () => ({ found: 0, requeued: 0 }),
-      resumeVectorSync: () => undefined,
-      syncVectors: async () => ({ upserted: 0, deleted: 0 }),
-    });
+    await supervisor.watch(idleRetrieval());
     await other.stop();
     assert.ok(await waitUntil(() => startsBegun === 1, 15_000), 'a takeover began');
     const closing = supervisor.close();
