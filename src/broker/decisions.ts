@@ -58,7 +58,7 @@ export function decideIn(
     proposalHash: proposal.hash,
     outcome: verdict.outcome,
     determiningPolicies: [...verdict.determiningPolicies],
-    obligations: verdict.obligations.map((o) => ({ role: o.role, count: o.count, satisfied: o.satisfied })),
+    obligations: verdict.obligations.map((o) => ({ count: o.count, role: o.role, satisfied: o.satisfied })),
     reasons: [...verdict.reasons],
     errors: [...verdict.errors],
     facts,
@@ -108,17 +108,18 @@ export function decideIn(
     actorId: meta.actorId,
     requestId: meta.requestId,
     refs: [proposal.id, ...approvalIds, ...earlierDecisions, policySetSubject(decision.policySetHash)],
+    // Keys in RFC 8785 order (see computeFacts).
     body: {
       decisionId: id,
-      proposalId: proposal.id,
-      proposalHash: proposal.hash,
-      outcome: decision.outcome,
       determiningPolicies: decision.determiningPolicies as JsonValue,
-      obligations: decision.obligations as unknown as JsonValue,
-      reasons: decision.reasons as JsonValue,
       errors: decision.errors as JsonValue,
-      policySetHash: decision.policySetHash,
       facts: facts as unknown as JsonValue,
+      obligations: decision.obligations as unknown as JsonValue,
+      outcome: decision.outcome,
+      policySetHash: decision.policySetHash,
+      proposalHash: proposal.hash,
+      proposalId: proposal.id,
+      reasons: decision.reasons as JsonValue,
     },
   });
   return decision;

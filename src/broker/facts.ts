@@ -70,21 +70,21 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
     const bundle = evidence.get(bundleId);
     // INVARIANT: a bundle of another tenant, or one whose record no longer matches its seal, is treated as absent; its text never feeds any fact.
     if (bundle === undefined || bundle.tenant !== proposal.tenant || bundle.sealValid === false) {
-      items.push({ bundleId, exists: false, ownedByActor: false, sameSession: false, fresh: false, staleDocuments: [] });
+      items.push({ bundleId, exists: false, fresh: false, ownedByActor: false, sameSession: false, staleDocuments: [] });
       continue;
     }
     const stale = bundle.chunks.filter((c) => !c.fresh);
     const staleDocuments = [...new Map(stale.map((c) => [`${c.documentId}@${c.documentVersion}`, c])).values()].map((c) => ({
       documentId: c.documentId,
-      version: c.documentVersion,
       reason: c.staleReason ?? ('superseded' as const),
+      version: c.documentVersion,
     }));
     items.push({
       bundleId,
       exists: true,
+      fresh: bundle.fresh && stale.length === 0,
       ownedByActor: bundle.principalId === proposal.actorId,
       sameSession: bundle.sessionId === proposal.sessionId,
-      fresh: bundle.fresh && stale.length === 0,
       staleDocuments,
     });
     for (const chunk of bundle.chunks) texts.push(chunk.text);
@@ -104,36 +104,38 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
     }
   }
 
+  // Keys in RFC 8785 order, here and below: the decision's ledger entry then writes the facts
+  // without a sorted copy (see canonicalJson).
   return {
-    at,
-    proposal: {
-      id: proposal.id,
-      hash: proposal.hash,
-      action: proposal.action,
-      resourceType: proposal.resourceType,
-      targetId: proposal.targetId,
-      params: { ...proposal.params },
-      sessionId: proposal.sessionId,
-    },
     actor,
-    onBehalfOf,
-    target: {
-      exists: target !== undefined,
-      tenant: target?.tenant ?? null,
-      state: target?.state ?? null,
-      version: target?.version ?? 0,
-      attributes: { ...(target?.attributes ?? {}) },
-    },
-    transition: { legal, from: target?.state ?? null, to: action.to, effect: action.effect },
-    approvals: { count: approvals.approverIds.length, roles: approvals.roles, approverIds: approvals.approverIds },
+    approvals: { approverIds: approvals.approverIds, count: approvals.approverIds.length, roles: approvals.roles },
+    at,
     basis: {
-      count: items.length,
       allExist: items.every((i) => i.exists),
+      allFresh: items.every((i) => i.fresh),
       allOwned: items.every((i) => i.ownedByActor),
       allSameSession: items.every((i) => i.sameSession),
-      allFresh: items.every((i) => i.fresh),
+      count: items.length,
       items,
     },
-    taint: { params: tainted.sort(), trustedParams: trustedTainted.sort(), anyTrusted: trustedTainted.length > 0 },
+    onBehalfOf,
+    proposal: {
+      action: proposal.action,
+      hash: proposal.hash,
+      id: proposal.id,
+      params: { ...proposal.params },
+      resourceType: proposal.resourceType,
+      sessionId: proposal.sessionId,
+      targetId: proposal.targetId,
+    },
+    taint: { anyTrusted: trustedTainted.length > 0, params: tainted.sort(), trustedParams: trustedTainted.sort() },
+    target: {
+      attributes: { ...(target?.attributes ?? {}) },
+      exists: target !== undefined,
+      state: target?.state ?? null,
+      tenant: target?.tenant ?? null,
+      version: target?.version ?? 0,
+    },
+    transition: { effect: action.effect, from: target?.state ?? null, legal, to: action.to },
   };
 }

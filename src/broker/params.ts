@@ -93,9 +93,21 @@ function checkOne(name: string, spec: ParamSpec, value: unknown, issues: InputIs
   }
 }
 
+/** Each action's params, by name in RFC 8785 order (UTF-16 code units). */
+const paramsInOrder = new WeakMap<ActionSpec, Array<[string, ParamSpec]>>();
+function sortedParams(action: ActionSpec): Array<[string, ParamSpec]> {
+  let sorted = paramsInOrder.get(action);
+  if (sorted === undefined) {
+    sorted = Object.entries(action.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    paramsInOrder.set(action, sorted);
+  }
+  return sorted;
+}
+
 /**
  * Validates and normalizes `params` for `action`. Returns the canonical params (keys in
- * catalog order, absent optional params left out) and every issue found.
+ * RFC 8785 order, so a proposal's seal writes them without a sorted copy; absent optional
+ * params left out) and every issue found.
  */
 export function checkParams(action: ActionSpec, params: Record<string, unknown>): { params: Record<string, ParamValue>; issues: InputIssue[] } {
   const issues: InputIssue[] = [];
@@ -103,7 +115,7 @@ export function checkParams(action: ActionSpec, params: Record<string, unknown>)
   for (const name of Object.keys(params)) {
     if (action.params[name] === undefined) issues.push({ path: `params.${name}`, code: 'unrecognized_key', message: `unknown param \`${name}\`` });
   }
-  for (const [name, spec] of Object.entries(action.params)) {
+  for (const [name, spec] of sortedParams(action)) {
     const value = params[name];
     if (value === undefined || value === null) {
       if (spec.required) issues.push({ path: `params.${name}`, code: 'required', message: 'is required' });

@@ -31,17 +31,17 @@ const SELECT_PRINCIPAL =
 
 function toPrincipal(row: PrincipalRow): PrincipalRecord {
   const [id, kind, tenant, displayName, groupsJson, rolesJson, onBehalfOf, attributesJson, disabled] = row;
-  const principal: Principal = {
-    id,
-    kind,
-    tenant,
-    groups: JSON.parse(groupsJson),
-    roles: JSON.parse(rolesJson),
-    attributes: JSON.parse(attributesJson),
-  };
+  // Keys added in RFC 8785 order, the optional ones in their places: a decision's facts
+  // carry this principal, and its ledger entry then writes it without a sorted copy.
+  const principal: Partial<Principal> = { attributes: JSON.parse(attributesJson) };
   if (displayName !== null) principal.displayName = displayName;
+  principal.groups = JSON.parse(groupsJson);
+  principal.id = id;
+  principal.kind = kind;
   if (onBehalfOf !== null) principal.onBehalfOf = onBehalfOf;
-  return { principal, disabled: disabled === 1 };
+  principal.roles = JSON.parse(rolesJson);
+  principal.tenant = tenant;
+  return { principal: principal as Principal, disabled: disabled === 1 };
 }
 
 /** Reads a stored principal, or undefined. Every request's authentication reads one. */

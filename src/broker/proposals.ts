@@ -54,17 +54,17 @@ export function sealProposal(content: ProposalContent): string {
 /** Recomputes a stored proposal's content, e.g. to check its hash. */
 export function contentOf(p: ProposalRecord): ProposalContent {
   return {
-    v: 1,
-    tenant: p.tenant,
-    sessionId: p.sessionId,
-    actorId: p.actorId,
-    onBehalfOf: p.onBehalfOf,
     action: p.action,
-    resourceType: p.resourceType,
-    targetId: p.targetId,
-    params: { ...p.params },
+    actorId: p.actorId,
     basis: [...p.basis],
+    onBehalfOf: p.onBehalfOf,
+    params: { ...p.params },
     rationale: p.rationale,
+    resourceType: p.resourceType,
+    sessionId: p.sessionId,
+    targetId: p.targetId,
+    tenant: p.tenant,
+    v: 1,
   };
 }
 
@@ -204,18 +204,19 @@ function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unkn
     reject(BrokerErrors.BROKER_SESSION_REQUIRED, `agent \`${actor.id}\` must propose within a session`, { actorId: actor.id });
   }
 
+  // Keys in RFC 8785 order, as in contentOf: sealing then needs no sorted copy.
   const content: ProposalContent = {
-    v: 1,
-    tenant: actor.tenant,
-    sessionId: p.sessionId ?? null,
-    actorId: actor.id,
-    onBehalfOf,
     action: p.action,
-    resourceType: action.resourceType,
-    targetId: p.targetId,
-    params,
+    actorId: actor.id,
     basis,
+    onBehalfOf,
+    params,
     rationale: p.rationale ?? null,
+    resourceType: action.resourceType,
+    sessionId: p.sessionId ?? null,
+    targetId: p.targetId,
+    tenant: actor.tenant,
+    v: 1,
   };
   const hash = sealProposal(content);
   const idempotencyKey = p.idempotencyKey ?? null;
@@ -293,7 +294,7 @@ function insertProposal(ctx: BrokerContext, db: Db, checked: Checked, at: string
     actorId: content.actorId,
     requestId,
     refs: content.basis,
-    body: { proposalId: id, hash, idempotencyKey: checked.idempotencyKey, content: content as unknown as JsonValue },
+    body: { content: content as unknown as JsonValue, hash, idempotencyKey: checked.idempotencyKey, proposalId: id },
   });
   // The record as just written (a test checks it equals a read-back).
   return {

@@ -265,8 +265,8 @@ export function execute(ctx: BrokerContext, token: string, options: { requestId?
         actorId: options.caller?.id ?? null,
         requestId: options.requestId ?? null,
         refs,
-        body: { transitionId: tid, warrantId: payload.wid, action: proposal.action, targetType: payload.targetType, targetId: payload.targetId,
-          fromState: payload.expectedState, toState: action.to, fromVersion: payload.expectedVersion, effect: action.effect },
+        body: { action: proposal.action, effect: action.effect, fromState: payload.expectedState, fromVersion: payload.expectedVersion, targetId: payload.targetId,
+          targetType: payload.targetType, toState: action.to, transitionId: tid, warrantId: payload.wid },
       });
       return { transition: readTransition(db, tid), resource: before ?? null, proposal: readProposal(db, proposal.id) as ProposalRecord };
     }
@@ -282,9 +282,10 @@ export function execute(ctx: BrokerContext, token: string, options: { requestId?
       actorId: options.caller?.id ?? null,
       requestId: options.requestId ?? null,
       refs,
-      body: { transitionId: tid, warrantId: payload.wid, action: proposal.action, targetType: payload.targetType, targetId: payload.targetId,
-        fromState: payload.expectedState, toState: after.state, fromVersion: payload.expectedVersion, toVersion: after.version, effect: action.effect,
-        ...(action.effect === 'irreversible' ? { rollbackNote: action.rollbackNote ?? null } : {}) },
+      // Keys in RFC 8785 order (a rollback note, when there is one, comes between them).
+      body: { action: proposal.action, effect: action.effect, fromState: payload.expectedState, fromVersion: payload.expectedVersion,
+        ...(action.effect === 'irreversible' ? { rollbackNote: action.rollbackNote ?? null } : {}),
+        targetId: payload.targetId, targetType: payload.targetType, toState: after.state, toVersion: after.version, transitionId: tid, warrantId: payload.wid },
     });
     // The records as just written (read back, they are equal: a test checks it).
     const transition: TransitionRecord = {

@@ -109,22 +109,23 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
       });
     }
     const wid = newId('wrt', now.getTime());
+    // Keys in RFC 8785 order, as in WarrantPayloadSchema.
     const payload: WarrantPayload = {
-      v: 1,
-      wid,
-      proposalId: proposal.id,
-      proposalHash: proposal.hash,
-      decisionId: decision.id,
       action: proposal.action,
-      targetType: proposal.resourceType,
-      targetId: proposal.targetId,
+      decisionId: decision.id,
+      effect: action.effect,
+      exp: new Date(now.getTime() + ctx.config.warrantTtlMs).toISOString(),
       expectedState: resource?.state ?? null,
       expectedVersion: resource?.version ?? 0,
-      effect: action.effect,
-      tenant: proposal.tenant,
       iat: at,
-      exp: new Date(now.getTime() + ctx.config.warrantTtlMs).toISOString(),
       nonce: randomBase64url(16),
+      proposalHash: proposal.hash,
+      proposalId: proposal.id,
+      targetId: proposal.targetId,
+      targetType: proposal.resourceType,
+      tenant: proposal.tenant,
+      v: 1,
+      wid,
     };
     const kid = ctx.keyring.activeKid;
     const token = signWarrant(payload, (bytes) => ctx.keyring.sign(bytes), kid);
@@ -140,7 +141,7 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
       actorId: who.id,
       requestId: options.requestId ?? null,
       refs: [decision.id, proposal.id],
-      body: { warrantId: wid, kid, payload: payload as unknown as JsonValue },
+      body: { kid, payload: payload as unknown as JsonValue, warrantId: wid },
     });
     return { warrantId: wid, token, kid, payload };
   });

@@ -7,29 +7,32 @@ import { WritError, canonicalJson, loadPublicKeys, systemClock, type Clock, type
 import { EffectClassSchema } from './catalog.js';
 import { BrokerErrors } from './errors.js';
 
-/** The signed content of a warrant (version 1). */
+/**
+ * The signed content of a warrant (version 1). Fields in RFC 8785 order: a parsed payload
+ * holds its keys in this order, so writing it canonically needs no sorted copy.
+ */
 export const WarrantPayloadSchema = z
   .object({
-    v: z.literal(1),
-    wid: z.string().min(1).max(64),
-    proposalId: z.string().min(1).max(64),
-    proposalHash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
-    decisionId: z.string().min(1).max(64),
     action: z.string().min(1).max(200),
-    targetType: z.string().min(1).max(64),
-    targetId: z.string().min(1).max(128),
+    decisionId: z.string().min(1).max(64),
+    effect: EffectClassSchema,
+    /** Expires at, UTC ISO. */
+    exp: z.string(),
     /** Null when the action creates the target. */
     expectedState: z.string().nullable(),
     /** 0 when the action creates the target. */
     expectedVersion: z.number().int().nonnegative(),
-    effect: EffectClassSchema,
-    tenant: z.string().min(1).max(128),
     /** Issued at, UTC ISO. */
     iat: z.string(),
-    /** Expires at, UTC ISO. */
-    exp: z.string(),
     /** 128 random bits, base64url; single use. */
     nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+    proposalHash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+    proposalId: z.string().min(1).max(64),
+    targetId: z.string().min(1).max(128),
+    targetType: z.string().min(1).max(64),
+    tenant: z.string().min(1).max(128),
+    v: z.literal(1),
+    wid: z.string().min(1).max(64),
   })
   .strict();
 export type WarrantPayload = z.output<typeof WarrantPayloadSchema>;

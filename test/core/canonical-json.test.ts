@@ -37,7 +37,7 @@ describe('canonicalJson (RFC 8785)', () => {
   });
 
   test('refuses values that are not JSON', () => {
-    for (const bad of [NaN, Infinity, undefined, () => 1, new Date(0), '\uD800', { k: '\uDC00' }, [1, undefined]]) {
+    for (const bad of [NaN, Infinity, undefined, () => 1, new Date(0), '\uD800', { k: '\uDC00' }, [1, undefined], [1, , 3], { a: [, 1] }]) {
       assert.throws(() => canonicalJson(bad), (e: unknown) => isWritError(e, 'CORE_NOT_CANONICAL'));
     }
     const cyclic: Record<string, unknown> = {};
@@ -98,6 +98,21 @@ describe('canonicalJson (RFC 8785)', () => {
     const own = Object.defineProperty({ b: 1 }, '__proto__', { value: { z: 1, y: 2 }, enumerable: true });
     const bare = Object.assign(Object.create(null) as Record<string, unknown>, { b: [{ d: 1, c: 2 }], a: '\u00e9' });
     for (const v of [own, bare, { a: { c: 1, b: 2 }, b: [3, { 10: 'x', 9: 'y', a: 0 }] }]) assert.equal(canonicalJson(v), reference(v));
+  });
+
+  test('writes an object whose keys are out of order through a sorted copy, leaving the value untouched', () => {
+    const inner = { d: 1, c: [{ y: 2, x: 1 }] };
+    const value = { b: inner, a: 'é', e: { f: null } };
+    const before = JSON.stringify(value);
+    assert.equal(canonicalJson(value), '{"a":"é","b":{"c":[{"x":1,"y":2}],"d":1},"e":{"f":null}}');
+    assert.equal(JSON.stringify(value), before);
+    // Keys V8 enumerates first, numerically ('9' before '10'), where RFC 8785 puts '10' first.
+    assert.equal(canonicalJson({ a: 3, 10: 1, 9: 2 }), '{"10":1,"9":2,"a":3}');
+    assert.equal(canonicalJson({ b: { 10: 1, 9: 2 } }), '{"b":{"10":1,"9":2}}');
+    // A bad key or value met after the first key out of order is still refused.
+    for (const bad of [{ b: 1, a: 2, '\uD800': 3 }, { b: { d: 1, c: '\uDC00' } }, { b: 1, a: 2, c: undefined }, { b: 1, a: [1, , 3] }]) {
+      assert.throws(() => canonicalJson(bad), (e: unknown) => isWritError(e, 'CORE_NOT_CANONICAL'));
+    }
   });
 
   test('seals differ when any value differs and match when only key order does', () => {

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { canonicalJson, isWritError, openKeyring } from '../../src/core/index.js';
 import {
   createLedger,
+  entryHash,
   entryHashInput,
   entryHashObject,
   GENESIS_HASH,
@@ -69,6 +70,32 @@ describe('ledger append', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  test('the entry hash is the SHA-256 of that input, for any entry and any size of body', () => {
+    const id = fc.string({ minLength: 1, maxLength: 20, unit: 'grapheme' });
+    // Bodies past the hash's 16 KiB scratch buffer (it grows), and text of one to four UTF-8 bytes a character.
+    const text = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.string({ unit: 'grapheme', minLength: 6000, maxLength: 12000 }));
+    fc.assert(
+      fc.property(
+        fc.record({
+          seq: fc.integer({ min: 1, max: 2 ** 40 }),
+          kind: fc.constantFrom('a.b', 'decision.made'),
+          subjectId: id,
+          tenant: fc.option(id, { nil: null }),
+          actorId: fc.option(id, { nil: null }),
+          requestId: fc.option(id, { nil: null }),
+          refs: fc.uniqueArray(id, { maxLength: 4 }),
+          body: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.record({ note: text })),
+          prevHash: fc.string(),
+        }),
+        (e) => {
+          const row = { ...e, at: '2026-11-26T09:00:00.000Z', refsText: canonicalJson(e.refs), bodyText: canonicalJson(e.body) };
+          assert.equal(entryHash(row), `sha256:${sha256(entryHashInput(row))}`);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 
