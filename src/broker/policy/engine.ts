@@ -13,13 +13,17 @@ import type { Facts } from '../facts-schema.js';
 import type { ObligationStatus, PolicyDecision, PolicyOutcome } from './decision.js';
 import { loadPolicies, type LoadedPolicySet, type Obligation, type ParsedPolicy, type PolicySource } from './load.js';
 import { buildCedarRequest, buildRequestBase, EVERYTHING, principalEntityType, requestNeedsOf, type CedarRequest, type RequestBase, type RequestNeeds } from './request.js';
+import { createMemo } from './memo.js';
 import { PRINCIPAL_ENTITY_TYPES, type CedarSchemaJson } from './schema.js';
 
 export interface PolicyEngineOptions {
   readonly catalog: Catalog;
   /** A set from `loadPolicies`/`loadPolicyDir`, or sources to load (with the defaults). */
   readonly policies: LoadedPolicySet | readonly PolicySource[];
-  /** Cedar answers memoised per projected request (LRU). 0 turns the memo off. Default 4096. */
+  /**
+   * Cedar answers memoised per projected request: at most this many, those used least
+   * recently dropped first (in two generations, see memo.ts). 0 turns the memo off. Default 4096.
+   */
   readonly cacheSize?: number;
   /**
    * Slice by action and principal type, send only the attributes policies read, and
@@ -281,7 +285,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     }
   }
 
-  const memo = new Map<string, CedarVerdict>();
+  const memo = createMemo<CedarVerdict>(cacheSize);
   let cedarCalls = 0;
   let memoHits = 0;
   function authorize(setId: string, actionId: string, request: CedarRequest): CedarVerdict {
@@ -289,8 +293,6 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     if (cacheSize > 0) {
       const hit = memo.get(key);
       if (hit !== undefined) {
-        memo.delete(key);
-        memo.set(key, hit);
         memoHits++;
         return hit;
       }
@@ -304,7 +306,6 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     }
     if (cacheSize > 0 && verdict.failure === null) {
       memo.set(key, verdict);
-      if (memo.size > cacheSize) memo.delete(memo.keys().next().value as string);
     }
     return verdict;
   }

@@ -1,0 +1,51 @@
+// A bounded memo of Cedar answers, kept in two generations instead of a strict LRU.
+//
+// A strict LRU over a Map moves an entry on every hit (delete, then set with the new lookup
+// key). On the broker's hot path nearly every decision is a hit, so each hit left its key
+// string retained by an old Map and the Map's table rehashed every few thousand deletions:
+// garbage that survived into the old generation and made every young-generation GC pause
+// longer. Here a hit in the recent generation writes nothing.
+
+export interface Memo<V> {
+  get(key: string): V | undefined;
+  set(key: string, value: V): void;
+  /** Entries held (an entry promoted from the older generation counts in both until it ages out). */
+  readonly size: number;
+}
+
+/**
+ * A memo holding at most `capacity` entries. New entries and hits on older ones go to the
+ * recent generation; when it holds half the capacity it becomes the older one and the one
+ * before it is dropped. So an entry stays for at least `capacity / 2 − 1` insertions after
+ * its last use, and for at most `capacity`.
+ *
+ * @example
+ * const memo = createMemo<number>(4096);
+ * memo.set('k', 1);
+ * memo.get('k') // 1
+ */
+export function createMemo<V>(capacity: number): Memo<V> {
+  const half = Math.max(1, Math.floor(capacity / 2));
+  let recent = new Map<string, V>();
+  let older = new Map<string, V>();
+  const set = (key: string, value: V): void => {
+    recent.set(key, value);
+    if (recent.size >= half) {
+      older = recent;
+      recent = new Map();
+    }
+  };
+  return {
+    get(key) {
+      const hit = recent.get(key);
+      if (hit !== undefined) return hit;
+      const old = older.get(key);
+      if (old !== undefined) set(key, old);
+      return old;
+    },
+    set,
+    get size() {
+      return recent.size + older.size;
+    },
+  };
+}
