@@ -127,6 +127,11 @@ describe('ledger append', () => {
     assert.deepEqual(e.refs, ['b2', 'b1']);
     assert.deepEqual(ledger.entry(1)?.refs, ['b2', 'b1']);
     assert.deepEqual(ledger.entriesReferencing('b2').map((x) => x.seq), [1]);
+    // Many refs (deduplicated through a set rather than by scanning): the same rule.
+    const many = Array.from({ length: 40 }, (_, i) => `r${i % 25}`);
+    const f = ledger.append({ kind: 'proposal.created', subjectId: 'q', refs: many, body: null });
+    assert.deepEqual(f.refs, Array.from({ length: 25 }, (_, i) => `r${i}`));
+    assert.deepEqual(ledger.entry(2)?.refs, f.refs);
   });
 
   test('never lets `at` go backward along the chain', () => {
