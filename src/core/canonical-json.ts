@@ -31,6 +31,7 @@ function check(value: unknown, path: string, seen: Set<object>): void {
     case 'object': {
       if (value === null) return;
       if (seen.has(value)) fail(path, 'cycle');
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') fail(path, 'has a toJSON method (plain data only)');
       seen.add(value);
       if (Array.isArray(value)) {
         // Not forEach: it skips holes, and `canonicalize` writes a hole as nothing (`[1,,3]`).
@@ -102,11 +103,14 @@ function isArrayIndex(key: string): boolean {
  *
  * Why not a writer in JS: one allocated about five times its output in intermediate
  * strings, and on the broker's hot path that garbage set how often a young-generation GC
- * paused a round trip. Checking allocates nothing (`for…in` over a plain object walks its
- * map's enum cache); a copy costs an object per unsorted object, far less than the strings.
+ * paused a round trip. Checking a plain object in fast mode allocates nothing (`for…in`
+ * walks its map's enum cache); a copy costs an object per unsorted object, far less than
+ * the strings.
  *
  * Throws SLOW for anything else, and for what a copy cannot hold in sorted order: keys that
  * are array indices (V8 enumerates them first, numerically) and an own `__proto__` key.
+ * Values are plain data: each is read here and again by JSON.stringify, so an accessor
+ * property or a Proxy that answers differently the second time is not supported.
  */
 function canonicalView(value: unknown, depth: number): unknown {
   switch (typeof value) {
@@ -121,6 +125,8 @@ function canonicalView(value: unknown, depth: number): unknown {
     case 'object': {
       if (value === null) return null;
       if (depth > FAST_MAX_DEPTH) throw SLOW;
+      // JSON.stringify would write what a toJSON method returns, unchecked and unsorted.
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') throw SLOW;
       if (Array.isArray(value)) {
         const n = value.length;
         let copy: unknown[] | undefined;
@@ -137,15 +143,25 @@ function canonicalView(value: unknown, depth: number): unknown {
       if (proto !== objectProto && proto !== null) throw SLOW;
       const record = value as Record<string, unknown>;
       // In order and needing no copy below: the value itself. The first key out of order,
-      // or the first child that needs a copy, ends the walk; children before it were only
-      // checked, so the copy below rechecks them (without allocating) and copies nothing twice.
+      // or the first child that needs a copy, ends the walk. That child's copy is kept for
+      // the copy below (making it again at every level took time exponential in the depth);
+      // the children before it needed none, so the copy below only checks them again.
       let previous: string | undefined;
       let inOrder = true;
+      let copiedKey: string | undefined;
+      let copiedView: unknown;
       for (const key in record) {
         if (!Object.hasOwn(record, key) || !key.isWellFormed()) throw SLOW;
-        const item = record[key];
-        if ((previous !== undefined && !(previous < key)) || canonicalView(item, depth + 1) !== item) {
+        if (previous !== undefined && !(previous < key)) {
           inOrder = false;
+          break;
+        }
+        const item = record[key];
+        const view = canonicalView(item, depth + 1);
+        if (view !== item) {
+          inOrder = false;
+          copiedKey = key;
+          copiedView = view;
           break;
         }
         previous = key;
@@ -154,7 +170,7 @@ function canonicalView(value: unknown, depth: number): unknown {
       const copy: Record<string, unknown> = {};
       for (const key of sortedKeys(record)) {
         if (key === '__proto__' || isArrayIndex(key) || !key.isWellFormed()) throw SLOW;
-        copy[key] = canonicalView(record[key], depth + 1);
+        copy[key] = key === copiedKey ? copiedView : canonicalView(record[key], depth + 1);
       }
       return copy;
     }

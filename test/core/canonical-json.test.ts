@@ -115,6 +115,27 @@ describe('canonicalJson (RFC 8785)', () => {
     }
   });
 
+  test('reads a nested value a bounded number of times, however deep the object out of order', () => {
+    // Copying it again at every level read the innermost value 2^depth times (2^20 here).
+    for (const wrap of [(v: unknown) => ({ x: v }), (v: unknown) => ({ z: v, a: 1 }), (v: unknown) => [v]]) {
+      let reads = 0;
+      // A getter only counts the reads; it answers the same every time.
+      let value: unknown = Object.defineProperty({}, 'b', { get: () => ++reads && 1, enumerable: true });
+      (value as Record<string, unknown>).a = 2;
+      for (let i = 0; i < 20; i++) value = wrap(value);
+      const written = canonicalJson(value);
+      assert.ok(reads <= 3, `the innermost value was read ${reads} times`);
+      assert.equal(written, (canonicalize as unknown as (v: unknown) => string)(value));
+    }
+  });
+
+  test('refuses a value with a toJSON method, which JSON.stringify would call', () => {
+    const hidden = (value: object, result: unknown) => Object.defineProperty(value, 'toJSON', { value: () => result, enumerable: false });
+    for (const bad of [hidden({ a: 1 }, { z: 1, y: 2 }), hidden({ b: 1, a: 2 }, 'x'), hidden([1, 2], { b: 1, a: 2 }), { c: [hidden({ d: 1 }, Number.NaN)] }, [hidden([{ b: 1, a: 2 }], 'x')]]) {
+      assert.throws(() => canonicalJson(bad), (e: unknown) => isWritError(e, 'CORE_NOT_CANONICAL') && /toJSON/.test((e as Error).message));
+    }
+  });
+
   test('seals differ when any value differs and match when only key order does', () => {
     assert.equal(sealOf({ a: 1, b: 2 }), sealOf({ b: 2, a: 1 }));
     assert.notEqual(sealOf({ a: 1, b: 2 }), sealOf({ a: 1, b: 3 }));

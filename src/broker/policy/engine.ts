@@ -21,8 +21,9 @@ export interface PolicyEngineOptions {
   /** A set from `loadPolicies`/`loadPolicyDir`, or sources to load (with the defaults). */
   readonly policies: LoadedPolicySet | readonly PolicySource[];
   /**
-   * Cedar answers memoised per projected request: at most this many, those used least
-   * recently dropped first (in two generations, see memo.ts). 0 turns the memo off. Default 4096.
+   * Cedar answers memoised per projected request: an answer used within the last this many
+   * new ones is kept, as in an LRU of this size; at most twice this many are held (two
+   * generations, so that a hit writes nothing: memo.ts). 0 turns the memo off. Default 4096.
    */
   readonly cacheSize?: number;
   /**
@@ -401,6 +402,15 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       .map(([role, { count, policies }]) => ({ role, count, satisfied: approversWithRole(facts, role) >= count, policies: [...policies].sort() }));
   }
 
+  /** The distinct strings of `pick` over the sides, in order (a copy; no set for one side, the common case). */
+  function union(sides: readonly SideResult[], pick: (side: SideResult) => readonly string[]): string[] {
+    if (sides.length === 1) {
+      const only = pick(sides[0] as SideResult);
+      return only.length < 2 ? [...only] : [...new Set(only)];
+    }
+    return [...new Set(sides.flatMap(pick))];
+  }
+
   function decide(facts: Facts): PolicyDecision {
     const action = catalog.actions[facts.proposal.action];
     if (action === undefined || action.resourceType !== facts.proposal.resourceType) {
@@ -434,9 +444,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const denied = sides.filter((s) => s.outcome === 'deny');
     const outcome: PolicyOutcome = denied.length > 0 ? 'deny' : sides.some((s) => s.outcome === 'needs_approval') ? 'needs_approval' : 'allow';
     const counted = outcome === 'deny' ? denied : sides;
-    const determining = [...new Set(counted.flatMap((s) => s.determining))].sort();
-    const obligations = outcome === 'deny' ? [] : mergeObligations(facts, sides.flatMap((s) => s.obligations));
-    const reasons = [...new Set(sides.flatMap((s) => s.reasons))];
+    const determining = union(counted, (s) => s.determining).sort();
+    const obligations = outcome === 'deny' ? [] : mergeObligations(facts, sides.length === 1 ? (sides[0] as SideResult).obligations : sides.flatMap((s) => s.obligations));
+    const reasons = union(sides, (s) => s.reasons);
     for (const o of obligations) {
       if (!o.satisfied) reasons.push(`needs ${o.count} approval${o.count === 1 ? '' : 's'} by \`${o.role}\`: ${approversWithRole(facts, o.role)} so far`);
     }
@@ -445,7 +455,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       determiningPolicies: determining,
       obligations,
       reasons,
-      errors: [...new Set(sides.flatMap((s) => s.errors))],
+      errors: union(sides, (s) => s.errors),
       policySetHash: loaded.hash,
     };
   }

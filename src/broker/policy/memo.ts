@@ -9,15 +9,16 @@
 export interface Memo<V> {
   get(key: string): V | undefined;
   set(key: string, value: V): void;
-  /** Entries held (an entry promoted from the older generation counts in both until it ages out). */
+  /** Entries held, at most 2 × capacity (one the recent generation took over from the older counts twice until it ages out). */
   readonly size: number;
 }
 
 /**
- * A memo holding at most `capacity` entries. New entries and hits on older ones go to the
- * recent generation; when it holds half the capacity it becomes the older one and the one
- * before it is dropped. So an entry stays for at least `capacity / 2 − 1` insertions after
- * its last use, and for at most `capacity`.
+ * A memo that keeps every entry used within the last `capacity` insertions, as an LRU of
+ * `capacity` would, and holds at most `2 × capacity`. New entries and hits on older ones go
+ * to the recent generation; when it holds `capacity` it becomes the older one and the one
+ * before it is dropped. So an entry stays for at least `capacity − 1` insertions after its
+ * last use, and for at most `2 × capacity`.
  *
  * @example
  * const memo = createMemo<number>(4096);
@@ -25,12 +26,12 @@ export interface Memo<V> {
  * memo.get('k') // 1
  */
 export function createMemo<V>(capacity: number): Memo<V> {
-  const half = Math.max(1, Math.floor(capacity / 2));
+  const full = Math.max(1, Math.floor(capacity));
   let recent = new Map<string, V>();
   let older = new Map<string, V>();
   const set = (key: string, value: V): void => {
     recent.set(key, value);
-    if (recent.size >= half) {
+    if (recent.size >= full) {
       older = recent;
       recent = new Map();
     }

@@ -237,10 +237,12 @@ function isPlainRecord(value: CedarValueJson): value is JsonRecord {
 export function project(value: CedarValueJson, needs: AttributeNeeds): CedarValueJson {
   if (needs === true || !isPlainRecord(value)) return value;
   const out: JsonRecord = {};
-  for (const [key, sub] of needs) {
+  // forEach, not for…of: iterating a Map with for…of allocated an entry array per key, and
+  // every decision (memo hits too) projects its request.
+  needs.forEach((sub, key) => {
     const child = (value as JsonRecord)[key];
     if (child !== undefined) out[key] = project(child, sub);
-  }
+  });
   return out;
 }
 
@@ -277,9 +279,20 @@ export function toCedarValue(spec: ParamSpec, value: unknown, what: string, erro
   return undefined;
 }
 
+/** `Object.entries` of each catalog spec record, made once: every decision types its values. */
+const specEntries = new WeakMap<Record<string, ParamSpec>, ReadonlyArray<readonly [string, ParamSpec]>>();
+function entriesOf(specs: Record<string, ParamSpec>): ReadonlyArray<readonly [string, ParamSpec]> {
+  let entries = specEntries.get(specs);
+  if (entries === undefined) {
+    entries = Object.entries(specs);
+    specEntries.set(specs, entries);
+  }
+  return entries;
+}
+
 function typedRecord(specs: Record<string, ParamSpec>, values: Record<string, unknown>, what: string, errors: string[]): JsonRecord {
   const out: JsonRecord = {};
-  for (const [name, spec] of Object.entries(specs)) {
+  for (const [name, spec] of entriesOf(specs)) {
     const value = toCedarValue(spec, values[name], `${what} \`${name}\``, errors);
     if (value !== undefined) out[name] = value;
   }
@@ -335,10 +348,15 @@ export function buildRequestBase(catalog: Catalog, facts: Facts): RequestBase {
       allSameSession: facts.basis.allSameSession,
       allFresh: facts.basis.allFresh,
     },
-    approvals: { count: facts.approvals.count, roles: [...new Set(facts.approvals.roles)], approverIds: facts.approvals.approverIds },
+    approvals: { count: facts.approvals.count, roles: distinct(facts.approvals.roles), approverIds: facts.approvals.approverIds },
     transition: { legal: facts.transition.legal, from: facts.transition.from ?? '', to: facts.transition.to, effect: facts.transition.effect },
   };
   return { resourceAttributes, context, errors };
+}
+
+/** `values` without repeats, in first-seen order (a copy); no set for the common zero or one. */
+function distinct(values: readonly string[]): string[] {
+  return values.length < 2 ? [...values] : [...new Set(values)];
 }
 
 /** The JSON Cedar receives for one side of a decision (entities, uids and context). */
