@@ -12,13 +12,23 @@ const canonicalize = canonicalizeImpl as unknown as (value: unknown) => string |
 /** A JSON value as RFC 8785 sees it. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/** Paths longer than this (deep values) are cut in errors, keeping their start. */
+const MAX_PATH_CHARS = 200;
+
 function fail(path: string, what: string): never {
-  throw new WritError(CoreErrors.CORE_NOT_CANONICAL, `value at \`${path}\` is not canonical JSON: ${what}`, {
-    details: { path },
+  const shown = path.length > MAX_PATH_CHARS ? `${path.slice(0, MAX_PATH_CHARS)}…` : path;
+  throw new WritError(CoreErrors.CORE_NOT_CANONICAL, `value at \`${shown}\` is not canonical JSON: ${what}`, {
+    details: { path: shown },
   });
 }
 
-function check(value: unknown, path: string, seen: Set<object>): void {
+/**
+ * Deepest nesting accepted. Deeper values are refused by name rather than left to overflow
+ * the stack (a RangeError, which a caller would report as an internal error).
+ */
+const MAX_DEPTH = 1000;
+
+function check(value: unknown, path: string, seen: Set<object>, depth = 0): void {
   switch (typeof value) {
     case 'string':
       if (!value.isWellFormed()) fail(path, 'string holds a lone surrogate');
@@ -31,20 +41,21 @@ function check(value: unknown, path: string, seen: Set<object>): void {
     case 'object': {
       if (value === null) return;
       if (seen.has(value)) fail(path, 'cycle');
+      if (depth >= MAX_DEPTH) fail(path, `nested more than ${MAX_DEPTH} deep`);
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') fail(path, 'has a toJSON method (plain data only)');
       seen.add(value);
       if (Array.isArray(value)) {
         // Not forEach: it skips holes, and `canonicalize` writes a hole as nothing (`[1,,3]`).
         for (let i = 0; i < value.length; i++) {
           if (!(i in value)) fail(`${path}[${i}]`, 'hole in a sparse array');
-          check(value[i], `${path}[${i}]`, seen);
+          check(value[i], `${path}[${i}]`, seen, depth + 1);
         }
       } else {
         const proto = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null) fail(path, 'not a plain object');
         for (const [key, item] of Object.entries(value)) {
           if (!key.isWellFormed()) fail(path, 'key holds a lone surrogate');
-          check(item, `${path}.${key}`, seen);
+          check(item, `${path}.${key}`, seen, depth + 1);
         }
       }
       seen.delete(value);

@@ -46,8 +46,9 @@ export const CoreErrors = defineErrors('core', {
   },
   CORE_NOT_CANONICAL: {
     status: 400,
-    meaning: 'a value cannot be written as canonical JSON (RFC 8785): e.g. NaN, Infinity, undefined, a function, a cycle or a lone surrogate',
-    fix: 'send only JSON values: finite numbers, strings of valid unicode, booleans, null, arrays and plain objects',
+    meaning:
+      'a value cannot be written as canonical JSON (RFC 8785): e.g. NaN, Infinity, undefined, a function, a toJSON method, a cycle, a hole in an array, a lone surrogate, or nesting over 1000 deep',
+    fix: 'send only JSON values: finite numbers, strings of valid unicode, booleans, null, arrays and plain objects, nested at most 1000 deep',
   },
   CORE_INVALID_TIME: {
     status: 400,

@@ -84,6 +84,21 @@ describe('external transitions', () => {
     assert.ok(h.ledgerKinds().includes('transition.failed'));
   });
 
+  test("a report's detail nested too deep is refused as input and changes nothing; a deep one within bounds is recorded canonically", () => {
+    const proposalId = payout('po-deep');
+    const { token } = h.broker.issueWarrant(h.p['olga']!, proposalId);
+    h.broker.execute(token);
+    const tooDeep = JSON.parse(`${'['.repeat(1500)}${']'.repeat(1500)}`) as unknown;
+    assert.equal(caught(() => h.broker.reportTransition(token, { outcome: 'succeeded', detail: tooDeep })).code, 'CORE_NOT_CANONICAL');
+    assert.equal(h.broker.getResource('acme', 'Payout', 'po-deep')?.state, 'pending');
+    // Keys out of order 60 levels down: written sorted (the writer once took time exponential in this depth).
+    let detail: unknown = { b: 1, a: 2 };
+    for (let i = 0; i < 60; i++) detail = { x: detail };
+    const done = h.broker.reportTransition(token, { outcome: 'succeeded', detail });
+    assert.equal(done.transition.status, 'succeeded');
+    assert.ok(JSON.stringify(done.transition.detail).endsWith('{"a":2,"b":1}' + '}'.repeat(60)));
+  });
+
   test('a report with a token that was never started is refused', () => {
     const proposalId = payout('po-3');
     const { token } = h.broker.issueWarrant(h.p['olga']!, proposalId);

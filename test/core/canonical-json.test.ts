@@ -129,6 +129,17 @@ describe('canonicalJson (RFC 8785)', () => {
     }
   });
 
+  test('refuses a value nested more than 1000 deep by name, not with a stack overflow', () => {
+    const nested = (depth: number) => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`) as unknown;
+    assert.equal(canonicalJson(nested(1000)), `${'['.repeat(1000)}${']'.repeat(1000)}`);
+    for (const depth of [1001, 50_000]) {
+      assert.throws(
+        () => canonicalJson(nested(depth)),
+        (e: unknown) => isWritError(e, 'CORE_NOT_CANONICAL') && /nested more than 1000 deep/.test((e as Error).message) && (e as Error).message.length < 300,
+      );
+    }
+  });
+
   test('refuses a value with a toJSON method, which JSON.stringify would call', () => {
     const hidden = (value: object, result: unknown) => Object.defineProperty(value, 'toJSON', { value: () => result, enumerable: false });
     for (const bad of [hidden({ a: 1 }, { z: 1, y: 2 }), hidden({ b: 1, a: 2 }, 'x'), hidden([1, 2], { b: 1, a: 2 }), { c: [hidden({ d: 1 }, Number.NaN)] }, [hidden([{ b: 1, a: 2 }], 'x')]]) {
