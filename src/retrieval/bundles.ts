@@ -78,14 +78,15 @@ export function writeBundle(db: Db, ledger: Ledger, prepared: PreparedBundle, re
     actorId: bundle.principalId,
     requestId: requestId ?? null,
     refs: [...new Set(bundle.chunks.map((c) => c.documentId))],
+    // Keys in RFC 8785 order: the entry is written without a sorted copy (see canonicalJson).
     body: {
+      bounds: bundle.bounds as unknown as JsonValue,
       bundleId: bundle.id,
+      chunks: bundle.chunks.map((c) => ({ chunkId: c.chunkId, contentHash: c.contentHash, documentId: c.documentId, documentVersion: c.documentVersion })),
+      query: bundle.query,
       seal,
       sessionId: bundle.sessionId,
-      query: bundle.query,
-      bounds: bundle.bounds as unknown as JsonValue,
       truncated: bundle.truncated,
-      chunks: bundle.chunks.map((c) => ({ chunkId: c.chunkId, documentId: c.documentId, documentVersion: c.documentVersion, contentHash: c.contentHash })),
     },
   });
   return { ...bundle, seal };
