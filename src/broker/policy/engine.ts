@@ -46,7 +46,7 @@ export interface PolicyEngine {
   decide(facts: Facts): PolicyDecision;
   /** What `policySetHash` seals: the catalog, the schema and the policies (recorded in the ledger when the set is activated). */
   describe(): { readonly catalog: Catalog; readonly schema: CedarSchemaJson; readonly policies: readonly ParsedPolicy[] };
-  /** Counters since creation: Cedar calls made and answers served from the memo. */
+  /** Counters since creation: Cedar calls made and answers served from the memo; `memoSize` is the answers held now (at most 2 × `cacheSize`; one moved to the newer generation counts twice until the older is dropped). */
   stats(): { cedarCalls: number; memoHits: number; memoSize: number };
 }
 
