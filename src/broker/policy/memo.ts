@@ -1,10 +1,9 @@
 // A bounded memo of Cedar answers, kept in two generations instead of a strict LRU.
 //
 // A strict LRU over a Map moves an entry on every hit (delete, then set with the new lookup
-// key). On the broker's hot path nearly every decision is a hit, so each hit left its key
-// string retained by an old Map and the Map's table rehashed every few thousand deletions:
-// garbage that survived into the old generation and made every young-generation GC pause
-// longer. Here a hit in the recent generation writes nothing.
+// key). On the broker's hot path nearly every decision is a hit, so every hit wrote to the
+// table, kept the new key string alive, and made the table rehash every few thousand
+// deletions. Here a hit in the recent generation writes nothing.
 
 export interface Memo<V> {
   get(key: string): V | undefined;
