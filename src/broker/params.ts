@@ -93,13 +93,18 @@ function checkOne(name: string, spec: ParamSpec, value: unknown, issues: InputIs
   }
 }
 
-/** Each action's params, by name in RFC 8785 order (UTF-16 code units). */
-const paramsInOrder = new WeakMap<ActionSpec, Array<[string, ParamSpec]>>();
-function sortedParams(action: ActionSpec): Array<[string, ParamSpec]> {
-  let sorted = paramsInOrder.get(action);
+/** Each catalog spec record's entries, by name in RFC 8785 order (UTF-16 code units). */
+const entriesInOrder = new WeakMap<Record<string, ParamSpec>, ReadonlyArray<readonly [string, ParamSpec]>>();
+
+/**
+ * The entries of a catalog spec record (an action's params, a resource type's attributes),
+ * by name in RFC 8785 order; made once per record, since every proposal and decision walks them.
+ */
+export function specEntries(specs: Record<string, ParamSpec>): ReadonlyArray<readonly [string, ParamSpec]> {
+  let sorted = entriesInOrder.get(specs);
   if (sorted === undefined) {
-    sorted = Object.entries(action.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    paramsInOrder.set(action, sorted);
+    sorted = Object.entries(specs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    entriesInOrder.set(specs, sorted);
   }
   return sorted;
 }
@@ -115,7 +120,7 @@ export function checkParams(action: ActionSpec, params: Record<string, unknown>)
   for (const name of Object.keys(params)) {
     if (action.params[name] === undefined) issues.push({ path: `params.${name}`, code: 'unrecognized_key', message: `unknown param \`${name}\`` });
   }
-  for (const [name, spec] of sortedParams(action)) {
+  for (const [name, spec] of specEntries(action.params)) {
     const value = params[name];
     if (value === undefined || value === null) {
       if (spec.required) issues.push({ path: `params.${name}`, code: 'required', message: 'is required' });

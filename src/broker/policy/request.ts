@@ -5,7 +5,7 @@ import type { CedarValueJson, EntityJson, PolicyJson } from '@cedar-policy/cedar
 import type { Principal } from '../../core/index.js';
 import type { Catalog, ParamSpec } from '../catalog.js';
 import type { Facts } from '../facts-schema.js';
-import { cedarDecimalProblem } from '../params.js';
+import { cedarDecimalProblem, specEntries } from '../params.js';
 import { PRINCIPAL_ENTITY_TYPES } from './schema.js';
 
 type JsonRecord = Record<string, CedarValueJson>;
@@ -279,20 +279,9 @@ export function toCedarValue(spec: ParamSpec, value: unknown, what: string, erro
   return undefined;
 }
 
-/** `Object.entries` of each catalog spec record, made once: every decision types its values. */
-const specEntries = new WeakMap<Record<string, ParamSpec>, ReadonlyArray<readonly [string, ParamSpec]>>();
-function entriesOf(specs: Record<string, ParamSpec>): ReadonlyArray<readonly [string, ParamSpec]> {
-  let entries = specEntries.get(specs);
-  if (entries === undefined) {
-    entries = Object.entries(specs);
-    specEntries.set(specs, entries);
-  }
-  return entries;
-}
-
 function typedRecord(specs: Record<string, ParamSpec>, values: Record<string, unknown>, what: string, errors: string[]): JsonRecord {
   const out: JsonRecord = {};
-  for (const [name, spec] of entriesOf(specs)) {
+  for (const [name, spec] of specEntries(specs)) {
     const value = toCedarValue(spec, values[name], `${what} \`${name}\``, errors);
     if (value !== undefined) out[name] = value;
   }
