@@ -3,9 +3,11 @@
 // Cedar policies. Writes bench/results/broker.json and the "## Broker round trip" section
 // of BENCHMARKS.md. Goal: p99 ≤ 2 ms.
 // Run: node --import tsx bench/broker.ts [iterations]
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { cpus, loadavg } from 'node:os';
+import { cpus, endianness, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { writeBenchmarkSection } from './benchmarks-md.js';
 import { openBrokerStack } from './broker-stack.js';
 
@@ -34,6 +36,35 @@ function calibrate(): { emptyTransactionUs: number; sha256x200Us: number } {
 }
 const calibrationBefore = calibrate();
 
+// What the slowest round trips met, read outside the timed steps: a young-generation GC
+// (Node's `gc` performance entries, matched by time) or the WAL's inline checkpoint. The
+// wal-index header (the -shm file, native byte order) holds the WAL's last frame (offset 16)
+// and how many frames are copied back (offset 96, the checkpoint info's nBackfill): a
+// checkpoint sets the second, and the next write starts the WAL over (the first drops),
+// fsyncing its new header (https://sqlite.org/walformat.html).
+const gcs: Array<{ start: number; end: number }> = [];
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
+});
+gcObserver.observe({ entryTypes: ['gc'] });
+const shmHeader = Buffer.alloc(100);
+const u32 = endianness() === 'LE' ? (at: number) => shmHeader.readUInt32LE(at) : (at: number) => shmHeader.readUInt32BE(at);
+let shm = -1;
+/** `[last frame, frames copied back]` of the WAL now. */
+function walState(): [number, number] {
+  if (shm === -1) shm = openSync(join(dir, 'writ.db-shm'), 'r');
+  readSync(shm, shmHeader, 0, 100, 0);
+  return [u32(16), u32(96)];
+}
+/** One measured round trip: its window on the performance clock, and whether the WAL was checkpointed or started over in it. */
+interface Window {
+  from: number;
+  to: number;
+  wal: boolean;
+}
+const windows: Record<'four' | 'three', Window[]> = { four: [], three: [] };
+const walTouched = (before: [number, number], after: [number, number]) => after[0] < before[0] || (after[1] !== before[1] && after[1] > 0);
+
 type Step = 'propose' | 'decide' | 'issue' | 'execute' | 'total' | 'totalCpu';
 const fresh = (): Record<Step, number[]> => ({ propose: [], decide: [], issue: [], execute: [], total: [], totalCpu: [] });
 /** Four calls, each its own transaction. */
@@ -46,6 +77,8 @@ const params = (i: number) => ({ amountCents: 1000 + (i % 5000), currency: 'EUR'
 // The two flows alternate, so both see the same machine.
 for (let i = 0; i < N + WARMUP; i++) {
   {
+    const wal0 = walState();
+    const w0 = performance.now();
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const p = broker.propose(sam, { action: 'refund.request', targetId: `rf-${i}`, params: params(i) });
@@ -58,7 +91,9 @@ for (let i = 0; i < N + WARMUP; i++) {
     broker.execute(w.token);
     const t4 = process.hrtime.bigint();
     const c1 = process.cpuUsage(c0);
+    const w1 = performance.now();
     if (i >= WARMUP) {
+      windows.four.push({ from: w0, to: w1, wal: walTouched(wal0, walState()) });
       samples.totalCpu.push((c1.user + c1.system) / 1000);
       samples.propose.push(ms(t0, t1));
       samples.decide.push(ms(t1, t2));
@@ -68,6 +103,8 @@ for (let i = 0; i < N + WARMUP; i++) {
     }
   }
   {
+    const wal0 = walState();
+    const w0 = performance.now();
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const { proposal, decision } = broker.proposeAndDecide(sam, { action: 'refund.request', targetId: `rc-${i}`, params: params(i) });
@@ -78,7 +115,9 @@ for (let i = 0; i < N + WARMUP; i++) {
     broker.execute(w.token);
     const t4 = process.hrtime.bigint();
     const c1 = process.cpuUsage(c0);
+    const w1 = performance.now();
     if (i >= WARMUP) {
+      windows.three.push({ from: w0, to: w1, wal: walTouched(wal0, walState()) });
       combined.totalCpu.push((c1.user + c1.system) / 1000);
       combined.decide.push(ms(t0, t2));
       combined.issue.push(ms(t2, t3));
@@ -94,6 +133,38 @@ function stats(values: number[]) {
   const r = (x: number) => Math.round(x * 1000) / 1000;
   return { n: sorted.length, p50: r(q(0.5)), p90: r(q(0.9)), p99: r(q(0.99)), max: r(sorted[sorted.length - 1] as number), mean: r(values.reduce((a, b) => a + b, 0) / values.length) };
 }
+
+// GC entries reach the observer when the event loop next turns.
+await new Promise((resolve) => setTimeout(resolve, 20));
+gcObserver.disconnect();
+if (shm !== -1) closeSync(shm);
+
+/**
+ * How many round trips met a WAL checkpoint (or restart) and how many a GC pause, their
+ * median, and the p99 of the round trips that met neither: the p99 is one of those slow
+ * kinds whenever together they are more than 1% of round trips.
+ */
+function tail(totals: number[], flow: Window[]) {
+  const r = (x: number | undefined) => (x === undefined ? null : Math.round(x * 1000) / 1000);
+  const median = (xs: number[]) => r([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
+  const metGc = (w: Window) => gcs.some((g) => g.start < w.to && g.end > w.from);
+  const wal: number[] = [];
+  const gc: number[] = [];
+  const neither: number[] = [];
+  flow.forEach((w, k) => {
+    const ms = totals[k] as number;
+    if (w.wal) wal.push(ms);
+    else if (metGc(w)) gc.push(ms);
+    else neither.push(ms);
+  });
+  const pause = gcs.map((g) => g.end - g.start).sort((a, b) => a - b);
+  return {
+    walCheckpoint: { roundTrips: wal.length, medianMs: median(wal) },
+    gc: { roundTrips: gc.length, medianMs: median(gc), pauseMedianMs: r(pause[Math.floor(pause.length / 2)]) },
+    neither: { roundTrips: neither.length, p99Ms: stats(neither).p99 },
+  };
+}
+const tails = { four: tail(samples.total, windows.four), three: tail(combined.total, windows.three) };
 
 const calibrationAfter = calibrate();
 const ledgerEntries = (store.db.prepare('SELECT count(*) AS n FROM ledger_entries').get() as { n: number }).n;
@@ -114,6 +185,7 @@ const results = {
   calibration: { before: calibrationBefore, after: calibrationAfter },
   ms: Object.fromEntries((Object.keys(samples) as Step[]).map((k) => [k, stats(samples[k])])),
   proposeAndDecideMs: Object.fromEntries((Object.keys(combined) as Step[]).filter((k) => k !== 'propose').map((k) => [k, stats(combined[k])])),
+  tail: tails,
 };
 store.close();
 rmSync(dir, { recursive: true, force: true });
@@ -140,6 +212,15 @@ const section = [
   '|---|---|---|---|---|---|',
   ...(Object.keys(combined) as Step[]).filter((k) => k !== 'propose').map((k) => row(k === 'decide' ? 'proposeAndDecide' : label(k), results.proposeAndDecideMs[k] as ReturnType<typeof stats>)),
   '',
+  `**What the slow round trips met** (read outside the timed steps: Node's \`gc\` entries matched by time, and the WAL's wal-index header for a checkpoint or a restart of the WAL): ` +
+    (['four', 'three'] as const)
+      .map((f) => {
+        const t = tails[f];
+        return `${f} calls — ${t.walCheckpoint.roundTrips} met an inline WAL checkpoint or the WAL starting over (median ${t.walCheckpoint.medianMs} ms), ${t.gc.roundTrips} a young-generation GC (median ${t.gc.medianMs} ms; pause median ${t.gc.pauseMedianMs} ms), and the other ${t.neither.roundTrips} have p99 ${t.neither.p99Ms} ms`;
+      })
+      .join('; ') +
+    '. While the first two together are more than 1% of round trips, the p99 is one of them.',
+  '',
   'Steps are wall-clock time; the CPU-time row is the user+system time of the whole process per round trip (every thread: V8\'s GC helpers count too). ' +
     `Machine calibration at the time (p50, before/after): an empty store transaction ${calibrationBefore.emptyTransactionUs}/${calibrationAfter.emptyTransactionUs} µs, ` +
     `200 SHA-256 of 1 KiB ${calibrationBefore.sha256x200Us}/${calibrationAfter.sha256x200Us} µs — compare these with a quiet machine before comparing the figures.`,
@@ -149,4 +230,4 @@ const section = [
 ].join('\n');
 
 writeBenchmarkSection('## Broker round trip', section);
-console.log(JSON.stringify({ fourCalls: results.ms, threeCalls: results.proposeAndDecideMs }, null, 2));
+console.log(JSON.stringify({ fourCalls: results.ms, threeCalls: results.proposeAndDecideMs, tail: tails }, null, 2));
