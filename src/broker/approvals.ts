@@ -7,6 +7,7 @@ import type { Db } from '../store/index.js';
 import type { BrokerContext } from './context.js';
 import { decideIn } from './decisions.js';
 import { BrokerErrors } from './errors.js';
+import { expireIfWaitedTooLong } from './expiry.js';
 import { moveProposal } from './lifecycle.js';
 import { requireCaller } from './principals.js';
 import { prep, readDecision, readProposal, toApproval, type ApprovalRecord, type DecisionRecord, type ProposalRecord } from './records.js';
@@ -21,8 +22,13 @@ export interface ApprovalResult {
   readonly proposal: ProposalRecord;
 }
 
-/** Checks that `caller` may approve or reject `proposal`; returns the roles it approves with. */
-function checkApprover(db: Db, caller: Principal, proposalId: string): { approver: Principal; proposal: ProposalRecord; roles: string[] } {
+type Approver = { approver: Principal; proposal: ProposalRecord; roles: string[] };
+
+/**
+ * Checks that `caller` may approve or reject `proposal`; returns the roles it approves with,
+ * or (a pending proposal past its time, expired here) the refusal to throw once committed.
+ */
+function checkApprover(ctx: BrokerContext, db: Db, caller: Principal, proposalId: string, at: string, requestId: string | null): Approver | { expired: WritError } {
   const approver = requireCaller(db, caller);
   const proposal = readProposal(db, proposalId);
   if (proposal === undefined || proposal.tenant !== approver.tenant) {
@@ -40,6 +46,8 @@ function checkApprover(db: Db, caller: Principal, proposalId: string): { approve
       details: { principalId: approver.id, proposalId: proposal.id },
     });
   }
+  const expired = expireIfWaitedTooLong(ctx, db, proposal, at, requestId);
+  if (expired !== undefined) return { expired };
   if (proposal.status !== 'pending_approval') {
     throw new WritError(BrokerErrors.BROKER_PROPOSAL_WRONG_STATUS, `proposal \`${proposal.id}\` is \`${proposal.status}\`, not \`pending_approval\``, {
       details: { proposalId: proposal.id, status: proposal.status },
@@ -68,8 +76,10 @@ export function approve(ctx: BrokerContext, caller: Principal, proposalId: strin
   const { note } = parseInput(ApproveInputSchema, input, 'approval');
   const now = ctx.clock.now();
   const at = now.toISOString();
-  return ctx.store.transaction((db) => {
-    const { approver, proposal, roles } = checkApprover(db, caller, proposalId);
+  const outcome = ctx.store.transaction((db): ApprovalResult | { expired: WritError } => {
+    const checked = checkApprover(ctx, db, caller, proposalId, at, options.requestId ?? null);
+    if ('expired' in checked) return checked;
+    const { approver, proposal, roles } = checked;
     const id = newId('apr', now.getTime());
     const expiresAt = new Date(now.getTime() + ctx.config.approvalTtlMs).toISOString();
     prep(
@@ -90,6 +100,9 @@ export function approve(ctx: BrokerContext, caller: Principal, proposalId: strin
     const approval = toApproval(prep(db, 'SELECT * FROM approvals WHERE id = ?').get(id) as Record<string, unknown>);
     return { approval, decision, proposal: readProposal(db, proposal.id) as ProposalRecord };
   });
+  // Thrown after the commit, so the expiry it reports stays recorded.
+  if ('expired' in outcome) throw outcome.expired;
+  return outcome;
 }
 
 /** Rejects a pending proposal as the authenticated `caller` (a user holding a pending role). */
@@ -97,8 +110,10 @@ export function reject(ctx: BrokerContext, caller: Principal, proposalId: string
   parseInput(RejectInputSchema, { reason }, 'rejection');
   const now = ctx.clock.now();
   const at = now.toISOString();
-  return ctx.store.transaction((db) => {
-    const { approver, proposal, roles } = checkApprover(db, caller, proposalId);
+  const outcome = ctx.store.transaction((db): ProposalRecord | { expired: WritError } => {
+    const checked = checkApprover(ctx, db, caller, proposalId, at, options.requestId ?? null);
+    if ('expired' in checked) return checked;
+    const { approver, proposal, roles } = checked;
     const id = newId('apr', now.getTime());
     prep(
       db,
@@ -117,6 +132,9 @@ export function reject(ctx: BrokerContext, caller: Principal, proposalId: string
     });
     return readProposal(db, proposal.id) as ProposalRecord;
   });
+  // Thrown after the commit, so the expiry it reports stays recorded.
+  if ('expired' in outcome) throw outcome.expired;
+  return outcome;
 }
 
 /** Every approval and rejection recorded for a proposal, oldest first. */

@@ -6,6 +6,7 @@ import type { Db } from '../store/index.js';
 import type { BrokerContext, PolicyVerdict } from './context.js';
 import { disabledParties, readParties, requireCallerRecord, type PrincipalRecord } from './principals.js';
 import { BrokerErrors } from './errors.js';
+import { expireIfWaitedTooLong } from './expiry.js';
 import { computeFacts } from './facts.js';
 import { moveProposal, type ProposalStatus } from './lifecycle.js';
 import { proposeIn } from './proposals.js';
@@ -126,7 +127,8 @@ export function decideIn(
 }
 
 /**
- * Decides a proposal that is `proposed` (or re-decides one `pending_approval`).
+ * Decides a proposal that is `proposed` (or re-decides one `pending_approval`). A pending
+ * proposal past `pendingApprovalTtlMs` is expired instead, and refused.
  *
  * @example
  * const d = broker.decide(proposal.id);
@@ -134,13 +136,18 @@ export function decideIn(
  */
 export function decide(ctx: BrokerContext, proposalId: string, options: { requestId?: string; actorId?: string } = {}): DecisionRecord {
   const at = nowIso(ctx.clock);
-  return ctx.store.transaction((db) => {
+  const outcome = ctx.store.transaction((db): DecisionRecord | { expired: WritError } => {
     const proposal = readProposal(db, proposalId);
     if (proposal === undefined) {
       throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${proposalId}\` does not exist`, { details: { proposalId } });
     }
+    const expired = expireIfWaitedTooLong(ctx, db, proposal, at, options.requestId ?? null);
+    if (expired !== undefined) return { expired };
     return decideIn(ctx, db, proposal, at, { requestId: options.requestId ?? null, actorId: options.actorId ?? null });
   });
+  // Thrown after the commit, so the expiry it reports stays recorded.
+  if ('expired' in outcome) throw outcome.expired;
+  return outcome;
 }
 
 /** What `proposeAndDecide` returns. */

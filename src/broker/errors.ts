@@ -114,7 +114,8 @@ export const BrokerErrors = defineErrors('broker', {
   },
   BROKER_PROPOSAL_WRONG_STATUS: {
     status: 409,
-    meaning: 'the operation needs the proposal in another status (e.g. approve needs `pending_approval`, a warrant needs `authorized`)',
+    meaning:
+      'the operation needs the proposal in another status (e.g. approve needs `pending_approval`, a warrant needs `authorized`); a proposal found waiting for approval longer than `pendingApprovalTtlMs` is expired by the operation that reaches it, and answers `expired` (`details.status`)',
     fix: "read the proposal's status and decide, approve or propose again as fits",
   },
   BROKER_DECISION_NOT_FOUND: {

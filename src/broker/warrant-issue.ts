@@ -5,6 +5,7 @@ import { WritError, newId, randomBase64url, sha256Hex, type JsonValue, type Prin
 import type { Db } from '../store/index.js';
 import type { BrokerContext } from './context.js';
 import { BrokerErrors } from './errors.js';
+import { expireIfWaitedTooLong } from './expiry.js';
 import { contentOf, sealProposal } from './proposals.js';
 import { disabledParties, readParties, requireCallerRecord, type PrincipalRecord } from './principals.js';
 import { prep, readDecisionHead, readLock, readProposal, readResource, type DecisionHead, type ProposalRecord } from './records.js';
@@ -69,7 +70,7 @@ export function requireAuthorized(db: Db, proposal: ProposalRecord, at: string, 
 export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: string, options: { requestId?: string } = {}): IssuedWarrant {
   const now = ctx.clock.now();
   const at = now.toISOString();
-  return ctx.store.transaction((db) => {
+  const outcome = ctx.store.transaction((db): IssuedWarrant | { expired: WritError } => {
     const stored = requireCallerRecord(db, caller);
     const who = stored.principal;
     const proposal = readProposal(db, proposalId);
@@ -82,6 +83,8 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
         details: { principalId: who.id, proposalId: proposal.id },
       });
     }
+    const expired = expireIfWaitedTooLong(ctx, db, proposal, at, options.requestId ?? null);
+    if (expired !== undefined) return { expired };
     // INVARIANT: an agent obtains warrants only within its session's time limit.
     if (proposal.sessionId !== null && who.kind === 'agent') requireLiveSession(db, proposal.sessionId, at);
     const decision = requireAuthorized(db, proposal, at, stored);
@@ -145,4 +148,7 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
     });
     return { warrantId: wid, token, kid, payload };
   });
+  // Thrown after the commit, so the expiry it reports stays recorded.
+  if ('expired' in outcome) throw outcome.expired;
+  return outcome;
 }

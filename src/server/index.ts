@@ -39,6 +39,12 @@ export interface ServerOptions {
    * (each gets `{ app }`; `request.principal` is set). E.g. the live-events routes.
    */
   readonly routes?: ReadonlyArray<(scope: FastifyInstance, options: { app: WritApp }) => Promise<void>>;
+  /**
+   * How often the server expires proposals past their time (`broker.expireStale`), in ms
+   * (default 60,000; 0: never). Operations expire a pending proposal they reach anyway; the
+   * sweep makes lists and live events show `expired` without one.
+   */
+  readonly expirySweepMs?: number;
 }
 
 declare module 'fastify' {
@@ -72,6 +78,7 @@ export async function buildServer(app: WritApp, options: ServerOptions = {}): Pr
     void reply.header('x-request-id', String(request.id));
   });
   installRouteTimeouts(server, options.routeTimeoutMs ?? settings.routeTimeoutMs);
+  installExpirySweep(server, app, options.expirySweepMs ?? 60_000);
   acceptEmptyJsonBodies(server);
   installErrorHandlers(server);
 
@@ -154,6 +161,28 @@ function installRouteTimeouts(server: FastifyInstance, defaultMs: number): void 
   };
   server.addHook('onResponse', clear);
   server.addHook('onRequestAbort', clear);
+}
+
+/**
+ * Runs `broker.expireStale` every `everyMs` while the server is up (from `onReady` to
+ * `onClose`; the timer never keeps the process alive). A failed sweep (e.g. the database
+ * stayed locked) is logged and tried again at the next tick.
+ */
+function installExpirySweep(server: FastifyInstance, app: WritApp, everyMs: number): void {
+  if (!(everyMs > 0)) return;
+  let timer: NodeJS.Timeout | undefined;
+  server.addHook('onReady', async () => {
+    timer = setInterval(() => {
+      try {
+        const expired = app.broker.expireStale();
+        if (expired.length > 0) server.log.info({ expired: expired.length }, 'expired proposals past their time');
+      } catch (err) {
+        server.log.warn({ err }, 'expiry sweep failed; trying again at the next tick');
+      }
+    }, everyMs);
+    timer.unref();
+  });
+  server.addHook('onClose', async () => clearInterval(timer));
 }
 
 /** A POST with `content-type: application/json` and no body reads as no body (e.g. `curl -X POST`). */

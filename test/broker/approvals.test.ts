@@ -111,6 +111,52 @@ describe('approvals', () => {
     assert.equal(caught(() => h.broker.approve(h.p['fatima']!, p.id)).code, 'BROKER_PROPOSAL_WRONG_STATUS');
   });
 
+  test('approving a proposal that waited past pendingApprovalTtlMs expires it and refuses, with no sweep; the expiry stays recorded', () => {
+    const p = pendingLarge();
+    h.clock.advance(h.broker.config.pendingApprovalTtlMs + 1000);
+    const err = caught(() => h.broker.approve(h.p['fatima']!, p.id, {}, { requestId: 'req_late' }));
+    assert.equal(err.code, 'BROKER_PROPOSAL_WRONG_STATUS');
+    assert.equal(err.details.status, 'expired');
+    assert.match(err.message, /`expired`.*pendingApprovalTtlMs/);
+    // Durable though the call threw: the proposal is expired and the ledger says so.
+    assert.equal(h.broker.getProposal(p.id)?.status, 'expired');
+    const expired = h.ledger.entriesReferencing(p.id).filter((e) => e.kind === 'proposal.expired');
+    assert.equal(expired.length, 1);
+    assert.deepEqual(expired[0]!.body, { proposalId: p.id, from: 'pending_approval', voidedWarrants: [] });
+    assert.equal(expired[0]!.requestId, 'req_late');
+    assert.deepEqual(h.broker.listApprovals(p.id), [], 'no approval was recorded');
+    assert.ok(!h.broker.expireStale().includes(p.id), 'nothing left for a sweep');
+    // And it stays refused, as after a sweep.
+    assert.equal(caught(() => h.broker.approve(h.p['omar']!, p.id)).code, 'BROKER_PROPOSAL_WRONG_STATUS');
+  });
+
+  test('rejecting, deciding again or asking a warrant for a proposal past its wait expires it the same way', () => {
+    const ops: Array<[string, (id: string) => unknown]> = [
+      ['reject', (id) => h.broker.reject(h.p['fatima']!, id, 'too late')],
+      ['decide', (id) => h.broker.decide(id)],
+      ['issueWarrant', (id) => h.broker.issueWarrant(h.p['payments']!, id)],
+    ];
+    for (const [name, op] of ops) {
+      const p = pendingLarge();
+      h.clock.advance(h.broker.config.pendingApprovalTtlMs);
+      const err = caught(() => op(p.id));
+      assert.equal(err.code, 'BROKER_PROPOSAL_WRONG_STATUS', name);
+      assert.equal(err.details.status, 'expired', name);
+      assert.equal(h.broker.getProposal(p.id)?.status, 'expired', name);
+      // Expired and nothing else: no rejection, no new decision, no warrant after it.
+      const kinds = h.ledger.entriesReferencing(p.id).map((e) => e.kind);
+      assert.equal(kinds.at(-1), 'proposal.expired', name);
+      assert.equal(kinds.filter((k) => k === 'proposal.expired' || k === 'approval.rejected' || k === 'warrant.issued').length, 1, name);
+    }
+  });
+
+  test('a proposal is still approved just before its wait runs out', () => {
+    const p = pendingLarge();
+    h.clock.advance(h.broker.config.pendingApprovalTtlMs - 1);
+    assert.equal(h.broker.approve(h.p['fatima']!, p.id).decision.outcome, 'needs_approval');
+    assert.equal(h.broker.getProposal(p.id)?.status, 'pending_approval');
+  });
+
   test('the wait for approvals counts from the first decision: re-decisions and approvals short of the count do not restart it', () => {
     const p = pendingLarge();
     const day = 24 * 3_600_000;
