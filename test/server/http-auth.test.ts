@@ -288,6 +288,33 @@ describe('HTTP API: authentication and tenant isolation', () => {
     assert.equal((await fx.call('riley', 'GET', `/v1/proposals/${proposal.id}`)).statusCode, 200);
   });
 
+  test('an agent holding executor or admin may not report a transition; services and executor users get past the guard', async () => {
+    const small = await fx.call('desk-agent', 'POST', '/v1/proposals', {
+      sessionId,
+      action: 'refund.request',
+      targetId: 'rf-auth-report',
+      params: { amountCents: 300, orderId: 'ord-1001', recipientAccount: ACCOUNT_ON_FILE },
+    });
+    assert.equal(small.json().decision.outcome, 'allow', small.body);
+    const { token } = (await fx.call('desk-agent', 'POST', `/v1/proposals/${small.json().proposal.id}/warrant`)).json();
+    fx.app.broker.upsertPrincipal({ id: 'exec-agent', kind: 'agent', tenant: 'acme', roles: ['executor', 'admin'], groups: [] });
+    fx.app.broker.upsertPrincipal({ id: 'exec-user', kind: 'user', tenant: 'acme', roles: ['executor'], groups: [] });
+    const report = (key: string) =>
+      fx.server.inject({ method: 'POST', url: '/v1/transitions/report', headers: { authorization: `Bearer ${key}` }, payload: { warrant: token, outcome: 'succeeded' } });
+    const before = fx.app.ledger.head().seq;
+    const refused = await report(fx.app.keys.create('exec-agent').key);
+    assert.equal(refused.statusCode, 403, refused.body);
+    assert.equal(refused.json().code, 'AUTH_FORBIDDEN');
+    assert.match(refused.json().message, /is an agent and may not report transitions/);
+    assert.equal(fx.app.ledger.head().seq, before, 'nothing recorded');
+    // A user with the role, and a service, reach the broker (this warrant's transition is not external).
+    for (const key of [fx.app.keys.create('exec-user').key, fx.key('payouts')]) {
+      const res = await report(key);
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().code, 'BROKER_TRANSITION_NOT_IN_FLIGHT');
+    }
+  });
+
   test('only users or services with the ingest role may ingest or revoke documents', async () => {
     const doc = { sourceUri: 'kb://x', text: 'some text about kettles', readers: ['*'] };
     for (const who of ['desk-agent', 'riley', 'fatima'] as const) {

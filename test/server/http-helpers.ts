@@ -8,7 +8,7 @@ import { createApp, type WritApp } from '../../src/app.js';
 import { loadConfig } from '../../src/core/index.js';
 import { buildServer, type ServerOptions } from '../../src/server/index.js';
 
-export type SamplePrincipal = 'desk-agent' | 'sam' | 'riley' | 'fatima' | 'globex-agent';
+export type SamplePrincipal = 'desk-agent' | 'sam' | 'riley' | 'fatima' | 'payouts' | 'globex-agent';
 
 export interface HttpFixture {
   readonly app: WritApp;

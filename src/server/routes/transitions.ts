@@ -29,8 +29,27 @@ const ReportBodySchema = z
   })
   .strict();
 
-/** Roles (besides being a service) that may report the outcome of an external transition. */
+/** Roles (besides being a service) that let a user report the outcome of an external transition. */
 const EXECUTOR_ROLES = ['executor', 'admin'];
+
+/**
+ * Throws AUTH_FORBIDDEN unless `who` may report an external transition's outcome: a service,
+ * or a user holding `executor` or `admin`.
+ */
+function requireExecutor(who: Principal): void {
+  // INVARIANT: an agent never reports an outcome, whatever roles it holds: a report changes
+  // resource state, and roles held by an agent are never tenant-wide authority.
+  if (who.kind === 'agent') {
+    throw new WritError(AuthErrors.AUTH_FORBIDDEN, `principal \`${who.id}\` is an agent and may not report transitions: only services and executors do`, {
+      details: { principalId: who.id, operation: 'report transitions', kinds: ['user', 'service'] },
+    });
+  }
+  if (who.kind !== 'service' && !hasRole(who, EXECUTOR_ROLES)) {
+    throw new WritError(AuthErrors.AUTH_FORBIDDEN, `principal \`${who.id}\` may not report transitions: only services and executors do`, {
+      details: { principalId: who.id, operation: 'report transitions', roles: EXECUTOR_ROLES },
+    });
+  }
+}
 
 /**
  * Refuses a warrant whose (claimed) tenant is not the caller's. Only ever refuses: the
@@ -102,7 +121,7 @@ export const transitionRoutes: FastifyPluginAsync<{ app: WritApp }> = async (ser
       schema: {
         tags: ['transitions'],
         summary: 'Report the outcome of an external transition',
-        description: 'Authenticated by the same warrant. For services and principals with the `executor` or `admin` role.',
+        description: 'Authenticated by the same warrant. For services, and users with the `executor` or `admin` role; agents get 403 whatever roles they hold.',
         security: [{ bearer: [] }],
         body: ReportBodySchema,
         response: { 200: TransitionResultSchema, ...AUTH_ERRORS, 409: ErrorSchema },
@@ -110,11 +129,7 @@ export const transitionRoutes: FastifyPluginAsync<{ app: WritApp }> = async (ser
     },
     async (request) => {
       const who = request.principal;
-      if (who.kind !== 'service' && !hasRole(who, EXECUTOR_ROLES)) {
-        throw new WritError(AuthErrors.AUTH_FORBIDDEN, `principal \`${who.id}\` may not report transitions: only services and executors do`, {
-          details: { principalId: who.id, operation: 'report transitions', roles: EXECUTOR_ROLES },
-        });
-      }
+      requireExecutor(who);
       requireSameTenant(who, request.body.warrant);
       const { warrant, ...report } = request.body;
       return render(app.broker.reportTransition(warrant, report, { requestId: String(request.id), caller: who }));
