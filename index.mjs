@@ -29,7 +29,7 @@ export const {
   defineErrors, entryHash, entryHashInput, entryHashObject, generateCedarSchema, isIdOf, isPast,
   isTainted, isWritError, isZeroVector, kidOf, ledgerMigrations, listErrorCodes,
   listLoadableFiles, loadCatalogFile, loadConfig, loadFile, loadPolicies, loadPolicyDir,
-  loadPublicKeys, loadText, newId, normalizeForTaint, normalizeTime, nowIso, onShutdown,
+  loadPublicKeys, loadText, maySeeProposal, newId, normalizeForTaint, normalizeTime, nowIso, onShutdown,
   openKeyring, openStore, openVectorIndex, parseInput, policySetSubject, randomBase64url, readPolicyDir,
   referenceEntryHash, retrievalMigrations, rotateSigningKey, runCli, runShutdown, sealBundle, sealOf,
   sealProposal, serveMcpStdio, sha256Hex, shutdownHookCount, splitWarrant, startChroma,

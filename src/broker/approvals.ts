@@ -9,7 +9,7 @@ import { decideIn } from './decisions.js';
 import { BrokerErrors } from './errors.js';
 import { expireIfWaitedTooLong } from './expiry.js';
 import { moveProposal } from './lifecycle.js';
-import { requireCaller } from './principals.js';
+import { maySeeProposal, requireCaller } from './principals.js';
 import { prep, readDecision, readProposal, toApproval, type ApprovalRecord, type DecisionRecord, type ProposalRecord } from './records.js';
 
 export const ApproveInputSchema = z.object({ note: z.string().max(2000).optional() }).strict();
@@ -31,7 +31,9 @@ type Approver = { approver: Principal; proposal: ProposalRecord; roles: string[]
 function checkApprover(ctx: BrokerContext, db: Db, caller: Principal, proposalId: string, at: string, requestId: string | null): Approver | { expired: WritError } {
   const approver = requireCaller(db, caller);
   const proposal = readProposal(db, proposalId);
-  if (proposal === undefined || proposal.tenant !== approver.tenant) {
+  // INVARIANT: another tenant's proposal, or one an agent caller may not see, is refused
+  // exactly as an unknown id: its existence is not the caller's to learn.
+  if (proposal === undefined || !maySeeProposal(approver, proposal)) {
     throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${proposalId}\` does not exist`, { details: { proposalId } });
   }
   // INVARIANT: only a human user approves; an agent or a service never does.

@@ -28,6 +28,6 @@ export type {
   TransitionRecord,
   Obligation as DecisionObligation,
 } from './records.js';
-export type { PrincipalRecord } from './principals.js';
+export { maySeeProposal, type PrincipalRecord } from './principals.js';
 // The policy engine (Cedar), so other areas need not reach into broker/policy.
 export * from './policy/index.js';

@@ -165,3 +165,16 @@ export function disabledParties(proposal: { readonly actorId: string; readonly o
   if (proposal.onBehalfOf !== null && parties.onBehalfOf?.disabled !== false) disabled.push(proposal.onBehalfOf);
   return disabled;
 }
+
+/**
+ * True when `principal` may see `proposal` (and what hangs off it: decisions, approvals,
+ * warrants): never another tenant's; people and services follow their tenant's proposal
+ * workflow; an agent sees only the proposals it made or that were made on its behalf, so it
+ * cannot learn what other agents or people proposed. An operation on a proposal its caller
+ * may not see answers as for an unknown id (BROKER_PROPOSAL_NOT_FOUND).
+ */
+export function maySeeProposal(principal: Principal, proposal: { readonly actorId: string; readonly onBehalfOf: string | null; readonly tenant: string }): boolean {
+  // INVARIANT: proposals never cross tenants, and an agent's view is limited to its own.
+  if (proposal.tenant !== principal.tenant) return false;
+  return principal.kind !== 'agent' || proposal.actorId === principal.id || proposal.onBehalfOf === principal.id;
+}

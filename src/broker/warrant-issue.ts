@@ -7,7 +7,7 @@ import type { BrokerContext } from './context.js';
 import { BrokerErrors } from './errors.js';
 import { expireIfWaitedTooLong } from './expiry.js';
 import { contentOf, sealProposal } from './proposals.js';
-import { disabledParties, readParties, requireCallerRecord, type PrincipalRecord } from './principals.js';
+import { disabledParties, maySeeProposal, readParties, requireCallerRecord, type PrincipalRecord } from './principals.js';
 import { prep, readDecisionHead, readLock, readProposal, readResource, type DecisionHead, type ProposalRecord } from './records.js';
 import { requireLiveSession, requireOpenSession } from './sessions.js';
 import { signWarrant, type WarrantPayload } from './warrant.js';
@@ -74,7 +74,9 @@ export function issueWarrant(ctx: BrokerContext, caller: Principal, proposalId: 
     const stored = requireCallerRecord(db, caller);
     const who = stored.principal;
     const proposal = readProposal(db, proposalId);
-    if (proposal === undefined || proposal.tenant !== who.tenant) {
+    // INVARIANT: another tenant's proposal, or one an agent caller may not see, is refused
+    // exactly as an unknown id: its existence is not the caller's to learn.
+    if (proposal === undefined || !maySeeProposal(who, proposal)) {
       throw new WritError(BrokerErrors.BROKER_PROPOSAL_NOT_FOUND, `proposal \`${proposalId}\` does not exist`, { details: { proposalId } });
     }
     // INVARIANT: a warrant goes only to the proposal's actor, the principal it acts for, or a service of its tenant.

@@ -101,13 +101,7 @@ export function requireTenantReader(principal: Principal, operation: string): vo
 }
 
 /**
- * True when the principal may read a proposal of its own tenant (and what hangs off it:
- * decisions, approvals). People and services follow the tenant's proposal workflow; an
- * agent sees only the proposals it made or that were made on its behalf, so it cannot learn
- * what other agents or people proposed.
+ * Whether the principal may read a proposal of its own tenant (and what hangs off it:
+ * decisions, approvals): the broker's rule, which its approve, reject and warrant apply too.
  */
-export function maySeeProposal(principal: Principal, proposal: { actorId: string; onBehalfOf: string | null; tenant: string }): boolean {
-  // INVARIANT: proposals never cross tenants, and an agent's view is limited to its own.
-  if (proposal.tenant !== principal.tenant) return false;
-  return principal.kind !== 'agent' || proposal.actorId === principal.id || proposal.onBehalfOf === principal.id;
-}
+export { maySeeProposal } from '../broker/index.js';

@@ -103,6 +103,23 @@ describe('approvals', () => {
     }
   });
 
+  test("an agent is answered for another principal's proposal as for an unknown id by approve, reject and issueWarrant", () => {
+    const p = pendingLarge();
+    const bot = h.p['finance-bot']!;
+    for (const [name, op] of [
+      ['approve', (id: string) => h.broker.approve(bot, id)],
+      ['reject', (id: string) => h.broker.reject(bot, id, 'no')],
+      ['issueWarrant', (id: string) => h.broker.issueWarrant(bot, id)],
+    ] as const) {
+      const seen = caught(() => op(p.id));
+      const unknown = caught(() => op('prp_unknown'));
+      assert.equal(seen.code, 'BROKER_PROPOSAL_NOT_FOUND', name);
+      assert.equal(seen.status, unknown.status, name);
+      assert.equal(seen.message.replace(p.id, 'ID'), unknown.message.replace('prp_unknown', 'ID'), name);
+    }
+    assert.equal(h.broker.getProposal(p.id)?.status, 'pending_approval');
+  });
+
   test('a proposal waiting for approvals past its time expires and can no longer be approved', () => {
     const p = pendingLarge();
     h.clock.advance(h.broker.config.pendingApprovalTtlMs + 1000);

@@ -288,6 +288,31 @@ describe('HTTP API: authentication and tenant isolation', () => {
     assert.equal((await fx.call('riley', 'GET', `/v1/proposals/${proposal.id}`)).statusCode, 200);
   });
 
+  test("another agent's approve, reject and warrant of a proposal it may not see answer exactly as for an unknown id", async () => {
+    fx.app.broker.upsertPrincipal({ id: 'peer-agent', kind: 'agent', tenant: 'acme', roles: ['support_agent', 'finance', 'admin'], groups: ['support'] });
+    const headers = { authorization: `Bearer ${fx.app.keys.create('peer-agent').key}` };
+    const unknownId = `${pendingId.slice(0, -4)}${pendingId.endsWith('ZZZZ') ? 'YYYY' : 'ZZZZ'}`;
+    const before = fx.app.ledger.head().seq;
+    for (const [verb, payload] of [['approve', {}], ['reject', { reason: 'not mine to judge' }], ['warrant', undefined]] as const) {
+      const call = (id: string) => fx.server.inject({ method: 'POST', url: `/v1/proposals/${id}/${verb}`, headers, ...(payload === undefined ? {} : { payload }) });
+      const [real, unknown] = [await call(pendingId), await call(unknownId)];
+      assert.equal(real.statusCode, 404, `${verb}: ${real.body}`);
+      const strip = (body: { code: string; message: string; details: Record<string, unknown> }, id: string) => ({
+        code: body.code,
+        message: body.message.replace(id, 'ID'),
+        details: { ...body.details, proposalId: 'ID' },
+      });
+      assert.deepEqual(strip(real.json(), pendingId), strip(unknown.json(), unknownId), verb);
+      assert.equal(unknown.statusCode, 404, verb);
+    }
+    assert.equal(fx.app.ledger.head().seq, before, 'nothing recorded');
+    assert.equal((await fx.call('desk-agent', 'GET', `/v1/proposals/${pendingId}`)).json().proposal.status, 'pending_approval');
+    // People of the tenant may see it: they keep the precise refusal.
+    const riley = await fx.call('riley', 'POST', `/v1/proposals/${pendingId}/warrant`);
+    assert.equal(riley.statusCode, 403);
+    assert.equal(riley.json().code, 'BROKER_WARRANT_FORBIDDEN');
+  });
+
   test('an agent holding executor or admin may not report a transition; services and executor users get past the guard', async () => {
     const small = await fx.call('desk-agent', 'POST', '/v1/proposals', {
       sessionId,

@@ -173,7 +173,7 @@ export const proposalRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
         summary: 'Approve a pending proposal as the caller',
         description:
           'Only a human user holding a role a pending obligation names, and never the proposer or the principal it acts for. ' +
-          'Roles come from the stored principal; agents get 403. The proposal is decided again after the approval.',
+          'Roles come from the stored principal; agents get 403 (404 for a proposal they may not see, as for an unknown id). The proposal is decided again after the approval.',
         security: [{ bearer: [] }],
         params: IdParamsSchema,
         body: ApproveBodySchema.nullish(),
@@ -207,7 +207,7 @@ export const proposalRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
       schema: {
         tags: ['proposals'],
         summary: 'Issue a single-use warrant for an authorized proposal',
-        description: "Only to the proposal's actor, the principal it acts for, or a service of its tenant.",
+        description: "Only to the proposal's actor, the principal it acts for, or a service of its tenant. An agent that may not see the proposal gets 404, as for an unknown id.",
         security: [{ bearer: [] }],
         params: IdParamsSchema,
         response: { 201: WarrantResultSchema, ...AUTH_ERRORS, 409: ErrorSchema },
