@@ -9,6 +9,11 @@ export interface EvidenceChunk {
   readonly documentVersion: number;
   readonly contentHash: string;
   readonly text: string;
+  /** Its place in its document version (0, 1, 2…): chunks next to each other are read as one text for taint. */
+  readonly ordinal?: number;
+  /** The document's title and the chunk's heading path, shown with the chunk: they feed taint too. */
+  readonly title?: string;
+  readonly heading?: string;
   /** False when the document version was revoked or superseded since the bundle was sealed. */
   readonly fresh: boolean;
   /** Why it is stale, when the reader knows; the broker assumes `superseded` otherwise. */
@@ -37,4 +42,10 @@ export interface EvidenceBundle {
  */
 export interface EvidenceReader {
   getEvidence(bundleIds: readonly string[]): Map<string, EvidenceBundle>;
+  /**
+   * Ids of the bundles retrieved in `sessionId`. Their text was shown to the session's
+   * actor whether or not a proposal cites them, so it feeds taint too (an injected text can
+   * ask not to be cited). A reader without it limits taint to the cited bundles.
+   */
+  sessionBundleIds?(sessionId: string): string[];
 }

@@ -78,8 +78,10 @@ export const FactsSchema = z
       .strict(),
     taint: z
       .object({
-        /** Params whose value occurs in the basis bundles' chunk text. */
+        /** Params whose value occurs in text the actor was shown: its own cited bundles and the other bundles of its session (chunks, titles, headings). */
         params: z.array(z.string()),
+        /** The bundles of the proposal's session, retrieved by its actor and not cited, whose text was checked too. */
+        sessionBundles: z.array(z.string()).default([]),
         /** The subset that the catalog marks trusted: the prompt-injection signal. */
         trustedParams: z.array(z.string()),
         anyTrusted: z.boolean(),

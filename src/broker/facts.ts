@@ -7,7 +7,33 @@ import type { BrokerContext } from './context.js';
 import type { BasisItemFacts, Facts } from './facts-schema.js';
 import { readPrincipal, type Parties } from './principals.js';
 import { prep, readLock, readResource, toApproval, type ProposalRecord } from './records.js';
+import type { EvidenceBundle } from './evidence.js';
 import { buildTaintCorpus, isTainted } from './taint.js';
+
+/**
+ * What the shown bundles put before their reader, as taint sources: each document
+ * version's chunks in order as one run (a value cut by a chunk boundary is still one
+ * value), and each distinct title and heading path on its own.
+ */
+function taintSources(bundles: readonly EvidenceBundle[]): Array<string | string[]> {
+  const runs = new Map<string, Map<number | string, string>>();
+  const labels = new Set<string>();
+  for (const bundle of bundles) {
+    for (const chunk of bundle.chunks) {
+      const key = `${chunk.documentId}@${chunk.documentVersion}`;
+      const run = runs.get(key) ?? new Map<number | string, string>();
+      runs.set(key, run);
+      run.set(chunk.ordinal ?? chunk.chunkId, chunk.text);
+      if (chunk.title !== undefined && chunk.title !== '') labels.add(chunk.title);
+      if (chunk.heading !== undefined && chunk.heading !== '') labels.add(chunk.heading);
+    }
+  }
+  const sources: Array<string | string[]> = [];
+  for (const run of runs.values()) {
+    sources.push([...run].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, text]) => text));
+  }
+  return [...sources, ...labels];
+}
 
 /**
  * The approvals that count for `proposal` at `at`: verdict approved, bound to the
@@ -65,7 +91,7 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
 
   const evidence = ctx.evidence.getEvidence(proposal.basis);
   const items: BasisItemFacts[] = [];
-  const texts: string[] = [];
+  const shown: EvidenceBundle[] = [];
   for (const bundleId of proposal.basis) {
     const bundle = evidence.get(bundleId);
     // INVARIANT: a bundle of another tenant, or one whose record no longer matches its seal, is treated as absent; its text never feeds any fact.
@@ -79,22 +105,40 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
       reason: c.staleReason ?? ('superseded' as const),
       version: c.documentVersion,
     }));
+    const ownedByActor = bundle.principalId === proposal.actorId;
     items.push({
       bundleId,
       exists: true,
       fresh: bundle.fresh && stale.length === 0,
-      ownedByActor: bundle.principalId === proposal.actorId,
+      ownedByActor,
       sameSession: bundle.sessionId === proposal.sessionId,
       staleDocuments,
     });
-    for (const chunk of bundle.chunks) texts.push(chunk.text);
+    // INVARIANT: only text the actor itself retrieved feeds taint. Another principal's bundle may hold text the actor may not read, and which params it taints would tell, a guess at a time.
+    if (ownedByActor) shown.push(bundle);
+  }
+  // The session's other bundles were shown to the same actor: an injected text need not be
+  // cited to have shaped the proposal (it can even ask not to be).
+  const sessionBundles: string[] = [];
+  if (proposal.sessionId !== null && ctx.evidence.sessionBundleIds !== undefined) {
+    const cited = new Set(proposal.basis);
+    const ids = ctx.evidence.sessionBundleIds(proposal.sessionId).filter((id) => !cited.has(id));
+    const more = ids.length > 0 ? ctx.evidence.getEvidence(ids) : new Map<string, EvidenceBundle>();
+    for (const id of ids) {
+      const bundle = more.get(id);
+      if (bundle === undefined || bundle.tenant !== proposal.tenant || bundle.sealValid === false) continue;
+      if (bundle.principalId !== proposal.actorId || bundle.sessionId !== proposal.sessionId) continue;
+      shown.push(bundle);
+      sessionBundles.push(id);
+    }
   }
 
   const tainted: string[] = [];
   const trustedTainted: string[] = [];
-  // Without basis text nothing is tainted, so the corpus is built only when there is some.
-  if (texts.length > 0) {
-    const corpus = buildTaintCorpus(texts);
+  const sources = taintSources(shown);
+  // Without shown text nothing is tainted, so the corpus is built only when there is some.
+  if (sources.length > 0) {
+    const corpus = buildTaintCorpus(sources);
     for (const [name, value] of Object.entries(proposal.params)) {
       const trusted = action.params[name]?.trusted ?? false;
       if (isTainted(value, corpus, { trusted, minLength: ctx.config.taintMinLength })) {
@@ -128,7 +172,7 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
       sessionId: proposal.sessionId,
       targetId: proposal.targetId,
     },
-    taint: { anyTrusted: trustedTainted.length > 0, params: tainted.sort(), trustedParams: trustedTainted.sort() },
+    taint: { anyTrusted: trustedTainted.length > 0, params: tainted.sort(), sessionBundles, trustedParams: trustedTainted.sort() },
     target: {
       attributes: { ...(target?.attributes ?? {}) },
       exists: target !== undefined,

@@ -1,16 +1,66 @@
-// The taint rule: a param is tainted when its value occurs in the text of the chunks the
-// proposal cites as basis. For trusted params this is the prompt-injection signal: a
-// recipient account copied from a retrieved document is tainted. See README.md.
+// The taint rule: a param is tainted when its value occurs in text its proposer was shown —
+// the chunks (and their titles and headings) of the bundles the proposal cites as basis and
+// of the other bundles its actor retrieved in the same session (facts.ts). For trusted
+// params this is the prompt-injection signal: a recipient account copied from a retrieved
+// document is tainted. The rule errs towards tainting: every fold below can only add
+// matches. See README.md.
+import { decodeHTML } from 'entities';
 import type { ParamValue } from './records.js';
 
-/** NFKC, lower case, runs of whitespace collapsed to one space, trimmed. */
-export function normalizeForTaint(text: string): string {
-  return text.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim();
+// Cyrillic and Greek letters drawn like Latin ones (Unicode's confusables, the common
+// ones), mapped before case folding so that each case keeps its own look-alike (Greek
+// capital Ν reads N, small ν reads v): an account re-typed with a Cyrillic `Е` still
+// meets the Latin text, and the other way round.
+const LOOK_ALIKES: Readonly<Record<string, string>> = {
+  А: 'A', В: 'B', Е: 'E', К: 'K', М: 'M', Н: 'H', О: 'O', Р: 'P', С: 'C', Т: 'T', У: 'Y', Х: 'X', І: 'I', Ј: 'J', Ѕ: 'S', Ү: 'Y',
+  а: 'a', е: 'e', о: 'o', р: 'p', с: 'c', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', ԁ: 'd', һ: 'h', ԛ: 'q', ԝ: 'w', ӏ: 'l', ү: 'y',
+  Α: 'A', Β: 'B', Ε: 'E', Ζ: 'Z', Η: 'H', Ι: 'I', Κ: 'K', Μ: 'M', Ν: 'N', Ο: 'O', Ρ: 'P', Τ: 'T', Υ: 'Y', Χ: 'X',
+  α: 'a', ι: 'i', κ: 'k', ν: 'v', ο: 'o', ρ: 'p', υ: 'u', χ: 'x',
+};
+const LOOK_ALIKE = new RegExp(`[${Object.keys(LOOK_ALIKES).join('')}]`, 'gu');
+const DECIMAL_DIGIT = /\p{Nd}/u;
+
+/**
+ * A decimal digit of any script as its ASCII digit (`٤` → `4`). Unicode lays every
+ * script's digits out as one run from zero to nine, so a digit's value is its distance from
+ * the start of its run (NFKC has already mapped the runs longer than ten, the mathematical
+ * digits, to ASCII).
+ */
+function asciiDigit(digit: string): string {
+  const code = digit.codePointAt(0) as number;
+  if (code < 0x80) return digit;
+  let start = code;
+  while (start - code < 60 && DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start--;
+  return String((code - start) % 10);
 }
 
-/** Letters and digits only (after NFKC and lower case): defeats spacing and punctuation tricks. */
+/** NFKC, Latin look-alikes, any script's digits as ASCII, then full case folding (`ß` → `ss`). */
+function foldForTaint(text: string): string {
+  return text
+    .normalize('NFKC')
+    .replace(LOOK_ALIKE, (c) => LOOK_ALIKES[c] as string)
+    .replace(/\p{Nd}/gu, asciiDigit)
+    .toUpperCase()
+    .toLowerCase();
+}
+
+/** Folded (see `foldForTaint`), runs of whitespace collapsed to one space, trimmed. */
+export function normalizeForTaint(text: string): string {
+  return foldForTaint(text).replace(/\s+/gu, ' ').trim();
+}
+
+/** Letters and digits only, after folding: defeats spacing, punctuation and look-alike tricks. */
 export function compactForTaint(text: string): string {
-  return text.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+  return foldForTaint(text).replace(/[^\p{L}\p{N}]+/gu, '');
+}
+
+/**
+ * Text as a reader of its rendering sees it: HTML comments and tags dropped, character
+ * references decoded (`DE44&nbsp;5001`, `DE44<b>5001</b>`, `&#53;`). Documents ingested as
+ * Markdown or text keep their markup in the chunk text, and an agent reads through it.
+ */
+function renderedText(text: string): string {
+  return decodeHTML(text.replace(/<!--[\s\S]*?(?:-->|$)/gu, '').replace(/<\/?[A-Za-z][^<>]*>/gu, ''));
 }
 
 /** The basis text prepared once for many param checks. */
@@ -44,10 +94,22 @@ function numberForms(token: string): string[] {
   return forms;
 }
 
-/** Prepares the basis chunk texts for taint checks. */
-export function buildTaintCorpus(texts: readonly string[]): TaintCorpus {
+/**
+ * Prepares the shown texts for taint checks. A string is one text; an array is a run of
+ * texts that follow one another (one document's chunks, in order), whose compact forms are
+ * also joined without a break, so a value cut in two by a chunk boundary is still found.
+ */
+export function buildTaintCorpus(sources: readonly (string | readonly string[])[]): TaintCorpus {
+  const texts = sources.flat();
   const normalized = texts.map(normalizeForTaint).join('\n');
-  const compact = texts.map(compactForTaint).join('\n');
+  const compacts: string[] = [];
+  for (const source of sources) {
+    const run = typeof source === 'string' ? [source] : source;
+    compacts.push(run.map(compactForTaint).join(''));
+    const marked = run.filter((t) => t.includes('<') || t.includes('&'));
+    if (marked.length > 0) compacts.push(run.map((t) => compactForTaint(marked.includes(t) ? renderedText(t) : t)).join(''));
+  }
+  const compact = compacts.join('\n');
   const tokens = new Set<string>();
   for (const m of normalized.matchAll(/[\p{L}\p{N}]+(?:[.,][\p{N}]+)*/gu)) {
     tokens.add(m[0]);
@@ -61,13 +123,43 @@ export function buildTaintCorpus(texts: readonly string[]): TaintCorpus {
   return { normalized, compact, tokens };
 }
 
+/** Identifier parts shorter than this are not looked for inside a longer trusted value. */
+const MIN_PART = 8;
+
+/**
+ * The parts of a value that look like an identifier with words around it (`IBAN DE44 5001
+ * …`, `IBAN:DE44…`, `DE44… (J. Smith)`, `Pay to mallory@example.net`), in compact form:
+ * each run of words that all carry a digit (a spaced account or phone number), and each word
+ * with inner punctuation (an email address, a dotted or dashed code). Words are split at
+ * whitespace and at the marks that set an identifier apart (`:;,()[]{}<>"'|`), never at the
+ * ones inside one (`-./@_+`). Only whole runs count, not pieces of one: two accounts at one
+ * bank share a run of digits, and that alone is not a copy.
+ */
+function identifierParts(text: string, minLength: number): string[] {
+  const words = text.normalize('NFKC').split(/[\s:;,()[\]{}<>"'|«»]+/u).filter((w) => w !== '');
+  const parts: string[] = [];
+  let run: string[] = [];
+  const flush = () => {
+    if (run.length > 0) parts.push(run.join(' '));
+    run = [];
+  };
+  for (const word of words) {
+    if (/\p{N}/u.test(word)) run.push(word);
+    else flush();
+    if (/[\p{L}\p{N}][-./@_+][\p{L}\p{N}]/u.test(word)) parts.push(word);
+  }
+  flush();
+  return parts.map(compactForTaint).filter((p) => p.length >= minLength);
+}
+
 /**
  * True when `value` occurs in the corpus:
  * - booleans and null never do (they carry no content);
  * - numbers and decimals are compared by their string form (`991`, `12.5`);
  * - a value whose compact form (letters and digits only) has at least `minLength`
  *   characters is tainted when its normalized form occurs in the normalized text, or its
- *   compact form occurs in the compact text;
+ *   compact form occurs in the compact text; a `trusted` one also when one of its
+ *   identifier parts does (`IBAN DE44…` when the text holds `DE44…`: see `identifierParts`);
  * - a shorter value is checked only when `trusted`, and then against the whole tokens:
  *   its normalized form (`12.5`, also met by `12.50`) or its compact form (`b12`, met by
  *   the word `B-12`).
@@ -79,7 +171,8 @@ export function isTainted(value: ParamValue, corpus: TaintCorpus, options: { tru
   const compact = compactForTaint(text);
   if (normalized === '') return false;
   if (compact.length >= options.minLength) {
-    return corpus.normalized.includes(normalized) || corpus.compact.includes(compact);
+    if (corpus.normalized.includes(normalized) || corpus.compact.includes(compact)) return true;
+    return options.trusted && identifierParts(text, Math.max(MIN_PART, options.minLength)).some((part) => part !== compact && corpus.compact.includes(part));
   }
   if (!options.trusted) return false;
   return corpus.tokens.has(normalized) || (compact !== '' && corpus.tokens.has(compact));

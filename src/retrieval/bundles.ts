@@ -158,7 +158,17 @@ export interface BundleEvidence {
   readonly fresh: boolean;
   /** True when the stored record still hashes to its seal. */
   readonly sealValid: boolean;
-  readonly chunks: Array<{ chunkId: string; documentId: string; documentVersion: number; contentHash: string; text: string; fresh: boolean }>;
+  readonly chunks: Array<{
+    chunkId: string;
+    documentId: string;
+    documentVersion: number;
+    contentHash: string;
+    text: string;
+    ordinal: number;
+    title: string;
+    heading: string;
+    fresh: boolean;
+  }>;
 }
 
 /**
@@ -169,12 +179,18 @@ export interface BundleEvidence {
  * const reader = createBundleEvidenceReader(store);
  * const evidence = reader.getEvidence(['bnd_01…']).get('bnd_01…');
  */
-export function createBundleEvidenceReader(store: Store): { getEvidence(ids: readonly string[]): Map<string, BundleEvidence> } {
+export function createBundleEvidenceReader(store: Store): {
+  getEvidence(ids: readonly string[]): Map<string, BundleEvidence>;
+  sessionBundleIds(sessionId: string): string[];
+} {
   return {
+    sessionBundleIds(sessionId) {
+      return statement(store.db, 'SELECT id FROM bundles WHERE session_id = ? ORDER BY created_at, id').pluck().all(sessionId) as string[];
+    },
     getEvidence(ids) {
       const db = store.db;
       const out = new Map<string, BundleEvidence>();
-      const text = statement(db, 'SELECT text FROM chunks WHERE id = ?');
+      const text = statement(db, 'SELECT c.text, c.ordinal, c.heading, d.title FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?');
       for (const id of new Set(ids)) {
         const row = statement(db, 'SELECT record, seal FROM bundles WHERE id = ?').get(id) as { record: string; seal: string } | undefined;
         if (row === undefined) continue;
@@ -190,14 +206,20 @@ export function createBundleEvidenceReader(store: Store): { getEvidence(ids: rea
           createdAt: bundle.createdAt,
           fresh: stale.length === 0,
           sealValid: sealBundle(bundle) === row.seal,
-          chunks: bundle.chunks.map((c) => ({
-            chunkId: c.chunkId,
-            documentId: c.documentId,
-            documentVersion: c.documentVersion,
-            contentHash: c.contentHash,
-            text: (text.get(c.chunkId) as { text: string } | undefined)?.text ?? '',
-            fresh: !staleKeys.has(`${c.documentId}@${c.documentVersion}`),
-          })),
+          chunks: bundle.chunks.map((c) => {
+            const row = text.get(c.chunkId) as { text: string; ordinal: number; heading: string; title: string } | undefined;
+            return {
+              chunkId: c.chunkId,
+              documentId: c.documentId,
+              documentVersion: c.documentVersion,
+              contentHash: c.contentHash,
+              text: row?.text ?? '',
+              ordinal: row?.ordinal ?? 0,
+              title: row?.title ?? '',
+              heading: row?.heading ?? '',
+              fresh: !staleKeys.has(`${c.documentId}@${c.documentVersion}`),
+            };
+          }),
         });
       }
       return out;

@@ -26,6 +26,15 @@ CREATE TABLE test_chunks (bundle_id TEXT NOT NULL REFERENCES test_bundles (id), 
   document_version INTEGER NOT NULL, content_hash TEXT NOT NULL, text TEXT NOT NULL, fresh INTEGER NOT NULL, PRIMARY KEY (bundle_id, ordinal)) STRICT;
 `,
   },
+  {
+    area: 'test_evidence',
+    version: 2,
+    name: 'the title and heading path shown with each chunk',
+    up: `
+ALTER TABLE test_chunks ADD COLUMN title TEXT NOT NULL DEFAULT '';
+ALTER TABLE test_chunks ADD COLUMN heading TEXT NOT NULL DEFAULT '';
+`,
+  },
 ];
 
 export const ALL_MIGRATIONS: Migration[] = [...ledgerMigrations, ...brokerMigrations, ...evidenceMigrations];
@@ -34,7 +43,9 @@ export const ALL_MIGRATIONS: Migration[] = [...ledgerMigrations, ...brokerMigrat
 export function sqliteEvidenceReader(store: Store): EvidenceReader {
   const bundleQuery = store.db.prepare('SELECT * FROM test_bundles WHERE id = ?');
   const chunkQuery = store.db.prepare('SELECT * FROM test_chunks WHERE bundle_id = ? ORDER BY ordinal');
+  const sessionQuery = store.db.prepare('SELECT id FROM test_bundles WHERE session_id = ? ORDER BY created_at, id').pluck();
   return {
+    sessionBundleIds: (sessionId) => sessionQuery.all(sessionId) as string[],
     getEvidence(ids) {
       const out = new Map<string, EvidenceBundle>();
       for (const id of ids) {
@@ -46,6 +57,8 @@ export function sqliteEvidenceReader(store: Store): EvidenceReader {
           documentVersion: c.document_version as number,
           contentHash: c.content_hash as string,
           text: c.text as string,
+          title: c.title as string,
+          heading: c.heading as string,
           fresh: c.fresh === 1,
         }));
         out.set(id, {
@@ -86,7 +99,8 @@ export interface Harness {
   readonly ledgerKeys: Keyring;
   readonly ledger: LedgerApi;
   readonly p: Record<string, Principal>;
-  addBundle(input: { principalId: string; sessionId: string | null; tenant?: string; texts: string[]; fresh?: boolean }): string;
+  /** A bundle of one chunk per text, each of its own document (`doc-0`, `doc-1`…), shown with `title` and `heading` when given. */
+  addBundle(input: { principalId: string; sessionId: string | null; tenant?: string; texts: string[]; fresh?: boolean; title?: string; heading?: string }): string;
   ledgerKinds(): string[];
   close(): void;
 }
@@ -130,7 +144,7 @@ export function createHarness(options: HarnessOptions = {}): Harness {
   p['payments'] = broker.upsertPrincipal({ id: 'payments', kind: 'service', tenant: 'acme', roles: ['payments'] });
   const insertBundle = store.db.prepare('INSERT INTO test_bundles (id, tenant, principal_id, session_id, created_at, seal) VALUES (?, ?, ?, ?, ?, ?)');
   const insertChunk = store.db.prepare(
-    'INSERT INTO test_chunks (bundle_id, ordinal, chunk_id, document_id, document_version, content_hash, text, fresh) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO test_chunks (bundle_id, ordinal, chunk_id, document_id, document_version, content_hash, text, fresh, title, heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
   return {
     dir,
@@ -142,11 +156,11 @@ export function createHarness(options: HarnessOptions = {}): Harness {
     ledgerKeys,
     ledger,
     p,
-    addBundle({ principalId, sessionId, tenant = 'acme', texts, fresh = true }) {
+    addBundle({ principalId, sessionId, tenant = 'acme', texts, fresh = true, title = '', heading = '' }) {
       const id = newId('bnd');
       store.transaction(() => {
         insertBundle.run(id, tenant, principalId, sessionId, clock.now().toISOString(), sealOf({ id, texts }));
-        texts.forEach((text, i) => insertChunk.run(id, i, newId('chk'), `doc-${i}`, 1, sealOf(text), text, fresh ? 1 : 0));
+        texts.forEach((text, i) => insertChunk.run(id, i, newId('chk'), `doc-${i}`, 1, sealOf(text), text, fresh ? 1 : 0, title, heading));
       });
       return id;
     },

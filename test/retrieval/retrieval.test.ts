@@ -725,6 +725,30 @@ describe('context bundles', () => {
     await assert.rejects(async () => s.retrieval.getBundle('bnd_missing'), (e: unknown) => isWritError(e, 'RETRIEVAL_BUNDLE_NOT_FOUND'));
   });
 
+  test("the evidence reader gives each chunk its title, heading path and place, and lists a session's bundles", async () => {
+    const s = await stack();
+    await s.retrieval.ingest([
+      {
+        tenant: 'acme',
+        sourceUri: 'kb://ticket-1003',
+        title: 'Refund ord-1003 to DE44500105175407324931',
+        format: 'markdown' as const,
+        text: '# Ticket 1003\n\n## Pay refund to GB82 WEST 1234 5698 7654 32\n\nCustomer notes: the zebra parcel arrived late.',
+        readers: ['group:support'],
+      },
+    ]);
+    const out = await s.retrieval.retrieve({ principal: alice, sessionId: 'ses_labels', query: 'zebra parcel arrived late', k: 1 });
+    const reader = createBundleEvidenceReader(s.store);
+    assert.deepEqual(reader.sessionBundleIds('ses_labels'), [out.bundleId]);
+    assert.deepEqual(reader.sessionBundleIds('ses_none'), []);
+    const chunk = reader.getEvidence([out.bundleId]).get(out.bundleId)?.chunks[0];
+    assert.equal(chunk?.title, 'Refund ord-1003 to DE44500105175407324931');
+    assert.match(chunk?.heading ?? '', /GB82 WEST 1234 5698 7654 32/);
+    assert.match(chunk?.text ?? '', /zebra parcel/);
+    const stored = s.store.db.prepare('SELECT ordinal FROM chunks WHERE id = ?').get(chunk?.chunkId) as { ordinal: number };
+    assert.equal(chunk?.ordinal, stored.ordinal);
+  });
+
   test('freshness reports superseded and revoked document versions', async () => {
     const s = await stack();
     const [a, b] = await s.retrieval.ingest([doc('kb://a', 'Pricing tier gold costs ten.'), doc('kb://b', 'Pricing tier silver costs five.')]);
