@@ -103,6 +103,10 @@ export interface WritApp {
   readonly ledger: LedgerApi;
   readonly chroma: ChromaServer;
   readonly embedder: Embedder;
+  /**
+   * The retrieval half on its own: it knows nothing of sessions. Retrievals for an
+   * authenticated principal go through `retrieve`, which holds agents to their sessions.
+   */
   readonly retrieval: Retrieval;
   readonly broker: Broker;
   readonly catalog: Catalog;
@@ -116,7 +120,8 @@ export interface WritApp {
   authenticate(key: string | undefined): Principal;
   /**
    * A retrieval by an authenticated principal. With a session, the session must be the
-   * caller's and live; its retrieval and context budgets are charged.
+   * caller's and live; its retrieval and context budgets are charged. An agent must name
+   * one (BROKER_SESSION_REQUIRED otherwise); users and services may retrieve without.
    */
   retrieve(principal: Principal, input: RetrievalQuery): Promise<RetrievalResult>;
   health(): Promise<Health>;
@@ -245,7 +250,18 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         return record.principal;
       },
       async retrieve(principal, input) {
-        if (input.sessionId === undefined) return retrieval.retrieve({ ...input, principal });
+        if (input.sessionId === undefined) {
+          // INVARIANT: an agent retrieves only within a live session of its own (DESIGN: agents
+          // create only sessions' retrievals and proposals), so its budgets and time limit hold.
+          if (principal.kind === 'agent') {
+            throw new WritError(
+              BrokerErrors.BROKER_SESSION_REQUIRED,
+              `agent \`${principal.id}\` must retrieve within a session: open one first (\`POST /v1/sessions\`, \`writ session create\`) and pass its id as \`sessionId\``,
+              { details: { actorId: principal.id } },
+            );
+          }
+          return retrieval.retrieve({ ...input, principal });
+        }
         const session = broker.getSession(input.sessionId);
         // INVARIANT: a session's retrievals belong to its actor; nobody else may charge or cite it.
         if (session === undefined || session.actorId !== principal.id) {

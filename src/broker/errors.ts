@@ -64,8 +64,8 @@ export const BrokerErrors = defineErrors('broker', {
   },
   BROKER_SESSION_REQUIRED: {
     status: 400,
-    meaning: 'an agent must propose within a session',
-    fix: 'create a session and pass its id as `sessionId`',
+    meaning: 'an agent must retrieve and propose within a session of its own; it named none',
+    fix: 'open a session first (`POST /v1/sessions`, `writ session create`) and pass its id as `sessionId`',
   },
   BROKER_SESSION_FORBIDDEN: {
     status: 403,

@@ -201,7 +201,11 @@ function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unkn
     }
     onBehalfOf = session.onBehalfOf;
   } else if (actor.kind === 'agent') {
-    reject(BrokerErrors.BROKER_SESSION_REQUIRED, `agent \`${actor.id}\` must propose within a session`, { actorId: actor.id });
+    reject(
+      BrokerErrors.BROKER_SESSION_REQUIRED,
+      `agent \`${actor.id}\` must propose within a session: open one first (\`POST /v1/sessions\`, \`writ session create\`) and pass its id as \`sessionId\``,
+      { actorId: actor.id },
+    );
   }
 
   // Keys in RFC 8785 order, as in contentOf: sealing then needs no sorted copy.

@@ -99,7 +99,12 @@ export const RetrievalQuerySchema = z
     // One check (an empty query fails it too), so a bad query is one issue, not two.
     query: z.string().refine((q) => HAS_WORD.test(q), 'must contain a letter or digit'),
     k: z.number().int().positive(),
-    sessionId: z.string().min(1).max(100).optional(),
+    sessionId: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('the session this retrieval belongs to (charged to its budgets); an agent must name a live session of its own, people and services may omit it'),
     budget: z.object({ maxChars: z.number().int().positive() }).strict().optional(),
     filters: RetrievalFiltersSchema.optional(),
     timeoutMs: z.number().int().positive().optional(),

@@ -100,7 +100,7 @@ describe('writ in remote mode (--server)', () => {
     await app.chroma.heartbeat();
     const owner = JSON.parse(readFileSync(ownerFileOf(join(home, 'chroma')), 'utf8')) as { url: string };
     assert.equal(owner.url, app.chroma.url, 'the server still owns the data folder');
-    const found = await as('desk-agent', 'search', 'dented kettle store credit', '--k', '1', '--json');
+    const found = await as('sam', 'search', 'dented kettle store credit', '--k', '1', '--json');
     assert.equal(found.code, EXIT.OK, found.stderr);
     assert.match(JSON.stringify(found.json()), /dented kettle/);
     assert.ok(existsSync(join(home, 'chroma')));

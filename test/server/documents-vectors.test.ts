@@ -87,7 +87,7 @@ describe('documents while Chroma is down', () => {
     assert.ok(health.json().parts.chroma.pendingVectors >= 1);
     assert.equal(count(a, "SELECT count(*) FROM ledger_entries WHERE kind = 'document.ingested' AND subject_id = ? AND request_id = ?", body.documentId, res.headers['x-request-id']), 1);
     // Searchable at once.
-    const found = await call('desk-agent', 'POST', '/v1/retrieve', { query: 'puffins sand eels cliffs', k: 3 });
+    const found = await call('sam', 'POST', '/v1/retrieve', { query: 'puffins sand eels cliffs', k: 3 });
     assert.equal(found.statusCode, 200, found.body);
     assert.equal(found.json().results[0]?.documentId, body.documentId);
     // Sending it again (a client that did not trust the answer) changes nothing and still says pending.
@@ -108,7 +108,7 @@ describe('documents while Chroma is down', () => {
     assert.equal(count(a, "SELECT count(*) FROM documents WHERE id = ? AND status = 'revoked'", revokedId), 1);
     assert.equal(count(a, "SELECT count(*) FROM ledger_entries WHERE kind = 'document.revoked' AND subject_id = ? AND request_id = ?", revokedId, res.headers['x-request-id']), 1);
     for (const mode of ['hybrid', 'dense', 'lexical']) {
-      const r = await call('desk-agent', 'POST', '/v1/retrieve', { query: 'gannets plunge into the sea after mackerel', k: 10, mode });
+      const r = await call('sam', 'POST', '/v1/retrieve', { query: 'gannets plunge into the sea after mackerel', k: 10, mode });
       assert.equal(r.statusCode, 200, r.body);
       assert.ok(r.json().results.every((x: { documentId: string }) => x.documentId !== revokedId), mode);
     }

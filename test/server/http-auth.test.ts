@@ -147,8 +147,9 @@ describe('HTTP API: authentication and tenant isolation', () => {
   test("another tenant's retrieval never returns an acme chunk, and its document list holds none", async () => {
     const acmeDocs = new Set<string>((await fx.call('sam', 'GET', '/v1/documents?limit=1000')).json().documents.map((d: { id: string }) => d.id));
     assert.ok(acmeDocs.size >= 5);
+    const globexSession = (await fx.call('globex-agent', 'POST', '/v1/sessions', {})).json().id;
     for (const query of ['cracked ceramic teapot ord-1001 refund', 'refund policy finance approval', 'approve refund 991 DE44500105175407324931']) {
-      const res = await fx.call('globex-agent', 'POST', '/v1/retrieve', { query, k: 20 });
+      const res = await fx.call('globex-agent', 'POST', '/v1/retrieve', { query, k: 20, sessionId: globexSession });
       assert.equal(res.statusCode, 200, res.body);
       for (const r of res.json().results) assert.ok(!acmeDocs.has(r.documentId), `globex saw acme document ${r.documentId}`);
     }
@@ -175,7 +176,7 @@ describe('HTTP API: authentication and tenant isolation', () => {
     fx.app.broker.upsertPrincipal({ id: 'globex-auditor', kind: 'user', tenant: 'globex', roles: ['auditor'], groups: [] });
     const globexHeaders = { authorization: `Bearer ${fx.app.keys.create('globex-auditor').key}` };
     // acme appends last, so the head of the chain is acme's.
-    assert.equal((await fx.call('desk-agent', 'POST', '/v1/retrieve', { query: 'refund policy', k: 2 })).statusCode, 200);
+    assert.equal((await fx.call('desk-agent', 'POST', '/v1/retrieve', { query: 'refund policy', k: 2, sessionId })).statusCode, 200);
     const head = fx.app.ledger.head();
     const whole = await fx.app.ledger.verifyAsync();
     assert.equal(whole.ok, true);

@@ -86,6 +86,33 @@ describe('HTTP: retrievals charged to a session', () => {
     assert.equal((await fx.call('desk-agent', 'GET', `/v1/bundles/${ok.json().bundleId}`)).statusCode, 200);
   });
 
+  test('an agent naming no session is refused before any work, over HTTP and through app.retrieve; people and services retrieve without one', async () => {
+    const [bundlesBefore, entriesBefore] = [bundles(), sealedEntries()];
+    const res = await fx.call('desk-agent', 'POST', '/v1/retrieve', { query: 'refund policy for damaged items', k: 3 });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json().code, 'BROKER_SESSION_REQUIRED');
+    assert.match(res.json().message, /must retrieve within a session: open one first/);
+    const agent = fx.app.authenticate(fx.key('desk-agent'));
+    await assert.rejects(fx.app.retrieve(agent, { query: 'refund policy for damaged items', k: 3 }), { code: 'BROKER_SESSION_REQUIRED' });
+    assert.equal(bundles(), bundlesBefore, 'no bundle stored');
+    assert.equal(sealedEntries(), entriesBefore, 'no bundle.sealed entry');
+    for (const who of ['sam', 'payouts'] as const) {
+      const ok = await fx.call(who, 'POST', '/v1/retrieve', { query: 'refund policy for damaged items', k: 3 });
+      assert.equal(ok.statusCode, 200, `${who}: ${ok.body}`);
+    }
+  });
+
+  test('an agent proposing with no session is refused the same way', async () => {
+    const res = await fx.call('desk-agent', 'POST', '/v1/proposals', {
+      action: 'refund.request',
+      targetId: 'rf-no-session',
+      params: { amountCents: 300, currency: 'EUR', orderId: 'ord-1001', recipientAccount: 'DE89370400440532014471' },
+    });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json().code, 'BROKER_SESSION_REQUIRED');
+    assert.match(res.json().message, /must propose within a session: open one first/);
+  });
+
   test("another principal's session is not found, and charges nothing", async () => {
     const id = await newSession({ retrievals: 5 });
     const res = await fx.call('sam', 'POST', '/v1/retrieve', { query: 'refund policy', k: 2, sessionId: id });

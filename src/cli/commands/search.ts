@@ -36,7 +36,7 @@ export const searchCommand: CommandSpec = {
   options: {
     as: { type: 'string', description: 'local mode: the principal to search as (operator tool)' },
     k: { type: 'string', description: 'number of results (default 5)' },
-    session: { type: 'string', description: 'charge this session and let its proposals cite the bundle' },
+    session: { type: 'string', description: 'charge this session and let its proposals cite the bundle (required as an agent)' },
     label: { type: 'string', multiple: true, description: 'keep only documents carrying these labels' },
     ...REMOTE_OPTIONS,
   },

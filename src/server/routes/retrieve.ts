@@ -77,7 +77,8 @@ export const retrieveRoutes: FastifyPluginAsync<{ app: WritApp }> = async (serve
         summary: 'Retrieve context the caller may read; sealed and recorded as a ContextBundle',
         description:
           'Hybrid (vector + lexical) search inside the caller\'s tenant and reader ACLs, bounded by `k`, `budget.maxChars` and `timeoutMs`, ' +
-          'rate limited per principal. With `sessionId`, the session must be the caller\'s and its budgets are charged.',
+          'rate limited per principal. With `sessionId`, the session must be the caller\'s and live, and its budgets are charged. ' +
+          'An agent must name one (400 `BROKER_SESSION_REQUIRED` otherwise: open a session first); users and services may retrieve without.',
         security: [{ bearer: [] }],
         body: RetrieveBodySchema,
         response: { 200: RetrievalResultSchema, ...AUTH_ERRORS, 409: ErrorSchema, 503: ErrorSchema, 504: ErrorSchema },
