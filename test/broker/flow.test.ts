@@ -93,9 +93,15 @@ describe('broker flow', () => {
     const session = broker.createSession(p['desk-agent']!, { ttlMs: 600_000 });
     const proposal = broker.propose(p['desk-agent']!, { sessionId: session.id, action: 'refund.request', targetId: 'rf-3', params: refundParams(50_000) });
     broker.decide(proposal.id);
-    assert.equal(code(() => broker.approve(p['finance-bot']!, proposal.id)), 'BROKER_APPROVER_NOT_HUMAN');
+    // Another agent's proposal is not its to see: answered as an unknown id.
+    assert.equal(code(() => broker.approve(p['finance-bot']!, proposal.id)), 'BROKER_PROPOSAL_NOT_FOUND');
     assert.equal(code(() => broker.approve(p['payments']!, proposal.id)), 'BROKER_APPROVER_NOT_HUMAN');
     assert.equal(broker.getProposal(proposal.id)?.status, 'pending_approval');
+    // Its own proposal it sees, and is refused as an agent.
+    const botSession = broker.createSession(p['finance-bot']!, { ttlMs: 600_000 });
+    const own = broker.propose(p['finance-bot']!, { sessionId: botSession.id, action: 'refund.request', targetId: 'rf-3b', params: refundParams(50_000) });
+    broker.decide(own.id);
+    assert.equal(code(() => broker.approve(p['finance-bot']!, own.id)), 'BROKER_APPROVER_NOT_HUMAN');
   });
 
   test('the proposer and its on-behalf-of principal cannot approve their own proposal', () => {
