@@ -19,6 +19,7 @@ const LOOK_ALIKES: Readonly<Record<string, string>> = {
 };
 const LOOK_ALIKE = new RegExp(`[${Object.keys(LOOK_ALIKES).join('')}]`, 'gu');
 const DECIMAL_DIGIT = /\p{Nd}/u;
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 /**
  * A decimal digit of any script as its ASCII digit (`٤` → `4`). Unicode lays every
@@ -36,6 +37,8 @@ function asciiDigit(digit: string): string {
 
 /** NFKC, Latin look-alikes, any script's digits as ASCII, then full case folding (`ß` → `ss`). */
 function foldForTaint(text: string): string {
+  // ASCII text has nothing to normalize, map or fold but its case.
+  if (!NOT_ASCII.test(text)) return text.toLowerCase();
   return text
     .normalize('NFKC')
     .replace(LOOK_ALIKE, (c) => LOOK_ALIKES[c] as string)
@@ -46,12 +49,17 @@ function foldForTaint(text: string): string {
 
 /** Folded (see `foldForTaint`), runs of whitespace collapsed to one space, trimmed. */
 export function normalizeForTaint(text: string): string {
-  return foldForTaint(text).replace(/\s+/gu, ' ').trim();
+  return collapseSpace(foldForTaint(text));
+}
+
+/** Runs of whitespace as one space, trimmed (only runs and other spaces are rewritten: most text has single spaces). */
+function collapseSpace(text: string): string {
+  return text.replace(/\s\s+|[^\S ]/gu, ' ').trim();
 }
 
 /** Letters and digits only, after folding: defeats spacing, punctuation and look-alike tricks. */
 export function compactForTaint(text: string): string {
-  return foldForTaint(text).replace(/[^\p{L}\p{N}]+/gu, '');
+  return compactFolded(foldForTaint(text));
 }
 
 /**
@@ -100,16 +108,38 @@ function numberForms(token: string): string[] {
  * also joined without a break, so a value cut in two by a chunk boundary is still found.
  */
 export function buildTaintCorpus(sources: readonly (string | readonly string[])[]): TaintCorpus {
-  const texts = sources.flat();
-  const normalized = texts.map(normalizeForTaint).join('\n');
+  // Each text is folded once; the normalized and compact forms are both cut from that.
+  const runs = sources.map((source) => (typeof source === 'string' ? [source] : source));
+  const folded = runs.map((run) => run.map(foldForTaint));
+  const normalized = folded
+    .flat()
+    .map(collapseSpace)
+    .join('\n');
   const compacts: string[] = [];
-  for (const source of sources) {
-    const run = typeof source === 'string' ? [source] : source;
-    compacts.push(run.map(compactForTaint).join(''));
-    const marked = run.filter((t) => t.includes('<') || t.includes('&'));
-    if (marked.length > 0) compacts.push(run.map((t) => compactForTaint(marked.includes(t) ? renderedText(t) : t)).join(''));
-  }
+  runs.forEach((run, r) => {
+    const foldedRun = folded[r] as string[];
+    compacts.push(foldedRun.map(compactFolded).join(''));
+    if (run.some(hasMarkup)) compacts.push(run.map((t, i) => (hasMarkup(t) ? compactForTaint(renderedText(t)) : compactFolded(foldedRun[i] as string))).join(''));
+  });
   const compact = compacts.join('\n');
+  // Whole tokens serve only short trusted values, so they are made on first use.
+  let tokens: Set<string> | undefined;
+  return {
+    normalized,
+    compact,
+    get tokens() {
+      tokens ??= wholeTokens(normalized);
+      return tokens;
+    },
+  };
+}
+
+const NOT_LETTER_OR_DIGIT = /[^\p{L}\p{N}]+/gu;
+const compactFolded = (folded: string): string => folded.replace(NOT_LETTER_OR_DIGIT, '');
+const hasMarkup = (text: string): boolean => text.includes('<') || text.includes('&');
+
+/** The whole tokens of normalized text (see `TaintCorpus.tokens`). */
+function wholeTokens(normalized: string): Set<string> {
   const tokens = new Set<string>();
   for (const m of normalized.matchAll(/[\p{L}\p{N}]+(?:[.,][\p{N}]+)*/gu)) {
     tokens.add(m[0]);
@@ -117,10 +147,10 @@ export function buildTaintCorpus(sources: readonly (string | readonly string[])[
   }
   // A short value with punctuation (`B-12`) is a whole word of the text, not a token.
   for (const word of normalized.split(/\s/u)) {
-    const c = compactForTaint(word);
+    const c = compactFolded(word);
     if (c !== '') tokens.add(c);
   }
-  return { normalized, compact, tokens };
+  return tokens;
 }
 
 /** Identifier parts shorter than this are not looked for inside a longer trusted value. */

@@ -2,7 +2,7 @@
 // is the prompt-injection signal, and policy denies it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildTaintCorpus, isTainted } from '../../src/broker/index.js';
+import { buildTaintCorpus, compactForTaint, isTainted, normalizeForTaint } from '../../src/broker/index.js';
 import { createHarness, refundParams, type Harness } from './helpers.js';
 
 describe('taint rule', () => {
@@ -96,6 +96,12 @@ describe('taint rule', () => {
     assert.equal(isTainted('DE44500105175407324931', buildTaintCorpus([[first, second]]), opts), true);
     // Texts from different sources are never joined.
     assert.equal(isTainted('DE44500105175407324931', buildTaintCorpus([first, second]), opts), false);
+  });
+
+  test('normalizes whitespace and case the same way for ASCII and other text', () => {
+    assert.equal(normalizeForTaint('  Pay\t\tTO \n DE44  5001\u00a0X '), 'pay to de44 5001 x');
+    assert.equal(normalizeForTaint('Straße\u3000ＤＥ４４'), 'strasse de44');
+    assert.equal(compactForTaint('IBAN: DE44-5001 / Straße'), 'ibande445001strasse');
   });
 
   test('never taints booleans or null', () => {
