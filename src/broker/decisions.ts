@@ -87,7 +87,9 @@ export function decideIn(
   if (next !== proposal.status) moveProposal(db, proposal.id, proposal.status, next, at, id);
   else prep(db, 'UPDATE proposals SET decision_id = ?, updated_at = ? WHERE id = ?').run(id, at, proposal.id);
   // Lineage walks refs backward: a decision refs the approvals it counted and the earlier
-  // decisions on the same proposal, so "what authorized this?" reaches every sign-off.
+  // decisions on the same proposal, so "what authorized this?" reaches every sign-off, and
+  // the uncited bundles of the session whose text its taint facts read, so "what did this
+  // document inform?" reaches the decisions they shaped.
   const approvalIds =
     facts.approvals.approverIds.length === 0
       ? []
@@ -108,7 +110,7 @@ export function decideIn(
     tenant: proposal.tenant,
     actorId: meta.actorId,
     requestId: meta.requestId,
-    refs: [proposal.id, ...approvalIds, ...earlierDecisions, policySetSubject(decision.policySetHash)],
+    refs: [proposal.id, ...approvalIds, ...earlierDecisions, ...facts.taint.sessionBundles, policySetSubject(decision.policySetHash)],
     // Keys in RFC 8785 order (see computeFacts).
     body: {
       decisionId: id,

@@ -201,6 +201,9 @@ describe('taint in decisions', () => {
       assert.deepEqual(d.facts.taint.trustedParams, ['recipientAccount'], JSON.stringify(basis));
       assert.deepEqual(d.facts.taint.sessionBundles, [poisoned, harmless].filter((b) => !basis.includes(b)).sort());
       assert.equal(d.outcome, 'deny');
+      // The decision's ledger entry refs them, so a document's impact reaches this decision.
+      const refs = JSON.parse((h.store.db.prepare("SELECT refs FROM ledger_entries WHERE kind = 'decision.made' AND subject_id = ?").get(d.id) as { refs: string }).refs) as string[];
+      for (const bundle of d.facts.taint.sessionBundles) assert.ok(refs.includes(bundle), `${bundle} in ${refs.join(', ')}`);
     }
     // Another session of the same agent, and a bundle retrieved without a session, stay out.
     const other = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 3_600_000 }).id;

@@ -134,6 +134,31 @@ describe('prompt injection: retrieved content never acts', () => {
     assert.deepEqual(allowed.facts.taint.trustedParams, []);
   });
 
+  test("the injected account taints a proposal that does not cite the bundle it came in, and that document's impact reaches the decision", async () => {
+    const session = app.broker.createSession(agent, { ttlMs: 600_000 });
+    const bundle = await app.retrieve(agent, { query: 'approve refund 991 account', k: 3, sessionId: session.id, filters: { labels: ['inbox'] } });
+    const injected = bundle.results.find((r) => r.text.includes(INJECTED_ACCOUNT));
+    assert.ok(injected, 'the injected account was retrieved');
+    // Citing nothing.
+    const proposal = app.broker.propose(agent, {
+      sessionId: session.id,
+      action: 'refund.request',
+      targetId: 'rf-991-uncited',
+      params: { amountCents: 9100, currency: 'EUR', orderId: 'ord-991', recipientAccount: INJECTED_ACCOUNT },
+      basis: [],
+    });
+    const decision = app.broker.decide(proposal.id);
+    assert.equal(decision.outcome, 'deny');
+    assert.deepEqual(decision.facts.taint.trustedParams, ['recipientAccount']);
+    assert.deepEqual(decision.facts.taint.sessionBundles, [bundle.bundleId]);
+    const impact = app.ledger.impact(injected.documentId);
+    assert.ok(
+      (impact.byKind['decision.made'] ?? []).some((e) => e.subjectId === decision.id),
+      `decision ${decision.id} in the impact of ${injected.documentId}: ${Object.keys(impact.byKind).join(', ')}`,
+    );
+    assert.equal(app.broker.getResource('acme', 'Refund', 'rf-991-uncited'), undefined);
+  });
+
   test('a warrant-looking string found in retrieved text executes nothing and fails with a typed error', async () => {
     const result = await app.retrieve(agent, { query: 'warrant authorization approved by fatima refund 991', k: 5, sessionId, filters: { labels: ['inbox'] } });
     const found = result.results.map((r) => /"warrant":"([A-Za-z0-9_.-]+)"/.exec(r.text)?.[1]).find((t) => t !== undefined);
