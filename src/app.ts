@@ -271,7 +271,9 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         // charged in the transaction that stores the bundle, so a retrieval is charged
         // exactly when it is recorded (a concurrent one that spent the budget first makes
         // this one fail whole: no bundle, no charge).
-        broker.checkSessionCharge(session, { retrievals: 1 });
+        // A session with no context characters left would get an empty answer and still be
+        // charged a retrieval: it is refused like any other spent budget.
+        broker.checkSessionCharge(session, { retrievals: 1, contextChars: 1 });
         const remaining = session.budgets.contextChars - session.used.contextChars;
         const maxChars = Math.min(input.budget?.maxChars ?? config.retrieval.maxChars, Math.max(1, remaining));
         const sessionId = input.sessionId;

@@ -17,6 +17,11 @@ export const RetrievalErrors = defineErrors('retrieval', {
     meaning: 'the query text is longer than the configured maximum',
     fix: 'shorten the query to at most `retrieval.maxQueryChars` characters',
   },
+  RETRIEVAL_TIMEOUT_TOO_LARGE: {
+    status: 400,
+    meaning: 'the requested time limit `timeoutMs` exceeds the configured maximum',
+    fix: 'ask for at most `retrieval.maxTimeoutMs` milliseconds (env `WRIT_RETRIEVAL_MAX_TIMEOUT_MS`), or leave `timeoutMs` out for the default',
+  },
   RETRIEVAL_TIMEOUT: {
     status: 504,
     meaning: 'the search did not finish within its time limit; nothing was returned or recorded',

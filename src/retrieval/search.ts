@@ -125,7 +125,8 @@ export async function retrieve(
   }
   const timeoutMs = req.timeoutMs ?? Math.min(settings.timeoutMs, settings.maxTimeoutMs);
   if (timeoutMs > settings.maxTimeoutMs) {
-    throw new WritError(RetrievalErrors.RETRIEVAL_TIMEOUT, `time limit \`${timeoutMs}\` ms exceeds the maximum of ${settings.maxTimeoutMs} ms`, {
+    // A request asking too much is bad input (400), not a search that ran out of time (504, retried).
+    throw new WritError(RetrievalErrors.RETRIEVAL_TIMEOUT_TOO_LARGE, `time limit \`${timeoutMs}\` ms exceeds the maximum of ${settings.maxTimeoutMs} ms`, {
       details: { timeoutMs, limit: settings.maxTimeoutMs },
     });
   }

@@ -1,5 +1,5 @@
 // Renders every failure as `{ code, message, details, requestId }` with the code's status.
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CoreErrors, WritError, isWritError, toInputIssues, type InputIssue } from '../core/index.js';
 import { ServerErrors } from './errors.js';
 
@@ -60,6 +60,24 @@ function fromFastify(err: FastifyError, request: FastifyRequest): Translated {
 }
 
 const withOwnStatus = (error: WritError): Translated => ({ error, status: error.status });
+
+/**
+ * Fastify's router refuses some URLs before any hook runs: one whose percent-encoding is
+ * not UTF-8 (FST_ERR_BAD_URL) or whose path parameter is longer than the router takes
+ * (FST_ERR_MAX_PARAM_LENGTH). They are answered in Writ's shape, with a request id.
+ */
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  const message = tooLong ? 'a path segment of the url is longer than any id Writ takes' : 'the url path is not valid percent-encoded UTF-8';
+  const error = new WritError(CoreErrors.INVALID_INPUT, `invalid request url: ${message}`, {
+    details: { issues: [{ path: '(url)', code: err.code ?? 'invalid', message: err.message }] },
+  });
+  const status = tooLong ? 414 : 400;
+  void reply
+    .status(status)
+    .header('x-request-id', String(request.id))
+    .send({ ...error.toJSON(), details: { ...error.details }, requestId: String(request.id) });
+}
 
 /** Installs Writ's error and not-found handlers on a fastify instance. */
 export function installErrorHandlers(server: FastifyInstance): void {

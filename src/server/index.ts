@@ -8,7 +8,8 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } fro
 import { WRIT_VERSION, WritError, newId, type Logger } from '../core/index.js';
 import type { WritApp } from '../app.js';
 import { authPlugin } from './auth.js';
-import { installErrorHandlers } from './error-handler.js';
+import { answerFrameworkError, installErrorHandlers } from './error-handler.js';
+import { rejectIllFormedText } from './well-formed.js';
 import { ServerErrors } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -71,6 +72,10 @@ export async function buildServer(app: WritApp, options: ServerOptions = {}): Pr
     requestIdHeader: false,
     connectionTimeout: 30_000,
     requestTimeout: 60_000,
+    // Ids may be 200 characters, percent-encoded up to three times that; Fastify's default
+    // (100) answered longer ones 414 in its own shape.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: answerFrameworkError,
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   server.setValidatorCompiler(validatorCompiler);
   server.setSerializerCompiler(responseSerializerCompiler);
@@ -81,6 +86,7 @@ export async function buildServer(app: WritApp, options: ServerOptions = {}): Pr
   installExpirySweep(server, app, options.expirySweepMs ?? 60_000);
   acceptEmptyJsonBodies(server);
   installErrorHandlers(server);
+  server.addHook('preValidation', async (request) => rejectIllFormedText(request.body));
 
   await server.register(fastifySwagger, {
     openapi: {
@@ -185,8 +191,12 @@ function installExpirySweep(server: FastifyInstance, app: WritApp, everyMs: numb
   server.addHook('onClose', async () => clearInterval(timer));
 }
 
-/** A POST with `content-type: application/json` and no body reads as no body (e.g. `curl -X POST`). */
+/** Longest path parameter the router takes: ids are at most 200 characters, up to 600 percent-encoded. */
+const MAX_PARAM_LENGTH = 1024;
+
+/** A POST with `content-type: application/json` and no body reads as no body (e.g. `curl -X POST`). Other content types, plain text included, are refused (415). */
 function acceptEmptyJsonBodies(server: FastifyInstance): void {
+  server.removeContentTypeParser('text/plain');
   // Fastify's own parser (it refuses `__proto__` and `constructor` poisoning).
   const parseJson = server.getDefaultJsonParser('error', 'error');
   server.removeContentTypeParser('application/json');

@@ -666,7 +666,7 @@ describe('bounds', () => {
     await assert.rejects(r.retrieve({ principal: bob, query: 'apples', k: 6 }), code('RETRIEVAL_K_TOO_LARGE'));
     await assert.rejects(r.retrieve({ principal: bob, query: 'apples', k: 1, budget: { maxChars: 101 } }), code('RETRIEVAL_BUDGET_TOO_LARGE'));
     await assert.rejects(r.retrieve({ principal: bob, query: 'x'.repeat(51), k: 1 }), code('RETRIEVAL_QUERY_TOO_LONG'));
-    await assert.rejects(r.retrieve({ principal: bob, query: 'apples', k: 1, timeoutMs: 1001 }), code('RETRIEVAL_TIMEOUT'));
+    await assert.rejects(r.retrieve({ principal: bob, query: 'apples', k: 1, timeoutMs: 1001 }), code('RETRIEVAL_TIMEOUT_TOO_LARGE'));
     await assert.rejects(r.retrieve({ principal: bob, query: 'apples', k: 0 }), code('INVALID_INPUT'));
   });
   test('a character budget cuts the list and says so', async () => {

@@ -63,6 +63,26 @@ describe('HTTP: retrievals charged to a session', () => {
     assert.deepEqual(await used(id), { retrievals: 1, proposals: 0, contextChars: chars });
   });
 
+  test('a session with no context characters left is refused before any work, like any spent budget, and charged nothing', async () => {
+    // A budget of exactly what one retrieval returns: that retrieval spends it all.
+    const probe = await retrieve(await newSession({}), 'refund policy for damaged items', 1);
+    const chars = charsOf(probe.json());
+    assert.ok(chars > 0);
+    const id = await newSession({ contextChars: chars });
+    const first = await retrieve(id, 'refund policy for damaged items', 1);
+    assert.equal(first.statusCode, 200, first.body);
+    const full = await used(id);
+    assert.equal(full.contextChars, chars, JSON.stringify(full));
+    const [bundlesBefore, entriesBefore] = [bundles(), sealedEntries()];
+    const refused = await retrieve(id);
+    assert.equal(refused.statusCode, 429, refused.body);
+    assert.equal(refused.json().code, 'BROKER_SESSION_BUDGET_EXCEEDED');
+    assert.deepEqual(refused.json().details.exceeded, ['contextChars']);
+    assert.deepEqual(await used(id), full, 'nothing charged');
+    assert.equal(bundles(), bundlesBefore, 'no bundle stored');
+    assert.equal(sealedEntries(), entriesBefore, 'no bundle.sealed entry');
+  });
+
   test('two retrievals racing for the last retrieval of a budget: one is recorded and charged, the other stores nothing', async () => {
     const id = await newSession({ retrievals: 1 });
     const [bundlesBefore, entriesBefore] = [bundles(), sealedEntries()];

@@ -1,0 +1,45 @@
+// Request bodies must be well-formed Unicode. JSON can carry a lone UTF-16 surrogate
+// (`"\ud800"`), which is no character: SQLite would store it as U+FFFD, so the text stored
+// would not be the text sent, and canonical JSON refuses it deeper down under a code meant
+// for the ledger's own callers. It is refused here, at the boundary, with the path to it.
+import { CoreErrors, WritError } from '../core/index.js';
+
+/** Throws INVALID_INPUT naming the first string (value or key) in `body` that is not well-formed Unicode. */
+export function rejectIllFormedText(body: unknown): void {
+  if (body === null || typeof body !== 'object') {
+    if (typeof body === 'string') check(body, '(root)');
+    return;
+  }
+  // Iterative: a body nests as deep as the JSON parser allowed, deeper than the stack.
+  const stack: Array<{ value: unknown; path: string }> = [{ value: body, path: '' }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop() as { value: unknown; path: string };
+    if (typeof value === 'string') {
+      check(value, path || '(root)');
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: path === '' ? String(i) : `${path}.${i}` });
+    } else if (value !== null && typeof value === 'object') {
+      const keys = Object.keys(value);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i] as string;
+        const at = path === '' ? key : `${path}.${key}`;
+        check(key, at);
+        stack.push({ value: (value as Record<string, unknown>)[key], path: at });
+      }
+    }
+  }
+}
+
+function check(text: string, path: string): void {
+  if (text.isWellFormed()) return;
+  let at = 0;
+  for (; at < text.length; at++) {
+    const unit = text.charCodeAt(at);
+    if (unit >= 0xd800 && unit <= 0xdbff && at + 1 < text.length && (text.charCodeAt(at + 1) & 0xfc00) === 0xdc00) at++;
+    else if (unit >= 0xd800 && unit <= 0xdfff) break;
+  }
+  const unit = text.charCodeAt(at).toString(16).padStart(4, '0');
+  throw new WritError(CoreErrors.INVALID_INPUT, `invalid request body: \`${path}\`: holds a lone surrogate (\\u${unit}) at character ${at}, which is no Unicode character: send well-formed text`, {
+    details: { issues: [{ path, code: 'invalid_string', message: `lone surrogate \\u${unit} at character ${at}` }] },
+  });
+}
