@@ -72,6 +72,39 @@ function splitBlocks(text: string, markdown: boolean): Block[] {
   return blocks;
 }
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+const isHighSurrogate = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
+const isLowSurrogate = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
+// How far back a cut looks for the start of a character: longer combining sequences (Zalgo
+// text) are cut inside, between two code points.
+const GRAPHEME_LOOKBACK = 64;
+
+/**
+ * Where to cut a run with no sentence end or space in its first `max` characters: at most
+ * `max` after `start`, at the start of a user-perceived character (a letter with its
+ * combining marks, an emoji sequence), and never inside a surrogate pair. Cutting a pair
+ * leaves a lone half on each side, which SQLite stores as U+FFFD: the stored chunk would no
+ * longer be the slice of the document its offsets name, nor match its hash.
+ */
+function characterCut(text: string, start: number, max: number): number {
+  const at = start + max;
+  const before = text.charCodeAt(at - 1);
+  const after = text.charCodeAt(at);
+  // Two ASCII characters never join into one: the common case needs no segmenter.
+  if (before < 0x80 && after < 0x80) return max;
+  let from = Math.max(start, at - GRAPHEME_LOOKBACK);
+  if (from > start && isLowSurrogate(text.charCodeAt(from))) from--;
+  let best = -1;
+  for (const { index } of graphemes.segment(text.slice(from, at + 1))) {
+    const cut = from + index - start;
+    if (cut > max) break;
+    if (cut > 0) best = cut;
+  }
+  if (best > max / 3 && best <= max) return best;
+  // A combining sequence longer than the look-back: cut between code points.
+  return isHighSurrogate(before) && isLowSurrogate(after) ? max - 1 : max;
+}
+
 /** Splits one oversized range at sentence ends, then at spaces, into pieces ≤ max. */
 function splitRange(text: string, start: number, end: number, max: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
@@ -84,7 +117,7 @@ function splitRange(text: string, start: number, end: number, max: number): Arra
     while ((m = sentence.exec(window)) !== null) if (m.index + 1 > max / 3) cut = m.index + 1;
     if (cut < 0) {
       const space = window.lastIndexOf(' ');
-      cut = space > max / 3 ? space : max;
+      cut = space > max / 3 ? space : characterCut(text, s, max);
     }
     out.push([s, s + cut]);
     s += cut;

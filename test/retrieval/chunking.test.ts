@@ -27,6 +27,21 @@ describe('chunking', () => {
     assert.match(chunks[1]!.text, /# not a heading/);
   });
 
+  test('text with no space to cut at is cut between characters: never inside a surrogate pair or before a combining mark', () => {
+    for (const unit of ['\u{1F600}', 'e\u0301', '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}', '漢字']) {
+      for (const text of [`a${unit.repeat(1500)}`, `ab${unit.repeat(1500)}`]) {
+        const chunks = chunkText(text);
+        assert.ok(chunks.length > 1);
+        for (const c of chunks) {
+          assert.equal(c.text, text.slice(c.charStart, c.charEnd));
+          assert.ok(c.text.isWellFormed(), `chunk ${c.ordinal} of ${JSON.stringify(unit)} holds half a pair`);
+          assert.doesNotMatch(c.text, /^[\u0301\u200D]/u);
+          assert.ok(c.text.length <= 2000);
+        }
+      }
+    }
+  });
+
   test('long paragraphs are split at sentence ends with overlap between neighbours', () => {
     const text = Array.from({ length: 20 }, (_, i) => `Sentence number ${i} is here.`).join(' ') + '\n\n' + 'Tail paragraph.';
     const chunks = chunkText(text, { maxChars: 200, overlapChars: 60, minChars: 10 });
