@@ -1,14 +1,17 @@
 // Folder ingest: lists loadable files, ingests them in batches with progress events
 // (count, rate, ETA), and records a job so an interrupted run resumes where it stopped.
 // Content hashing makes re-runs idempotent; the job table skips files already done. A file
-// that cannot be loaded (bad JSON, not UTF-8, a document that breaks a bound) is reported
-// and left pending; the others are ingested, and a rerun retries only what is left.
+// that cannot be loaded (bad JSON, not UTF-8, a lone surrogate, markup too deep to convert,
+// a document that breaks a bound) or a folder entry that cannot be listed (a dangling link,
+// a subfolder without permission) is reported and left pending; the others are ingested,
+// and a rerun retries only what is left.
 import { statSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, isWritError, nowIso, parseInput, sha256Hex } from '../core/index.js';
 import { hasPendingVectors, ingestDocuments, revokeDocument, syncAfterCommit, type ActorContext, type RetrievalContext } from './ingest.js';
+import { RetrievalErrors } from './errors.js';
 import { listLoadableFiles, loadFile, type RecordFields } from './loaders.js';
 import { DocumentInputSchema, type DocumentInput, type IngestOutcome, type VectorState, type VectorWarning } from './types.js';
 
@@ -43,7 +46,8 @@ export interface IngestPathOptions extends ActorContext {
   /**
    * After a complete run, revoke the tenant's active documents under the given paths whose
    * file is gone (or no longer loadable): the paths are the whole truth, as a workspace's
-   * document folders are. A file that failed to load keeps its documents. Default false.
+   * document folders are. A file that failed to load keeps its documents, and so does every
+   * file under a folder entry that could not be listed. Default false.
    */
   readonly revokeMissing?: boolean;
 }
@@ -70,7 +74,10 @@ export interface IngestPathSummary {
   readonly chunks: number;
   readonly elapsedMs: number;
   readonly chunksPerSecond: number;
-  /** Files not ingested (each still pending in the job: fix them and rerun to resume). */
+  /**
+   * Files not ingested, and folder entries that could not be listed (a dangling link, a
+   * subfolder without permission): each still pending in the job: fix them and rerun to resume.
+   */
   readonly failed: readonly IngestFileFailure[];
   /** Documents revoked because their file is gone (`revokeMissing` only). */
   readonly revoked: number;
@@ -89,8 +96,20 @@ export interface IngestPathSummary {
  */
 export async function ingestPath(ctx: RetrievalContext, paths: readonly string[], options: IngestPathOptions): Promise<IngestPathSummary> {
   const started = Date.now();
-  const files = listLoadableFiles(paths);
-  const stats = new Map(files.map((f) => [f, statSync(f)]));
+  // An entry of a folder that cannot be listed (a dangling link, a subfolder without
+  // permission) or a file gone since it was listed is one failure; the rest is ingested.
+  const failed: IngestFileFailure[] = [];
+  const stats = new Map<string, Stats>();
+  for (const f of listLoadableFiles(paths, failed)) {
+    try {
+      stats.set(f, statSync(f));
+    } catch (cause) {
+      failed.push({ path: f, code: RetrievalErrors.RETRIEVAL_LOAD_FAILED, message: `cannot read \`${f}\`: ${(cause as Error).message}` });
+    }
+  }
+  // Documents under these paths keep their state: what is there could not be seen.
+  const unlisted = failed.map((f) => f.path);
+  const files = [...stats.keys()];
   const sizes = new Map(files.map((f) => [f, (stats.get(f) as Stats).size]));
   const bytesTotal = [...sizes.values()].reduce((a, b) => a + b, 0);
   const db = ctx.store.db;
@@ -145,7 +164,6 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
   // Files whose documents are all in `batch` (or earlier batches) and wait for its commit.
   let waiting: string[] = [];
   let interrupted = false;
-  const failed: IngestFileFailure[] = [];
 
   const report = (): void => {
     if (!options.onProgress) return;
@@ -222,7 +240,7 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
     waiting.push(file);
   }
   if (!interrupted) await flush();
-  const revoked = !interrupted && options.revokeMissing === true ? await revokeGone(ctx, paths, files, options) : 0;
+  const revoked = !interrupted && options.revokeMissing === true ? await revokeGone(ctx, paths, files, unlisted, options) : 0;
   const warning = await syncAfterCommit(ctx);
   const vectors: VectorState = hasPendingVectors(db) ? 'pending' : 'synced';
   // A job with failed files stays open: the same command resumes it and retries only them.
@@ -243,11 +261,14 @@ export async function ingestPath(ctx: RetrievalContext, paths: readonly string[]
 
 /**
  * Revokes the tenant's active documents under `roots` whose file is not among `files` (the
- * loadable files listed for this run, failed ones included). A document of a JSON file is
- * `FILE_URI#ID`; its file is the part before `#`.
+ * loadable files listed for this run, failed ones included), nor at or under an `unlisted`
+ * path (a folder entry that could not be listed: its files may well be there). A document of
+ * a JSON file is `FILE_URI#ID`; its file is the part before `#`.
  */
-async function revokeGone(ctx: RetrievalContext, roots: readonly string[], files: readonly string[], options: IngestPathOptions): Promise<number> {
+async function revokeGone(ctx: RetrievalContext, roots: readonly string[], files: readonly string[], unlisted: readonly string[], options: IngestPathOptions): Promise<number> {
   const present = new Set(files.map((f) => pathToFileURL(f).href));
+  const unseen = unlisted.map((p) => pathToFileURL(p).href);
+  const isUnseen = (file: string): boolean => unseen.some((u) => file === u || file.startsWith(u.endsWith('/') ? u : `${u}/`));
   const select = ctx.store.db.prepare(
     "SELECT id, source_uri FROM documents WHERE tenant = ? AND status = 'active' AND (source_uri = ? OR substr(source_uri, 1, ?) = ? OR substr(source_uri, 1, ?) = ?)",
   );
@@ -258,7 +279,7 @@ async function revokeGone(ctx: RetrievalContext, roots: readonly string[], files
     const rows = select.all(options.tenant, uri, uri.length + 1, `${uri}#`, folder.length, folder) as Array<{ id: string; source_uri: string }>;
     for (const row of rows) {
       const file = row.source_uri.split('#')[0] as string;
-      if (present.has(file)) continue;
+      if (present.has(file) || isUnseen(file)) continue;
       // The run's last sync writes the vector deletes of them all.
       const result = await revokeDocument(ctx, { documentId: row.id }, options, { vectorWaitMs: 0, reason: 'source_gone' });
       if (result.revoked) revoked++;

@@ -60,6 +60,23 @@ describe('loaders and query terms', () => {
     assert.throws(() => loadText('{"_id":"1"}', 'json', 'file:///y.jsonl', 'y'), /no text field/);
   });
 
+  test('a JSON file may hold one value (an object or an array of records, pretty-printed or not); a broken line of JSON lines is named', () => {
+    const one = loadText('{\n  "id": "p1",\n  "text": "one"\n}\n', 'json', 'file:///p.json', 'p');
+    assert.deepEqual(one.map((d) => [d.sourceUri, d.text]), [['file:///p.json#p1', 'one']]);
+    const many = loadText('[\n  {"id": "a", "text": "A"},\n  {"id": "b", "text": "B"}\n]\n', 'json', 'file:///m.json', 'm');
+    assert.deepEqual(many.map((d) => d.sourceUri), ['file:///m.json#a', 'file:///m.json#b']);
+    assert.throws(() => loadText('{"id":"1","text":"a"}\n{"id": BROKEN\n', 'json', 'file:///b.jsonl', 'b'), /is not valid JSON lines: line 2:/);
+    assert.throws(() => loadText('{\n  "id": "p1",\n  "text": \n}\n', 'json', 'file:///q.json', 'q'), /is not valid JSON or JSON lines/);
+    assert.throws(() => loadText('"just a string"', 'json', 'file:///s.json', 's'), /holds a JSON string: give it an object/);
+  });
+
+  test('a title taken from a heading over 1,000 characters is cut at a character boundary; the heading stays whole in the text', () => {
+    const heading = `e\u0301${'😀'.repeat(600)}`;
+    const [d] = loadText(`# ${heading}\n\nbody`, 'markdown', 'file:///l.md', 'l');
+    assert.ok(d!.title.length <= 1000 && d!.title.isWellFormed() && d!.title.endsWith('…'));
+    assert.ok(d!.text.includes(heading));
+  });
+
   test('HTML loses scripts and markup; the title comes from <title>', () => {
     const [d] = loadText('<html><head><title>Hours</title><script>steal()</script></head><body><p>Open <i>daily</i></p></body></html>', 'html', 'file:///h.html', 'h');
     assert.equal(d!.title, 'Hours');
