@@ -97,7 +97,13 @@ export type LedgerProblem =
    * newest checkpoint signed, or verify's own `checkpointEvery` for an old-form one):
    * checkpoints were deleted.
    */
-  | 'checkpoint_missing';
+  | 'checkpoint_missing'
+  /**
+   * A ledger table no longer has the shape the migrations give it (not STRICT, another
+   * primary key, a seq that is not its INTEGER rowid, other columns, a view, missing): it was
+   * rebuilt, so rows at seqs verify never reads could be in it. Reported first, at seq 0.
+   */
+  | 'schema_altered';
 
 /** The outcome of walking the chain. */
 export interface LedgerVerification {

@@ -10,6 +10,7 @@ import type { SignatureVerifier } from '../core/index.js';
 import type { Db } from '../store/index.js';
 import type { LedgerParallelVerifyOptions, LedgerVerifyOptions } from './types.js';
 import {
+  alteredTablesResult,
   readChainSnapshot,
   signatureProblem,
   startOf,
@@ -82,12 +83,16 @@ export async function verifyChainParallel(
   const file = (db.pragma('database_list') as Array<{ name: string; file: string }>).find((d) => d.name === 'main')?.file ?? '';
   if (threads <= 1 || db.inTransaction || file === '') return verifyChain(db, verifier, options);
 
-  const { snapshot, isGapFree } = db
+  const read = db
     .transaction(() => {
-      const read = readChainSnapshot(db, options);
-      return { snapshot: read, isGapFree: read.beforeChain === null && countEntries(db) === read.head.seq };
+      const altered = alteredTablesResult(db, options);
+      if (altered !== undefined) return { altered };
+      const snapshot = readChainSnapshot(db, options);
+      return { snapshot, isGapFree: snapshot.beforeChain === null && countEntries(db) === snapshot.head.seq };
     })
     .deferred();
+  if (read.altered !== undefined) return read.altered;
+  const { snapshot, isGapFree } = read;
   const finish = (start: WalkStart): ChainVerification => db.transaction(() => walkChain(db, verifier, snapshot, start)).deferred();
   // A chain with a hole (a row planted at a huge seq, say) is walked here: the walk names
   // the first hole at once, while ranges cut up to the head would take memory in

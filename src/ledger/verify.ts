@@ -8,6 +8,7 @@ import { checkpointColumns, hasIntervalColumn, toCheckpoint, type CheckpointRow 
 import { LedgerErrors } from './errors.js';
 import { checkpointPayload, entryHash, GENESIS_HASH, type HashedRow } from './hash-chain.js';
 import type { LedgerCheckpoint, LedgerHead, LedgerVerification } from './types.js';
+import { tableShapeProblem } from './table-shape.js';
 import { rangeWalker, type RangeChecks, type RangeProblem } from './verify-range.mjs';
 
 /**
@@ -101,6 +102,24 @@ function rowBeforeChain(db: Db): ChainSnapshot['beforeChain'] {
     if (seq < 1 && (lowest === null || seq < lowest.seq)) lowest = { seq, table };
   }
   return lowest;
+}
+
+/**
+ * The result for ledger tables that no longer have the shape the migrations give them, or
+ * undefined. Call it inside the read transaction, before `readChainSnapshot`: with such a
+ * table nothing else verify reads can be trusted (or may even be there to read).
+ */
+export function alteredTablesResult(db: Db, options: VerifyChainOptions = {}): ChainVerification | undefined {
+  const altered = tableShapeProblem(db);
+  if (altered === undefined) return undefined;
+  let head: LedgerHead = { seq: 0, hash: GENESIS_HASH, at: null };
+  try {
+    head = (db.prepare('SELECT seq, hash, at FROM ledger_entries ORDER BY seq DESC LIMIT 1').get() as LedgerHead | undefined) ?? head;
+  } catch {
+    // The table, or a column of it, is gone: the report says so; there is no head to give.
+  }
+  const result: LedgerVerification = { ok: false, checked: 0, checkpoints: 0, head, firstBad: altered };
+  return options.tenant === undefined ? result : { ...result, tenantEntries: { checked: 0, lastSeq: 0 } };
 }
 
 /** Reads the head, checkpoints and tail facts of the chain; call it inside a read transaction. */
@@ -261,6 +280,8 @@ export function verifyChain(db: Db, verifier: SignatureVerifier, options: Verify
   // A deferred transaction is a read snapshot in WAL mode: entries and checkpoints agree.
   return db
     .transaction(() => {
+      const altered = alteredTablesResult(db, options);
+      if (altered !== undefined) return altered;
       const snapshot = readChainSnapshot(db, options);
       return walkChain(db, verifier, snapshot, startOf(snapshot));
     })
