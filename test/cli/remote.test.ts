@@ -3,7 +3,7 @@
 // answers mapped to exit codes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -38,6 +38,17 @@ describe('writ in remote mode (--server)', () => {
     await server?.close();
     await app?.close();
     rmSync(home, { recursive: true, force: true });
+  });
+
+  test('ingest of a folder with a dangling symbolic link sends every other file and lists the link as failed (exit 2)', async () => {
+    const kb = mkdtempSync(join(home, 'kb-'));
+    writeFileSync(join(kb, 'a.md'), '# Kettles\n\nDescaling kettles monthly.\n');
+    symlinkSync(join(kb, 'nowhere.md'), join(kb, 'gone.md'));
+    const run = await as('sam', 'ingest', kb, '--readers', '*', '--json');
+    assert.equal(run.code, EXIT.INVALID_INPUT, run.stdout + run.stderr);
+    const summary = run.json<{ created: number; failed: Array<{ path: string; code: string }> }>();
+    assert.equal(summary.created, 1);
+    assert.deepEqual(summary.failed.map((f) => [f.path, f.code]), [[join(kb, 'gone.md'), 'RETRIEVAL_LOAD_FAILED']]);
   });
 
   test('search, propose, approve and execute over HTTP give the same exit codes as local mode', async () => {

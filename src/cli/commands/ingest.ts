@@ -131,7 +131,9 @@ function reportWatchError(ctx: CommandContext, error: unknown, path: string): vo
 // key's tenant. Unchanged documents are no-ops on the server (content hash), so a rerun
 // after Ctrl-C skips quickly over what already arrived.
 async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[], readers: string[], labels: string[]): Promise<ExitCode> {
-  const files = listLoadableFiles(paths);
+  // A folder entry that cannot be read (a dangling link, a subfolder without permission) is one failure, as locally.
+  const failed: IngestFileFailure[] = [];
+  const files = listLoadableFiles(paths, failed);
   const started = Date.now();
   const progress = createProgressLine(ctx.stderr, { label: 'ingest', silent: ctx.out.json });
   let stop = false;
@@ -139,7 +141,6 @@ async function ingestRemote(ctx: CommandContext, remote: Remote, paths: string[]
     stop = true;
   });
   const counts = { created: 0, updated: 0, unchanged: 0, keptRevoked: 0, chunks: 0 };
-  const failed: IngestFileFailure[] = [];
   let vectorsPending = 0;
   let warning: RemoteIngestAnswer['warning'];
   let filesDone = 0;
