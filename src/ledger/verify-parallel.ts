@@ -87,18 +87,15 @@ export async function verifyChainParallel(
     .transaction(() => {
       const altered = alteredTablesResult(db, options);
       if (altered !== undefined) return { altered };
-      const snapshot = readChainSnapshot(db, options);
-      return { snapshot, isGapFree: snapshot.beforeChain === null && countEntries(db) === snapshot.head.seq };
+      return { snapshot: readChainSnapshot(db, options), rows: countEntries(db) };
     })
     .deferred();
   if (read.altered !== undefined) return read.altered;
-  const { snapshot, isGapFree } = read;
+  const { snapshot, rows } = read;
   const finish = (start: WalkStart): ChainVerification => db.transaction(() => walkChain(db, verifier, snapshot, start)).deferred();
-  // A chain with a hole (a row planted at a huge seq, say) is walked here: the walk names
-  // the first hole at once, while ranges cut up to the head would take memory in
-  // proportion to its seq rather than to the entries there are.
-  if (!isGapFree) return finish(startOf(snapshot));
-  const ranges = rangesOf(snapshot, options.entriesPerRange ?? ENTRIES_PER_RANGE);
+  // A planted row below seq 1 is reported before any walk.
+  if (snapshot.beforeChain !== null) return finish(startOf(snapshot));
+  const ranges = rangesOf(snapshot, lastSeqToCut(snapshot, rows), options.entriesPerRange ?? ENTRIES_PER_RANGE);
   const workerCount = Math.min(callerWalks ? threads - 1 : threads, callerWalks ? ranges.length - 1 : ranges.length);
   const entries = snapshot.head.seq - snapshot.fromSeq + 1;
   if (snapshot.prevHash === undefined || entries < (options.minEntriesForThreads ?? MIN_ENTRIES_FOR_THREADS) || workerCount < 1) {
@@ -138,24 +135,34 @@ export async function verifyChainParallel(
 }
 
 /**
- * The number of entries. With no row below seq 1, the seqs are distinct integers from 1 to
- * the head, so they number the head's seq exactly when none is missing. A bare `count(*)`
- * is SQLite's cheapest count: it reads the smallest index's pages without decoding a row
- * (measured: ~3 ms per 200,000 entries, against ~40 ms for a count over a seq range and
- * ~2 s for the walk). A hole before `fromSeq` also sends the walk to the calling thread:
- * slower, not wrong.
+ * The number of entries. A bare `count(*)` is SQLite's cheapest count: it reads the
+ * smallest index's pages without decoding a row (measured: ~3 ms per 200,000 entries,
+ * against ~40 ms for a count over a seq range and ~2 s for the walk).
  */
 function countEntries(db: Db): number {
   return db.prepare('SELECT count(*) FROM ledger_entries').pluck().get() as number;
 }
 
-/** Cuts [fromSeq, head] into ranges of `size` entries, each with the checkpoints inside it. */
-function rangesOf(snapshot: ChainSnapshot, size: number): ChainRange[] {
+/**
+ * The last seq the ranges reach: the head, or the last seq before it at which `rows`
+ * entries run out. The seqs are distinct integers from 1 on (the table's shape and the
+ * out_of_range check saw to that), so when fewer than `head - fromSeq + 1` of them lie in
+ * [fromSeq, head], one of [fromSeq, fromSeq - 1 + rows] is missing: the first hole lies in
+ * the ranges, where the walk names it as verify does (as a gap, or an earlier problem
+ * first). Ranges cut up to a row planted at a huge seq would take memory in proportion to
+ * its seq rather than to the entries there are.
+ */
+function lastSeqToCut(snapshot: ChainSnapshot, rows: number): number {
+  return Math.min(snapshot.head.seq, snapshot.fromSeq - 1 + rows);
+}
+
+/** Cuts [fromSeq, last] into ranges of `size` entries, each with the checkpoints inside it. */
+function rangesOf(snapshot: ChainSnapshot, last: number, size: number): ChainRange[] {
   const ranges: ChainRange[] = [];
   const { checkpoints } = snapshot;
   let cp = 0;
-  for (let from = snapshot.fromSeq; from <= snapshot.head.seq; from += size) {
-    const to = Math.min(snapshot.head.seq, from + size - 1);
+  for (let from = snapshot.fromSeq; from <= last; from += size) {
+    const to = Math.min(last, from + size - 1);
     const first = cp;
     while (cp < checkpoints.length && (checkpoints[cp] as { seq: number }).seq <= to) cp++;
     const inside = checkpoints.slice(first, cp).map(({ seq, headHash, source }) => ({ seq, headHash, source }));

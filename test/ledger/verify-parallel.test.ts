@@ -117,6 +117,30 @@ describe('ledger verifyAsync (parallel verify)', () => {
     });
   }
 
+  test('a deleted entry is walked up to on worker threads: the calling thread kept free walks only from the range holding it', async () => {
+    const f = chainOf(40);
+    deleteEntry(f, 30);
+    // The first seq of each page the calling thread's walk reads.
+    const db = f.store.db;
+    const starts: number[] = [];
+    const prepare = db.prepare;
+    db.prepare = ((sql: string) => {
+      const statement = prepare.call(db, sql);
+      if (!sql.includes('json_valid(body)')) return statement;
+      const all = statement.all.bind(statement) as (...args: unknown[]) => unknown[];
+      return Object.assign(statement, { all: (...args: unknown[]) => (starts.push(args[0] as number), all(...args)) });
+    }) as typeof db.prepare;
+    let result: LedgerVerification;
+    try {
+      result = await f.ledger.verifyAsync(MODES['three workers'] as LedgerParallelVerifyOptions);
+    } finally {
+      delete (db as { prepare?: unknown }).prepare;
+    }
+    assert.deepEqual(result, f.ledger.verify());
+    assert.equal(result.firstBad?.problem, 'gap');
+    assert.deepEqual(starts, [25], 'the walk here started at the range holding the hole');
+  });
+
   test('entries swapped across a range boundary are reordered', async () => {
     const f = chainOf(40);
     swapEntries(f, 16, 17);
