@@ -44,8 +44,8 @@ export const RetrievalErrors = defineErrors('retrieval', {
   },
   RETRIEVAL_LOAD_FAILED: {
     status: 400,
-    meaning: 'a file could not be read or parsed into documents',
-    fix: 'check the file exists, is readable and matches its format (JSON/JSONL records need the chosen text field)',
+    meaning: 'a file or folder entry could not be read or parsed into documents: missing or unreadable, a dangling symbolic link, not UTF-8, invalid JSON, a JSON string with a lone surrogate, two records with one id, HTML nested too deeply to convert',
+    fix: 'read the message: it names the file (and the record, field or line); make it readable and valid for its format (JSON/JSONL records need the chosen text field and distinct ids), then rerun: a folder ingest resumes and retries only the failed files',
   },
   RETRIEVAL_INDEX_MISMATCH: {
     status: 500,
