@@ -1,6 +1,6 @@
 // Integration tests of what a folder ingest does with input it cannot take: each bad file or
 // folder entry is one typed failure and every other file is stored. Real SQLite and ledger,
-// the bundled model, an in-memory vector index (no Chroma: these are about the store).
+// the bundled model, one Chroma child for the file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -8,34 +8,20 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isWritError, openKeyring, sha256Hex } from '../../src/core/index.js';
-import { createLedger, ledgerMigrations } from '../../src/ledger/index.js';
-import { openStore, type Store } from '../../src/store/index.js';
+import { isWritError, sha256Hex } from '../../src/core/index.js';
+import type { Store } from '../../src/store/index.js';
+import { startChroma, type ChromaServer } from '../../src/retrieval/chroma-server.js';
 import { createEmbedder } from '../../src/retrieval/embedder.js';
 import type { Embedder } from '../../src/retrieval/embedder-types.js';
-import { createRetrieval, retrievalMigrations, type Retrieval, type VectorIndexPort } from '../../src/retrieval/index.js';
+import { openRetrievalStack, type RetrievalStack } from '../../scripts/retrieval-stack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'writ-folder-errors-'));
 let embedder: Embedder;
-const opened: Array<{ store: Store; retrieval: Retrieval }> = [];
+let chroma: ChromaServer;
+const opened: RetrievalStack[] = [];
 
-/** A vector index that keeps vectors in memory: these tests look at SQLite only. */
-function memoryIndex(): VectorIndexPort {
-  const rows = new Map<string, unknown>();
-  return {
-    upsert: async (r) => void r.forEach((x) => rows.set(x.id, x)),
-    query: async () => [],
-    delete: async (ids) => void ids.forEach((id) => rows.delete(id)),
-    count: async () => rows.size,
-  };
-}
-
-function open(): { store: Store; retrieval: Retrieval } {
-  const home = mkdtempSync(join(dir, 'home-'));
-  const store = openStore({ path: join(home, 'writ.db'), migrations: [...ledgerMigrations, ...retrievalMigrations], backgroundCheckpoint: false });
-  const ledger = createLedger({ store, keyring: openKeyring({ dir: join(home, 'keys'), purpose: 'ledger' }) });
-  const retrieval = createRetrieval({ store, ledger, embedder, vectorIndex: memoryIndex() });
-  const s = { store, retrieval };
+async function open(): Promise<RetrievalStack> {
+  const s = await openRetrievalStack({ chroma, embedder, home: mkdtempSync(join(dir, 'home-')) });
   opened.push(s);
   return s;
 }
@@ -55,14 +41,13 @@ const uri = (root: string, name: string): string => pathToFileURL(join(root, nam
 const opts = { tenant: 'acme', readers: ['*'] };
 
 before(async () => {
+  chroma = await startChroma({ dataDir: join(dir, 'chroma') });
   embedder = await createEmbedder({ model: 'bundled' });
 });
 
 after(async () => {
-  for (const s of opened) {
-    s.retrieval.close();
-    s.store.close();
-  }
+  for (const s of opened) await s.close();
+  await chroma?.stop();
   await embedder?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -75,7 +60,7 @@ describe('a folder ingest with one bad file stores every other file', () => {
       'c.md': '# Charlie\n\ncharlie kettles\n',
       'd.jsonl': '{"id":"\\udc00","text":"an id with a lone surrogate"}\n',
     });
-    const { store, retrieval } = open();
+    const { store, retrieval } = await open();
     const summary = await retrieval.ingestPath([root], opts);
     assert.deepEqual(summary.failed.map((f) => [f.path, f.code]), [[join(root, 'b.jsonl'), 'RETRIEVAL_LOAD_FAILED'], [join(root, 'd.jsonl'), 'RETRIEVAL_LOAD_FAILED']]);
     assert.match(summary.failed[0]!.message, /record 2 of .*b\.jsonl`: field `text` holds a lone surrogate \(\\ud800\) at character 4/);
@@ -85,7 +70,7 @@ describe('a folder ingest with one bad file stores every other file', () => {
   });
 
   test('an API ingest of text with a lone surrogate is INVALID_INPUT naming the field, and stores nothing', async () => {
-    const { store, retrieval } = open();
+    const { store, retrieval } = await open();
     const err = await retrieval.ingest([{ tenant: 'acme', sourceUri: 'kb://x', text: 'hi \ud800 there', readers: ['*'] }]).then(
       () => assert.fail('ingested'),
       (e: unknown) => e,
@@ -99,7 +84,7 @@ describe('a folder ingest with one bad file stores every other file', () => {
 
   test('HTML nested too deeply to convert fails its file with a typed error; the other files are stored', async () => {
     const root = folder({ 'a.md': '# Alpha\n\nalpha teapots\n', 'deep.html': `<html><body>${'<div>'.repeat(5000)}deep${'</div>'.repeat(5000)}</body></html>` });
-    const { store, retrieval } = open();
+    const { store, retrieval } = await open();
     const summary = await retrieval.ingestPath([root], opts);
     assert.deepEqual(summary.failed.map((f) => [f.path, f.code]), [[join(root, 'deep.html'), 'RETRIEVAL_LOAD_FAILED']]);
     assert.match(summary.failed[0]!.message, /nests its HTML elements too deeply/);
@@ -108,7 +93,7 @@ describe('a folder ingest with one bad file stores every other file', () => {
 
   test('a dangling symbolic link in the folder is one failure; the other files are stored, and with revokeMissing a folder that became a dangling link keeps its documents', async () => {
     const root = folder({ 'a.md': '# Alpha\n\nalpha teapots\n', 'sub/s.md': '# Sub\n\nsub kettles\n' });
-    const { store, retrieval } = open();
+    const { store, retrieval } = await open();
     assert.equal((await retrieval.ingestPath([root], { ...opts, revokeMissing: true })).created, 2);
     symlinkSync(join(root, 'nowhere.md'), join(root, 'gone.md'));
     rmSync(join(root, 'sub'), { recursive: true });
@@ -144,7 +129,7 @@ const failures = []; const files = listLoadableFiles([${JSON.stringify(root)}], 
 
   test('JSON records with one id fail their file, naming the id and both records, rather than one silently replacing the other', async () => {
     const root = folder({ 'a.md': '# Alpha\n', 'e.json': '[{"id":"dup","text":"first record"},{"id":"ok","text":"fine"},{"id":"dup","text":"second record"}]' });
-    const { store, retrieval } = open();
+    const { store, retrieval } = await open();
     const summary = await retrieval.ingestPath([root], opts);
     assert.deepEqual(summary.failed.map((f) => f.path), [join(root, 'e.json')]);
     assert.match(summary.failed[0]!.message, /records 1 and 3 of .*e\.json` have the same id `dup`/);
@@ -155,7 +140,7 @@ const failures = []; const files = listLoadableFiles([${JSON.stringify(root)}], 
 describe('what a folder ingest stores', () => {
   test('text cut where there is no space is stored as the exact slice of the document, surrogate pairs whole, its hash matching', async () => {
     const text = `a${'\u{1F600}'.repeat(1500)}`;
-    const { store, retrieval } = open();
+    const { store, retrieval } = await open();
     await retrieval.ingest([{ tenant: 'acme', sourceUri: 'kb://emoji', text, readers: ['*'] }]);
     const rows = store.db.prepare('SELECT text, content_hash, char_start, char_end FROM chunks ORDER BY ordinal').all() as Array<{ text: string; content_hash: string; char_start: number; char_end: number }>;
     assert.ok(rows.length >= 2);
@@ -167,7 +152,7 @@ describe('what a folder ingest stores', () => {
 
   test('a pretty-printed JSON file holding one object is stored as one record', async () => {
     const root = folder({ 'd.json': '{\n  "id": "p1",\n  "text": "pretty printed single object"\n}\n' });
-    const { store, retrieval } = open();
+    const { store, retrieval } = await open();
     const summary = await retrieval.ingestPath([root], opts);
     assert.deepEqual(summary.failed, []);
     assert.deepEqual(sources(store), [`${uri(root, 'd.json')}#p1`]);
@@ -176,7 +161,7 @@ describe('what a folder ingest stores', () => {
   test('a Markdown file whose first heading is over 1,000 characters is stored, its title cut at a character boundary', async () => {
     const heading = `${'Ünïcödé 😀 '.repeat(120)}end`;
     const root = folder({ 'long.md': `# ${heading}\n\nbody\n` });
-    const { store, retrieval } = open();
+    const { store, retrieval } = await open();
     const summary = await retrieval.ingestPath([root], opts);
     assert.deepEqual(summary.failed, []);
     const title = store.db.prepare('SELECT title FROM documents WHERE source_uri = ?').pluck().get(uri(root, 'long.md')) as string;
