@@ -103,7 +103,14 @@ export type LedgerProblem =
    * primary key, a seq that is not its INTEGER rowid, other columns, a view, missing): it was
    * rebuilt, so rows at seqs verify never reads could be in it. Reported first, at seq 0.
    */
-  | 'schema_altered';
+  | 'schema_altered'
+  /**
+   * SQLite's integrity check of a ledger table and its indexes fails (the message quotes its
+   * first complaint): typically an index that lineage and impact read was pointed at a
+   * b-tree that leaves out entries, which the walk itself never reads. Reported before the
+   * walk, at seq 0.
+   */
+  | 'index_corrupt';
 
 /** The outcome of walking the chain. */
 export interface LedgerVerification {
@@ -162,13 +169,17 @@ export interface LedgerParallelVerifyOptions extends LedgerVerifyOptions {
    */
   readonly threads?: number;
   /**
-   * With fewer entries to check, the calling thread walks them alone: a worker thread costs
+   * With fewer entries in the ledger (all of them, whatever `fromSeq`: the integrity check
+   * reads every row), the calling thread walks and checks them alone: a worker thread costs
    * ~60–85 ms and as much CPU to start and warm up. Default 30,000.
    */
   readonly minEntriesForThreads?: number;
   /** Entries a thread claims at a time. Default 4096. */
   readonly entriesPerRange?: number;
-  /** Walk on worker threads only, so the calling thread's event loop stays free (a server). Default false. */
+  /**
+   * Walk, and run the integrity check, on worker threads only, so the calling thread's event
+   * loop stays free (a server); it does that work itself only for a worker that failed. Default false.
+   */
   readonly keepCallingThreadFree?: boolean;
 }
 

@@ -1,6 +1,7 @@
 // Verify on several threads. The chain up to the head (read in one read transaction) is cut
 // into ranges that worker threads, and the calling thread unless told not to, claim in turn
-// and walk with the checks of verify-range.mjs, each on its own connection. The calling
+// and walk with the checks of verify-range.mjs, each on its own connection; the first worker
+// also runs SQLite's integrity check of the ledger tables, off the calling thread. The calling
 // thread then joins the ranges at their boundaries and finishes with verify's own walk:
 // from the first range that did not pass (to name the problem exactly as verify does), or
 // from the head (to check the tail). The result is the one `verifyChain` returns.
@@ -25,6 +26,7 @@ import {
   claimLimit,
   claimRange,
   FAST_CHECKS,
+  integrityProblem,
   isWholeRange,
   PAGE,
   rangeClaims,
@@ -32,6 +34,7 @@ import {
   stopClaimsFrom,
   type ChainRange,
   type RangeOutcome,
+  type RangeProblem,
 } from './verify-range.mjs';
 
 /** `verifyChain`'s options and how to spread the walk over threads (see `LedgerParallelVerifyOptions`). */
@@ -92,20 +95,26 @@ export async function verifyChainParallel(
     .deferred();
   if (read.altered !== undefined) return read.altered;
   const { snapshot, rows } = read;
-  const finish = (start: WalkStart): ChainVerification => db.transaction(() => walkChain(db, verifier, snapshot, start)).deferred();
-  // A planted row below seq 1 is reported before any walk.
-  if (snapshot.beforeChain !== null) return finish(startOf(snapshot));
+  // The integrity check's outcome as a worker reported it (null: ok); undefined until then.
+  // Without one (no worker started, or it died or stalled first) it runs here, in `finish`.
+  let integrity: RangeProblem | null | undefined;
+  const integrityHere = (): RangeProblem | undefined => (integrity === undefined ? integrityProblem(db) : (integrity ?? undefined));
+  const finish = (start: WalkStart): ChainVerification => db.transaction(() => walkChain(db, verifier, snapshot, start, integrityHere)).deferred();
+  // A planted row below seq 1, or a missing entry before `fromSeq`, is reported before the
+  // integrity check and the walk.
+  if (snapshot.beforeChain !== null || snapshot.prevHash === undefined) return finish(startOf(snapshot));
+  // The integrity check reads every row of the tables, so their size (not how many entries
+  // from `fromSeq` on are walked) decides whether threads pay off.
+  if (rows < (options.minEntriesForThreads ?? MIN_ENTRIES_FOR_THREADS)) return finish(startOf(snapshot));
   const ranges = rangesOf(snapshot, lastSeqToCut(snapshot, rows), options.entriesPerRange ?? ENTRIES_PER_RANGE);
-  const workerCount = Math.min(callerWalks ? threads - 1 : threads, callerWalks ? ranges.length - 1 : ranges.length);
-  const entries = snapshot.head.seq - snapshot.fromSeq + 1;
-  if (snapshot.prevHash === undefined || entries < (options.minEntriesForThreads ?? MIN_ENTRIES_FOR_THREADS) || workerCount < 1) {
-    return finish(startOf(snapshot));
-  }
+  // At least one worker: the first runs the integrity check off this thread.
+  const workerCount = Math.max(1, Math.min(callerWalks ? threads - 1 : threads, callerWalks ? ranges.length - 1 : ranges.length));
 
   const claims = rangeClaims(ranges.length);
   const outcomes: Array<RangeOutcome | undefined> = new Array<RangeOutcome | undefined>(ranges.length);
-  const workers = startWorkers(workerCount, setup.script ?? WORKER_SCRIPT, { path: file, ranges, claims, tenant: snapshot.tenant }, (index, outcome) => {
-    if (Number.isSafeInteger(index) && index >= 0 && index < ranges.length) outcomes[index] = outcome;
+  const workers = startWorkers(workerCount, setup.script ?? WORKER_SCRIPT, { path: file, ranges, claims, tenant: snapshot.tenant }, (message) => {
+    if ('integrity' in message) integrity = message.integrity;
+    else if (Number.isSafeInteger(message.index) && message.index >= 0 && message.index < ranges.length) outcomes[message.index] = message.outcome;
   });
 
   let badSignatureSeq = Infinity;
@@ -130,7 +139,7 @@ export async function verifyChainParallel(
     for (const w of workers) w.terminate().catch(() => undefined);
     throw err;
   }
-  await collect(workers, () => isEveryRangeIn(outcomes, claimLimit(claims)), setup.stallMs ?? STALL_MS);
+  await collect(workers, () => integrity !== undefined && isEveryRangeIn(outcomes, claimLimit(claims)), setup.stallMs ?? STALL_MS);
   return finish(joinRanges(snapshot, ranges, outcomes, badSignatureSeq));
 }
 
@@ -207,23 +216,27 @@ function joinRanges(snapshot: ChainSnapshot, ranges: readonly ChainRange[], outc
   return start;
 }
 
+/** What a worker posts: the outcome of a range, or (the first worker, once) of the integrity check. */
+type WorkerMessage = { readonly index: number; readonly outcome: RangeOutcome } | { readonly integrity: RangeProblem | null };
+
 function startWorkers(
   count: number,
   script: URL,
   data: { path: string; ranges: ChainRange[]; claims: Int32Array; tenant: string | undefined },
-  onOutcome: (index: number, outcome: RangeOutcome) => void,
+  onMessage: (message: WorkerMessage) => void,
 ): Worker[] {
   const workers: Worker[] = [];
   for (let i = 0; i < count; i++) {
     let worker: Worker;
     try {
       // No inherited `--import tsx`: the worker is plain JS, and the loader would cost
-      // ~200 ms of CPU per worker (measured).
-      worker = new Worker(script, { workerData: data, execArgv: [] });
+      // ~200 ms of CPU per worker (measured). The first runs the integrity check before
+      // claiming ranges, while the others walk.
+      worker = new Worker(script, { workerData: { ...data, checkIntegrity: i === 0 }, execArgv: [] });
     } catch {
-      break; // fewer workers; the calling thread walks what they would have
+      break; // fewer workers; the calling thread walks (and checks) what they would have
     }
-    worker.on('message', (m: { index: number; outcome: RangeOutcome }) => onOutcome(m.index, m.outcome));
+    worker.on('message', onMessage);
     // A failed worker is not the caller's error: its ranges are walked here instead.
     worker.on('error', () => undefined);
     workers.push(worker);

@@ -64,6 +64,8 @@ export declare const PAGE: number;
 export declare const FAST_CHECKS: RangeChecks;
 /** Prepares the walk's statements on `db` once; the returned function walks one range, counting the passed entries of `tenant` when given. */
 export declare function rangeWalker(db: Db, tenant?: string): WalkRange;
+/** SQLite's integrity check of each ledger table and its indexes: the problem (`index_corrupt`) quoting its first complaint, or undefined. */
+export declare function integrityProblem(db: Db): RangeProblem | undefined;
 /** True when a walk of `range` found nothing wrong and reached its last seq. */
 export declare function isWholeRange(outcome: RangeOutcome, range: ChainRange): boolean;
 /** The shared counters through which threads claim `count` ranges. */

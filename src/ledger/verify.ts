@@ -9,7 +9,7 @@ import { LedgerErrors } from './errors.js';
 import { checkpointPayload, entryHash, GENESIS_HASH, type HashedRow } from './hash-chain.js';
 import type { LedgerCheckpoint, LedgerHead, LedgerVerification } from './types.js';
 import { tableShapeProblem } from './table-shape.js';
-import { rangeWalker, type RangeChecks, type RangeProblem } from './verify-range.mjs';
+import { integrityProblem, rangeWalker, type RangeChecks, type RangeProblem } from './verify-range.mjs';
 
 /**
  * How far from its place (in seqs, either way) `verify` looks for the seq a moved entry was
@@ -216,9 +216,17 @@ function missingCheckpointProblem(verifier: SignatureVerifier, snapshot: ChainSn
 /**
  * Walks the snapshot's chain from `start` to its head with every check, then checks the
  * tail (checkpoints and refs past the head). Entries at or below the head never change, so
- * this may run in a later transaction than the one that read the snapshot.
+ * this may run in a later transaction than the one that read the snapshot. `integrity`
+ * gives the outcome of `integrityProblem` (run here, or already on a worker thread); it is
+ * asked only when no row lies below the chain and its start is there.
  */
-export function walkChain(db: Db, verifier: SignatureVerifier, snapshot: ChainSnapshot, start: WalkStart): ChainVerification {
+export function walkChain(
+  db: Db,
+  verifier: SignatureVerifier,
+  snapshot: ChainSnapshot,
+  start: WalkStart,
+  integrity: () => RangeProblem | undefined,
+): ChainVerification {
   const { head, checkpoints, fromSeq } = snapshot;
   let checked = start.checked;
   let checkpointsChecked = start.checkpoints;
@@ -232,6 +240,13 @@ export function walkChain(db: Db, verifier: SignatureVerifier, snapshot: ChainSn
     return withTenant({ ok: false, checked: 0, checkpoints: 0, head, firstBad: planted });
   }
   if (start.prevHash === undefined) return report({ seq: start.from - 1, problem: 'gap', message: `entry ${start.from - 1} is missing` });
+  // An index that disagrees with its table is a problem of the tables, not of one entry:
+  // named before the walk, whatever it would find.
+  const corrupt = integrity();
+  if (corrupt !== undefined) {
+    tenantEntries = { checked: 0, lastSeq: 0 };
+    return withTenant({ ok: false, checked: 0, checkpoints: 0, head, firstBad: corrupt });
+  }
 
   const fullRow = db.prepare(`SELECT ${ROW_COLUMNS} FROM ledger_entries WHERE seq = ?`).raw();
   const checks: RangeChecks<PinnedCheckpoint> = {
@@ -283,7 +298,7 @@ export function verifyChain(db: Db, verifier: SignatureVerifier, options: Verify
       const altered = alteredTablesResult(db, options);
       if (altered !== undefined) return altered;
       const snapshot = readChainSnapshot(db, options);
-      return walkChain(db, verifier, snapshot, startOf(snapshot));
+      return walkChain(db, verifier, snapshot, startOf(snapshot), () => integrityProblem(db));
     })
     .deferred();
 }

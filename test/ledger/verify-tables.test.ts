@@ -1,9 +1,12 @@
-// Tamper evidence below the rows: ledger tables rebuilt with another shape (so a row can sit
-// at a seq verify's pages never reach), in every verify mode.
+// Tamper evidence below the rows, in every verify mode: ledger tables rebuilt with another
+// shape (so a row can sit at a seq verify's pages never reach), and indexes pointed at
+// b-trees that leave entries out (so lineage and impact lose them while the chain verifies).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { APPEND_ONLY_TRIGGERS, APPEND_ONLY_TRIGGERS_SQL, ledgerMigrations, type LedgerApi, type LedgerVerification } from '../../src/ledger/index.js';
 import { tableShapeProblem } from '../../src/ledger/table-shape.js';
+import { verifyChainParallel } from '../../src/ledger/verify-parallel.js';
+import { verifyChain } from '../../src/ledger/verify.js';
 import { openStore, type Db } from '../../src/store/index.js';
 import { makeFixture, sampleEntry, type Fixture } from './fixtures.js';
 
@@ -104,4 +107,97 @@ describe('ledger verify checks the shape of its tables', () => {
     await expectAlteredEverywhere(f.ledger, /^table `ledger_checkpoints` is missing/);
     assert.equal(f.ledger.verify().head.seq, 6);
   });
+});
+
+/**
+ * Points `ledger_refs_by_ref` and `ledger_entries_by_subject` at b-trees built without the
+ * rows of entry `seq`, as an attacker with the file and `PRAGMA writable_schema` would
+ * (the tables and their rows stay as they were). Takes effect on connections opened after.
+ */
+function swapIndexesLeavingOut(db: Db, seq: number): void {
+  db.exec(`
+    CREATE TABLE swap_refs (seq INTEGER NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (seq, ref)) STRICT, WITHOUT ROWID;
+    INSERT INTO swap_refs SELECT * FROM ledger_refs WHERE seq <> ${seq};
+    CREATE INDEX swap_refs_by_ref ON swap_refs (substr(ref, instr(ref, '_') + 1));
+    CREATE TABLE swap_entries (seq INTEGER PRIMARY KEY, subject_id TEXT);
+    INSERT INTO swap_entries SELECT seq, subject_id FROM ledger_entries WHERE seq <> ${seq};
+    CREATE INDEX swap_entries_by_subject ON swap_entries (subject_id, seq);`);
+  db.unsafeMode(true);
+  try {
+    db.pragma('writable_schema = ON');
+    db.exec(`
+      UPDATE sqlite_master SET rootpage = (SELECT rootpage FROM sqlite_master WHERE name = 'swap_refs_by_ref') WHERE name = 'ledger_refs_by_ref';
+      UPDATE sqlite_master SET rootpage = (SELECT rootpage FROM sqlite_master WHERE name = 'swap_entries_by_subject') WHERE name = 'ledger_entries_by_subject';
+      DELETE FROM sqlite_master WHERE name LIKE 'swap_%';`);
+    db.pragma('writable_schema = OFF');
+  } finally {
+    db.unsafeMode(false);
+  }
+}
+
+/** Records the SQL the connection prepares that runs SQLite's integrity check. */
+function spyIntegrityChecks(db: Db): { readonly seen: string[]; restore(): void } {
+  const seen: string[] = [];
+  const prepare = db.prepare;
+  db.prepare = ((sql: string) => {
+    if (sql.includes('integrity_check')) seen.push(sql);
+    return prepare.call(db, sql);
+  }) as typeof db.prepare;
+  return { seen, restore: () => void delete (db as { prepare?: unknown }).prepare };
+}
+
+describe('ledger verify checks the indexes lineage and impact read', () => {
+  test('indexes pointed at b-trees that leave an entry out are named as index_corrupt in every mode', async () => {
+    const f = chainOf(12);
+    swapIndexesLeavingOut(f.store.db, 5);
+    const { store, ledger } = f.reopen();
+    // What the attack gains: the chain still links, but queries lose entry 5.
+    assert.deepEqual(ledger.entriesAbout('prp_5'), []);
+    assert.equal(ledger.impact('doc_A').entries.some((e) => e.seq === 5), false);
+    const result = ledger.verify();
+    assert.deepEqual({ ok: result.ok, seq: result.firstBad?.seq, problem: result.firstBad?.problem, checked: result.checked }, { ok: false, seq: 0, problem: 'index_corrupt', checked: 0 });
+    assert.match(result.firstBad?.message ?? '', /^SQLite's integrity check of `ledger_entries` and its indexes fails: `(wrong # of entries in|row \d+ missing from) index ledger_entries_by_subject/);
+    assert.deepEqual(ledger.verify({ fromSeq: 9 }), result);
+    for (const [mode, options] of Object.entries(MODES)) {
+      assert.deepEqual(await ledger.verifyAsync(options), result, mode);
+      assert.deepEqual(await ledger.verifyAsync({ ...options, fromSeq: 9 }), result, `${mode}, from 9`);
+    }
+    const tenant = await ledger.verifyForTenant('acme', MODES['three workers']);
+    assert.deepEqual({ ok: tenant.ok, seq: tenant.firstBad?.seq, problem: tenant.firstBad?.problem }, { ok: false, seq: undefined, problem: 'index_corrupt' });
+    assert.equal(store.db.prepare('PRAGMA integrity_check(ledger_refs)').pluck().get() === 'ok', false, 'the refs index is caught too');
+  });
+
+  test('with the calling thread kept free, the integrity check runs on a worker thread', async () => {
+    const f = chainOf(12);
+    const spy = spyIntegrityChecks(f.store.db);
+    try {
+      assert.equal((await f.ledger.verifyAsync(MODES['three workers'])).ok, true);
+      assert.deepEqual(spy.seen, [], 'no integrity check on the calling thread');
+      f.ledger.verify();
+      assert.equal(spy.seen.length, 3, 'verify checks the three tables on its own thread');
+    } finally {
+      spy.restore();
+    }
+    swapIndexesLeavingOut(f.store.db, 5);
+    const { store, ledger } = f.reopen();
+    const reopened = spyIntegrityChecks(store.db);
+    try {
+      assert.equal((await ledger.verifyAsync(MODES['three workers'])).firstBad?.problem, 'index_corrupt');
+      assert.deepEqual(reopened.seen, [], 'the worker reported it');
+    } finally {
+      reopened.restore();
+    }
+  });
+
+  for (const name of ['crash', 'quit']) {
+    test(`a worker that ${name === 'crash' ? 'cannot start' : 'exits first'} leaves the integrity check to the calling thread`, async () => {
+      const f = chainOf(12);
+      swapIndexesLeavingOut(f.store.db, 5);
+      const { store } = f.reopen();
+      const script = new URL(`./verify-workers/${name}.mjs`, import.meta.url);
+      const result = await verifyChainParallel(store.db, f.keyring, MODES['three workers'], { script, stallMs: 300 });
+      assert.deepEqual(result, verifyChain(store.db, f.keyring));
+      assert.equal(result.firstBad?.problem, 'index_corrupt');
+    });
+  }
 });

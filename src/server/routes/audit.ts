@@ -23,7 +23,7 @@ const TenantVerificationSchema = z
     firstBad: z
       .object({
         seq: z.number().int().optional().describe("only when the entry is of the caller's tenant"),
-        problem: z.string().describe('`hash_mismatch`, `broken_link`, `gap`, `reordered`, `checkpoint_signature`, `checkpoint_mismatch`, `truncated`, `refs_mismatch`, `out_of_range`, `checkpoint_missing` or `schema_altered`'),
+        problem: z.string().describe('`hash_mismatch`, `broken_link`, `gap`, `reordered`, `checkpoint_signature`, `checkpoint_mismatch`, `truncated`, `refs_mismatch`, `out_of_range`, `checkpoint_missing`, `schema_altered` or `index_corrupt`'),
         message: z.string().describe("the detail when the entry is of the caller's tenant; otherwise one that names no entry"),
       })
       .optional()
