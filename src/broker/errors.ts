@@ -17,6 +17,11 @@ export const BrokerErrors = defineErrors('broker', {
     meaning: 'one or more policies do not parse, do not validate against the schema generated from the catalog, or carry bad annotations; `details.problems` lists every one with its file and Cedar\'s message',
     fix: 'correct each listed policy (see src/broker/policy/README.md for the schema and annotations) and start again',
   },
+  BROKER_POLICY_ENGINE_FAILED: {
+    status: 500,
+    meaning: 'a call into Cedar (the WebAssembly policy engine) failed instead of answering, e.g. a trap; its instance was replaced and nothing was decided or recorded',
+    fix: 'retry; if it persists, report it with the request id and the policy text or request that caused it',
+  },
   BROKER_POLICY_UNREADABLE: {
     status: 500,
     meaning: 'a policy folder or `.cedar` file cannot be read',

@@ -3,10 +3,11 @@
 // approval obligations (policy annotations) turn an allow into needs_approval.
 // Evaluation does no I/O: policy sets are pre-parsed per (action, principal type) slice
 // when the engine is created (one Cedar call per side of a decision), requests carry only
-// what the slice's policies read, and Cedar's answers are memoised on that request.
-import './wasm-calls.js'; // first: keeps V8 from an abort on Node 20 (see the module)
-import { preparsePolicySet, statefulIsAuthorized, type AuthorizationAnswer, type EntityJson, type PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
-import { WritError, sealOf, type Principal } from '../../core/index.js';
+// what the slice's policies read, and Cedar's answers are memoised on that request. Should
+// Cedar fail (a trap), its instance is replaced (./cedar.ts) and the slices pre-parsed again.
+import { callCedar, cedarGeneration, cedarReplacements } from './cedar.js'; // first: keeps V8 from an abort on Node 20 (./wasm-calls.ts)
+import type { AuthorizationAnswer, EntityJson, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
+import { WritError, isWritError, sealOf, type Principal } from '../../core/index.js';
 import type { Catalog } from '../catalog.js';
 import { BrokerErrors } from '../errors.js';
 import type { Facts } from '../facts-schema.js';
@@ -42,12 +43,20 @@ export interface PolicyEngine {
   /**
    * Decides `facts` (as the broker computes them: `FactsSchema` output; not re-parsed here,
    * to keep decisions fast). Never throws for a deny or a policy error: those are results.
+   * Throws BROKER_POLICY_ENGINE_FAILED when Cedar itself fails (a WebAssembly trap) on a
+   * fresh instance too: that is no decision, so it is not turned into a deny.
    */
   decide(facts: Facts): PolicyDecision;
   /** What `policySetHash` seals: the catalog, the schema and the policies (recorded in the ledger when the set is activated). */
   describe(): { readonly catalog: Catalog; readonly schema: CedarSchemaJson; readonly policies: readonly ParsedPolicy[] };
-  /** Counters since creation: Cedar calls made and answers served from the memo; `memoSize` is the answers held now (at most 2 × `cacheSize`; one moved to the newer generation counts twice until the older is dropped). */
-  stats(): { cedarCalls: number; memoHits: number; memoSize: number };
+  /**
+   * Counters since creation: Cedar calls made and answers served from the memo; `memoSize` is
+   * the answers held now (at most 2 × `cacheSize`; one moved to the newer generation counts
+   * twice until the older is dropped); `cedarReplacements`: Cedar instances replaced after a
+   * failure in this process (any caller's), `repreparsed`: times this engine pre-parsed its
+   * slices again on a fresh instance.
+   */
+  stats(): { cedarCalls: number; memoHits: number; memoSize: number; cedarReplacements: number; repreparsed: number };
 }
 
 interface Slice {
@@ -257,6 +266,8 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   // INVARIANT: a slice holds every policy whose scope could match its (action, principal
   // type); leaving out only policies that cannot match keeps Cedar's answer unchanged.
   const slices = new Map<string, Slice | null>();
+  // What each slice pre-parsed, kept to pre-parse again on a fresh Cedar instance.
+  const preparsedSets: Array<{ setId: string; actionId: string; set: Record<string, PolicyJson> }> = [];
   for (const actionId of Object.keys(catalog.actions)) {
     for (const principalType of Object.values(PRINCIPAL_ENTITY_TYPES)) {
       const members = loaded.policies.filter(
@@ -271,12 +282,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       const setId = `${prefix}:${actionId}:${principalType}`;
       const set: Record<string, PolicyJson> = {};
       for (const p of members) set[p.id] = p.effect === 'forbid' && p.obligation !== null ? { ...p.json, effect: 'permit' } : p.json;
-      const answer = preparsePolicySet(setId, { staticPolicies: set });
-      if (answer.type === 'failure') {
-        throw new WritError(BrokerErrors.BROKER_POLICY_INVALID, `policies for \`${actionId}\` do not pre-parse: ${answer.errors.map((e) => e.message).join('; ')}`, {
-          details: { problems: answer.errors.map((e) => ({ file: '(policy set)', policyId: null, message: e.message })) },
-        });
-      }
+      preparsedSets.push({ setId, actionId, set });
       slices.set(key, {
         setId,
         byId: new Map(members.map((p) => [p.id, p])),
@@ -284,6 +290,32 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         selfPaths: optimise ? selfMembershipPaths(members.map((p) => p.json)) : null,
       });
     }
+  }
+
+  /** Pre-parses every slice on the current Cedar instance. */
+  function preparseAll(): void {
+    for (const { setId, actionId, set } of preparsedSets) {
+      const answer = callCedar('pre-parsing policies', (cedar) => cedar.preparsePolicySet(setId, { staticPolicies: set }));
+      if (answer.type === 'failure') {
+        throw new WritError(BrokerErrors.BROKER_POLICY_INVALID, `policies for \`${actionId}\` do not pre-parse: ${answer.errors.map((e) => e.message).join('; ')}`, {
+          details: { problems: answer.errors.map((e) => ({ file: '(policy set)', policyId: null, message: e.message })) },
+        });
+      }
+    }
+  }
+  preparseAll();
+  let preparsedIn = cedarGeneration();
+  let repreparsed = 0;
+
+  /** One Cedar call on the current instance, pre-parsing the slices first if it is a new one. */
+  function askCedar(setId: string, actionId: string, request: CedarRequest): AuthorizationAnswer {
+    // INVARIANT: a replaced instance holds none of our sets; ask only one that has them all.
+    if (preparsedIn !== cedarGeneration()) {
+      preparseAll();
+      preparsedIn = cedarGeneration();
+      repreparsed++;
+    }
+    return callCedar('deciding a proposal', (cedar) => cedar.statefulIsAuthorized({ ...request, action: { type: actionType, id: actionId }, preparsedPolicySetId: setId }));
   }
 
   const memo = createMemo<CedarVerdict>(cacheSize);
@@ -298,13 +330,19 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         return hit;
       }
     }
-    let verdict: CedarVerdict;
     cedarCalls++;
+    let answer: AuthorizationAnswer;
     try {
-      verdict = toVerdict(statefulIsAuthorized({ ...request, action: { type: actionType, id: actionId }, preparsedPolicySetId: setId }));
-    } catch (cause) {
-      verdict = { decision: 'deny', reason: [], errors: [], failure: (cause as Error).message };
+      answer = askCedar(setId, actionId, request);
+    } catch (err) {
+      if (!isWritError(err, BrokerErrors.BROKER_POLICY_ENGINE_FAILED)) throw err;
+      // The instance that failed is gone (./cedar.ts). Evaluation is pure, so the answer of a
+      // fresh instance is the answer; should that fail too, the error goes up: a trap is not
+      // a deny by policy, and recording it as one would deny a legitimate proposal for good.
+      cedarCalls++;
+      answer = askCedar(setId, actionId, request);
     }
+    const verdict = toVerdict(answer);
     if (cacheSize > 0 && verdict.failure === null) {
       memo.set(key, verdict);
     }
@@ -460,7 +498,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     };
   }
 
-  const stats = () => ({ cedarCalls, memoHits, memoSize: memo.size });
+  const stats = () => ({ cedarCalls, memoHits, memoSize: memo.size, cedarReplacements: cedarReplacements(), repreparsed });
   const describe = () => ({ catalog: loaded.catalog, schema: loaded.schema, policies: loaded.policies });
   return Object.freeze({ policySetHash: loaded.hash, schema: loaded.schema, policies: loaded.policies, decide, describe, stats });
 }

@@ -3,8 +3,8 @@
 // catalog, and seals the set. A policy set that is not entirely valid is refused.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import './wasm-calls.js'; // first: keeps V8 from an abort on Node 20 (see the module)
-import { policySetTextToParts, policyToJson, validate, type DetailedError, type EntityUidJson, type PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
+import { callCedar } from './cedar.js'; // first: keeps V8 from an abort on Node 20 (./wasm-calls.ts)
+import type { DetailedError, EntityUidJson, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { NameSchema, WritError, sealOf } from '../../core/index.js';
 import type { Catalog } from '../catalog.js';
 import { BrokerErrors } from '../errors.js';
@@ -225,7 +225,7 @@ export function loadPolicies(options: LoadPoliciesOptions): LoadedPolicySet {
     ...options.sources.map((s) => ({ ...s, isDefault: false })),
   ];
   for (const source of sources) {
-    const split = policySetTextToParts(source.text);
+    const split = callCedar('splitting policy text', (cedar) => cedar.policySetTextToParts(source.text));
     if (split.type === 'failure') {
       for (const error of split.errors) problems.push({ file: source.file, policyId: null, message: describeCedarError(error, source.text) });
       continue;
@@ -234,7 +234,7 @@ export function loadPolicies(options: LoadPoliciesOptions): LoadedPolicySet {
       problems.push({ file: source.file, policyId: null, message: 'policy templates are not supported: write static policies' });
     }
     inSourceOrder(source.text, split.policies).forEach(({ text, offset }, index) => {
-      const parsed = policyToJson(text);
+      const parsed = callCedar('parsing a policy', (cedar) => cedar.policyToJson(text));
       if (parsed.type === 'failure') {
         for (const error of parsed.errors) problems.push({ file: source.file, policyId: `${source.file}:${index}`, message: describeCedarError(error, source.text, offset) });
         return;
@@ -271,7 +271,7 @@ export function loadPolicies(options: LoadPoliciesOptions): LoadedPolicySet {
   if (policies.length > 0) {
     const staticPolicies: Record<string, string> = {};
     for (const policy of policies) staticPolicies[policy.id] = policy.text;
-    const answer = validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+    const answer = callCedar('validating policies', (cedar) => cedar.validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } }));
     if (answer.type === 'failure') {
       for (const error of answer.errors) problems.push({ file: '(policy set)', policyId: null, message: describeCedarError(error) });
     } else {
