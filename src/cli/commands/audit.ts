@@ -21,11 +21,14 @@ export function entryLine(e: LedgerEntry): string {
   return `${String(e.seq).padStart(6)}  ${e.at}  ${e.kind.padEnd(22)} ${e.subjectId}${e.actorId ? `  by ${e.actorId}` : ''}${e.tenant ? `  [${e.tenant}]` : ''}`;
 }
 
-function renderVerification(v: LedgerVerification | LedgerTenantVerification): string {
+/** The one-line verdict `writ audit verify` prints. */
+export function renderVerification(v: LedgerVerification | LedgerTenantVerification): string {
   if ('tenant' in v) return renderTenantVerification(v);
   if (v.ok) return `ledger ok: ${v.checked} entries and ${v.checkpoints} signed checkpoints verified; head ${v.head.seq} ${v.head.hash}`;
   const bad = v.firstBad;
-  return `ledger BROKEN at entry ${bad?.seq ?? '?'}: ${bad?.problem ?? 'unknown'}: ${bad?.message ?? ''} (${v.checked} entries checked)`;
+  // Problems of the tables themselves (schema_altered, index_corrupt) sit at no entry (seq 0).
+  const where = bad === undefined ? ' at entry ?' : bad.seq >= 1 ? ` at entry ${bad.seq}` : '';
+  return `ledger BROKEN${where}: ${bad?.problem ?? 'unknown'}: ${bad?.message ?? ''} (${v.checked} entries checked)`;
 }
 
 /** What a server tells a tenant's auditor: the whole chain's verdict, and that tenant's own figures only. */
