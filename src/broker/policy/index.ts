@@ -6,6 +6,7 @@ export {
   loadPolicies,
   loadPolicyDir,
   readPolicyDir,
+  policyBoundProblems,
   type LoadPoliciesOptions,
   type LoadedPolicySet,
   type Obligation,
@@ -14,6 +15,16 @@ export {
   type PolicySource,
 } from './load.js';
 export { defaultPolicySources } from './defaults.js';
+export {
+  checkPolicySetSize,
+  checkPolicyText,
+  MAX_POLICY_JSON_DEPTH,
+  MAX_POLICY_NESTING,
+  MAX_POLICY_OPERATORS,
+  MAX_POLICY_SET_CHARS,
+  MAX_POLICY_SOURCE_CHARS,
+  type PolicyBoundProblem,
+} from './bounds.js';
 export { createPolicyEngine, type PolicyEngine, type PolicyEngineOptions } from './engine.js';
 export {
   PolicyDecisionSchema,

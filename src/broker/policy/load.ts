@@ -1,6 +1,7 @@
 // Loads `.cedar` policy texts: splits them into single policies, gives each a stable id,
 // reads obligation annotations, validates everything against the schema generated from the
-// catalog, and seals the set. A policy set that is not entirely valid is refused.
+// catalog, and seals the set. A policy set that is not entirely valid is refused. Text
+// past the limits of ./bounds.ts never reaches Cedar.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callCedar } from './cedar.js'; // first: keeps V8 from an abort on Node 20 (./wasm-calls.ts)
@@ -8,6 +9,7 @@ import type { DetailedError, EntityUidJson, PolicyJson } from '@cedar-policy/ced
 import { NameSchema, WritError, sealOf } from '../../core/index.js';
 import type { Catalog } from '../catalog.js';
 import { BrokerErrors } from '../errors.js';
+import { checkPolicySetSize, checkPolicyText, jsonDepth, MAX_POLICY_JSON_DEPTH } from './bounds.js';
 import { defaultPolicySources } from './defaults.js';
 import { generateCedarSchema, type CedarSchemaJson } from './schema.js';
 
@@ -204,9 +206,28 @@ function refuse(problems: PolicyProblem[]): never {
 }
 
 /**
+ * The problems of sources past the limits of ./bounds.ts (nesting, operator chains,
+ * length), one per limit passed; empty when every source may go to Cedar. `loadPolicies`
+ * runs it first; exported for callers that refuse such text before loading (the HTTP route).
+ *
+ * @example
+ * policyBoundProblems([{ file: 'deep.cedar', text }]) // [{ file: 'deep.cedar', policyId: null, message: 'policy nests … 200 deep …' }]
+ */
+export function policyBoundProblems(sources: readonly PolicySource[]): PolicyProblem[] {
+  const problems: PolicyProblem[] = [];
+  for (const source of sources) {
+    for (const problem of checkPolicyText(source.text)) problems.push({ file: source.file, policyId: null, message: problem.message });
+  }
+  const size = checkPolicySetSize(sources.map((s) => s.text));
+  if (size !== null) problems.push({ file: '(policy set)', policyId: null, message: size.message });
+  return problems;
+}
+
+/**
  * Parses, validates and seals policies for a catalog. Every problem in every file is
  * reported at once in one BROKER_POLICY_INVALID error (`details.problems`), with Cedar's
- * own messages.
+ * own messages. A source past a limit of ./bounds.ts (nesting, operators, length) is
+ * reported and not given to Cedar at all.
  *
  * @example
  * const policies = loadPolicies({ catalog, sources: [{ file: 'refunds.cedar', text }] });
@@ -224,7 +245,14 @@ export function loadPolicies(options: LoadPoliciesOptions): LoadedPolicySet {
     ...(options.defaults === false ? [] : defaultPolicySources().map((s) => ({ ...s, isDefault: true }))),
     ...options.sources.map((s) => ({ ...s, isDefault: false })),
   ];
+  // INVARIANT: no text past the bounds reaches Cedar: it could overflow Cedar's parser.
+  if (checkPolicySetSize(options.sources.map((s) => s.text)) !== null) refuse(policyBoundProblems(options.sources));
   for (const source of sources) {
+    const bounds = checkPolicyText(source.text);
+    if (bounds.length > 0) {
+      for (const problem of bounds) problems.push({ file: source.file, policyId: null, message: problem.message });
+      continue;
+    }
     const split = callCedar('splitting policy text', (cedar) => cedar.policySetTextToParts(source.text));
     if (split.type === 'failure') {
       for (const error of split.errors) problems.push({ file: source.file, policyId: null, message: describeCedarError(error, source.text) });
@@ -240,6 +268,18 @@ export function loadPolicies(options: LoadPoliciesOptions): LoadedPolicySet {
         return;
       }
       const json = parsed.json;
+      const depth = jsonDepth(json.conditions);
+      if (depth > MAX_POLICY_JSON_DEPTH) {
+        // Cedar's JSON reader would refuse it when the engine pre-parses the set.
+        problems.push({
+          file: source.file,
+          policyId: `${source.file}:${index}`,
+          message:
+            `policy conditions nest \`${depth}\` levels deep in Cedar's JSON form (about two per operator), over the limit of \`${MAX_POLICY_JSON_DEPTH}\`: ` +
+            'split long `&&` chains into several `when { … }` clauses, or test membership with a set (`["a", "b"].contains(x)`) instead of a chain of `||`',
+        });
+        return;
+      }
       const rawAnnotations: Record<string, string | null> = json.annotations ?? {};
       const rawId = rawAnnotations['id'];
       const id = rawId === undefined || rawId === null || rawId.trim() === '' ? `${source.file}:${index}` : rawId;
