@@ -128,13 +128,16 @@ describe('writ in remote mode (--server)', () => {
     assert.equal(await vectors.count(), active, 'every active chunk is in the new collection');
   });
 
-  test('policy validate over HTTP checks against the server catalog', async () => {
-    const ok = await as('sam', 'policy', 'validate', 'examples/support-desk/policies');
+  test('policy validate over HTTP checks against the server catalog (an auditor; others are denied)', async () => {
+    const denied = await as('sam', 'policy', 'validate', 'examples/support-desk/policies', '--json');
+    assert.equal(denied.code, EXIT.DENIED, denied.stdout + denied.stderr);
+    assert.equal(denied.json().error.code, 'AUTH_FORBIDDEN');
+    const ok = await as('fatima', 'policy', 'validate', 'examples/support-desk/policies');
     assert.equal(ok.code, EXIT.OK, ok.stdout + ok.stderr);
     const dir = mkdtempSync(join(tmpdir(), 'writ-'));
     try {
       writeFileSync(join(dir, 'bad.cedar'), 'permit (principal, action, resource) when { resource.nope };\n');
-      const bad = await as('sam', 'policy', 'validate', dir);
+      const bad = await as('fatima', 'policy', 'validate', dir);
       assert.equal(bad.code, EXIT.INVALID_INPUT);
       assert.match(bad.stdout, /policies INVALID:\n {2}- bad\.cedar/);
     } finally {

@@ -385,14 +385,17 @@ describe('HTTP API: authentication and tenant isolation', () => {
     assert.equal(exec.json().code, 'BROKER_WARRANT_SIGNATURE_INVALID');
   });
 
-  test('policy validation reports every problem as a result, not an error', async () => {
-    const good = await fx.call('riley', 'POST', '/v1/policies/validate', {
+  test('policy validation reports every problem as a result, not an error (auditors; others get 403)', async () => {
+    const refused = await fx.call('riley', 'POST', '/v1/policies/validate', { sources: [{ id: 'x.cedar', text: 'permit (principal, action, resource);' }] });
+    assert.equal(refused.statusCode, 403, refused.body);
+    assert.equal(refused.json().code, 'AUTH_FORBIDDEN');
+    const good = await fx.call('fatima', 'POST', '/v1/policies/validate', {
       sources: [{ id: 'extra.cedar', text: '@id("extra.notes")\npermit (principal is SupportDesk::User, action == SupportDesk::Action::"ticket.note", resource);' }],
     });
     assert.equal(good.statusCode, 200, good.body);
     assert.equal(good.json().valid, true);
     assert.ok(good.json().policies.includes('extra.notes'));
-    const bad = await fx.call('riley', 'POST', '/v1/policies/validate', { sources: [{ id: 'bad.cedar', text: 'permit (principal is Nope::User, action, resource);' }] });
+    const bad = await fx.call('fatima', 'POST', '/v1/policies/validate', { sources: [{ id: 'bad.cedar', text: 'permit (principal is Nope::User, action, resource);' }] });
     assert.equal(bad.statusCode, 200);
     assert.equal(bad.json().valid, false);
     assert.equal(bad.json().problems[0].file, 'bad.cedar');

@@ -3,8 +3,17 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { isWritError } from '../../core/index.js';
-import { BrokerErrors, loadPolicies } from '../../broker/index.js';
+import { CoreErrors, WritError, isWritError, type InputIssue } from '../../core/index.js';
+import {
+  BrokerErrors,
+  checkPolicySetSize,
+  checkPolicyText,
+  loadPolicies,
+  MAX_POLICY_NESTING,
+  MAX_POLICY_OPERATORS,
+  MAX_POLICY_SET_CHARS,
+  MAX_POLICY_SOURCE_CHARS,
+} from '../../broker/index.js';
 import type { WritApp } from '../../app.js';
 import { requireTenantReader } from '../auth.js';
 import { AUTH_ERRORS, render } from '../schemas.js';
@@ -108,14 +117,32 @@ export const catalogRoutes: FastifyPluginAsync<{ app: WritApp }> = async (server
     {
       schema: {
         tags: ['catalog'],
-        summary: "Validate candidate Cedar policies against the catalog's schema (loads nothing)",
-        description: 'Invalid policies are a result (`valid: false` with every problem), not an error.',
+        summary: "Validate candidate Cedar policies against the catalog's schema, loading nothing (users and services with auditor/admin)",
+        description:
+          'Invalid policies are a result (`valid: false` with every problem), not an error. Only users and services holding `auditor` or `admin` may validate, ' +
+          'as for `GET /v1/policies`; anyone else, an agent always, gets 403 `AUTH_FORBIDDEN`. Text Cedar\'s parser cannot take safely is refused with 400 ' +
+          `\`INVALID_INPUT\` before Cedar sees it: brackets and \`if\`s nested over ${MAX_POLICY_NESTING} deep, over ${MAX_POLICY_OPERATORS} chained operators ` +
+          `(\`&&\`, \`||\`, \`+\`, \`-\`, \`*\`, \`.\`) and clauses in one policy, a source over ${MAX_POLICY_SOURCE_CHARS} characters, or over ${MAX_POLICY_SET_CHARS} in all.`,
         security: [{ bearer: [] }],
         body: ValidateBodySchema,
         response: { 200: ValidateResultSchema, ...AUTH_ERRORS },
       },
     },
     async (request) => {
+      // INVARIANT: deny by default: only a tenant reader may have text parsed by Cedar here.
+      requireTenantReader(request.principal, 'validate policies');
+      // INVARIANT: text past the bounds never reaches Cedar: it could overflow Cedar's parser.
+      const issues: InputIssue[] = [];
+      request.body.sources.forEach((source, index) => {
+        for (const problem of checkPolicyText(source.text)) issues.push({ path: `sources.${index}.text`, code: problem.limit, message: problem.message });
+      });
+      const size = checkPolicySetSize(request.body.sources.map((s) => s.text));
+      if (size !== null) issues.push({ path: 'sources', code: size.limit, message: size.message });
+      const first = issues[0];
+      if (first !== undefined) {
+        const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+        throw new WritError(CoreErrors.INVALID_INPUT, `invalid request body: \`${first.path}\`: ${first.message}${more}`, { details: { issues, in: 'body' } });
+      }
       try {
         const set = loadPolicies({ catalog: app.catalog, sources: request.body.sources.map((s) => ({ file: s.id, text: s.text })) });
         return { valid: true, policySetHash: set.hash, policies: set.policies.map((p) => p.id) };
