@@ -122,7 +122,10 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
   const sessionBundles: string[] = [];
   if (proposal.sessionId !== null && ctx.evidence.sessionBundleIds !== undefined) {
     const cited = new Set(proposal.basis);
-    const ids = ctx.evidence.sessionBundleIds(proposal.sessionId).filter((id) => !cited.has(id));
+    const ids = ctx.evidence
+      .sessionBundleIds(proposal.sessionId)
+      .filter((id) => !cited.has(id))
+      .sort();
     const more = ids.length > 0 ? ctx.evidence.getEvidence(ids) : new Map<string, EvidenceBundle>();
     for (const id of ids) {
       const bundle = more.get(id);

@@ -185,7 +185,8 @@ export function createBundleEvidenceReader(store: Store): {
 } {
   return {
     sessionBundleIds(sessionId) {
-      return statement(store.db, 'SELECT id FROM bundles WHERE session_id = ? ORDER BY created_at, id').pluck().all(sessionId) as string[];
+      // Through the partial index `bundles_session` (schema version 5); ids are time-ordered.
+      return (statement(store.db, 'SELECT id FROM bundles WHERE session_id = ?').pluck().all(sessionId) as string[]).sort();
     },
     getEvidence(ids) {
       const db = store.db;

@@ -168,4 +168,15 @@ ALTER TABLE ingest_job_files ADD COLUMN mtime_ms REAL;
 ALTER TABLE documents ADD COLUMN revoked_reason TEXT CHECK (revoked_reason IN ('request', 'source_gone'));
 `,
   },
+  {
+    area: 'retrieval',
+    version: 5,
+    name: "bundles findable by their session",
+    // Taint reads every bundle the proposal's session retrieved (the broker's facts), at each
+    // decision: without this index that was a scan of every bundle (~100 ms a decision with
+    // 100k bundles stored). Bundles outside a session are not in it.
+    up: `
+CREATE INDEX IF NOT EXISTS bundles_session ON bundles (session_id) WHERE session_id IS NOT NULL;
+`,
+  },
 ];

@@ -18,6 +18,17 @@ describe('evidence reader contract', () => {
     try {
       const reader: EvidenceReader = createBundleEvidenceReader(store);
       assert.equal(reader.getEvidence(['bnd_unknown']).size, 0);
+      assert.deepEqual(reader.sessionBundleIds?.('ses_unknown'), []);
+    } finally {
+      store.close();
+    }
+  });
+
+  test("a session's bundles are found through an index, not a scan of every bundle (taint reads them at each decision)", () => {
+    const store = openStore({ path: join(dir, 'plan.db'), migrations: retrievalMigrations });
+    try {
+      const plan = (store.db.prepare('EXPLAIN QUERY PLAN SELECT id FROM bundles WHERE session_id = ?').all('ses_x') as Array<{ detail: string }>).map((r) => r.detail);
+      assert.ok(plan.some((d) => d.includes('USING INDEX bundles_session')), plan.join('; '));
     } finally {
       store.close();
     }
