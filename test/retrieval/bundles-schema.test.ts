@@ -1,5 +1,6 @@
 // The bundles schema: migration 2 drops what every retrieval wrote and nothing read
-// (bundle_chunks, two bundle indexes) and keeps every bundle readable, record and seal.
+// (bundle_chunks, two bundle indexes) and keeps every bundle readable, record and seal;
+// migration 5 brings back the session index, once taint came to read a session's bundles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { openStore } from '../../src/store/index.js';
 import { retrievalMigrations } from '../../src/retrieval/index.js';
 import { getBundle, sealBundle, storeBundle, type ContextBundle } from '../../src/retrieval/bundles.js';
 
-test('migration 2 drops bundle_chunks and the unused bundle indexes; stored bundles read back unchanged', (t) => {
+test('migration 2 drops bundle_chunks and the unused bundle indexes, 5 brings back the session index; stored bundles read back unchanged', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'writ-bundles-schema-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'writ.db');
@@ -39,10 +40,16 @@ test('migration 2 drops bundle_chunks and the unused bundle indexes; stored bund
   const stored = storeBundle(before, createLedger({ store: before, keyring: openKeyring({ dir: keys, purpose: 'ledger' }) }), bundle, 'req_1');
   before.close();
 
+  const second = openStore({ path, migrations: [...ledgerMigrations, ...retrievalMigrations.slice(0, 2)] });
+  const afterTwo = tables(second.db);
+  second.close();
+  for (const gone of ['bundle_chunks', 'bundle_chunks_document', 'bundles_session', 'bundles_principal']) assert.equal(afterTwo.has(gone), false, `${gone} is dropped`);
+
   const after = openStore({ path, migrations: [...ledgerMigrations, ...retrievalMigrations] });
   t.after(() => after.close());
   const now = tables(after.db);
-  for (const gone of ['bundle_chunks', 'bundle_chunks_document', 'bundles_session', 'bundles_principal']) assert.equal(now.has(gone), false, `${gone} is dropped`);
+  for (const gone of ['bundle_chunks', 'bundle_chunks_document', 'bundles_principal']) assert.equal(now.has(gone), false, `${gone} stays dropped`);
+  assert.equal(now.has('bundles_session'), true, 'migration 5 indexes bundles by session again');
   const read = getBundle(after.db, bundle.id);
   assert.deepEqual(read, stored);
   assert.equal(read.seal, sealBundle(bundle));
