@@ -117,8 +117,8 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
     // INVARIANT: only text the actor itself retrieved feeds taint. Another principal's bundle may hold text the actor may not read, and which params it taints would tell, a guess at a time.
     if (ownedByActor) shown.push(bundle);
   }
-  // The session's other bundles were shown to the same actor: an injected text need not be
-  // cited to have shaped the proposal (it can even ask not to be).
+  // The session's other bundles retrieved up to the proposal were shown to the same actor:
+  // an injected text need not be cited to have shaped the proposal (it can even ask not to be).
   const sessionBundles: string[] = [];
   if (proposal.sessionId !== null && ctx.evidence.sessionBundleIds !== undefined) {
     const cited = new Set(proposal.basis);
@@ -131,6 +131,8 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
       const bundle = more.get(id);
       if (bundle === undefined || bundle.tenant !== proposal.tenant || bundle.sealValid === false) continue;
       if (bundle.principalId !== proposal.actorId || bundle.sessionId !== proposal.sessionId) continue;
+      // INVARIANT: only what was shown before the proposal was made can have shaped it; a later retrieval changes no decision on it, first or again.
+      if (bundle.createdAt > proposal.createdAt) continue;
       shown.push(bundle);
       sessionBundles.push(id);
     }

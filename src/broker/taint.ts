@@ -7,44 +7,50 @@
 import { decodeHTML } from 'entities';
 import type { ParamValue } from './records.js';
 
-// Cyrillic and Greek letters drawn like Latin ones (Unicode's confusables, the common
-// ones), mapped before case folding so that each case keeps its own look-alike (Greek
-// capital Ν reads N, small ν reads v): an account re-typed with a Cyrillic `Е` still
-// meets the Latin text, and the other way round.
+// Cyrillic and Greek letters drawn like Latin ones (Unicode's confusables, the common ones),
+// in lower case: the text is case-folded first, so a letter and its capital map alike, and
+// an account re-typed with a Cyrillic `Е`, or copied in another case, still meets the text.
+// Where a letter's two cases look like different Latin letters, the capital's wins (Greek
+// `Ν`/`ν` → n, `Υ`/`υ` → y): identifiers are mostly written in capitals.
 const LOOK_ALIKES: Readonly<Record<string, string>> = {
-  А: 'A', В: 'B', Е: 'E', К: 'K', М: 'M', Н: 'H', О: 'O', Р: 'P', С: 'C', Т: 'T', У: 'Y', Х: 'X', І: 'I', Ј: 'J', Ѕ: 'S', Ү: 'Y',
-  а: 'a', е: 'e', о: 'o', р: 'p', с: 'c', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', ԁ: 'd', һ: 'h', ԛ: 'q', ԝ: 'w', ӏ: 'l', ү: 'y',
-  Α: 'A', Β: 'B', Ε: 'E', Ζ: 'Z', Η: 'H', Ι: 'I', Κ: 'K', Μ: 'M', Ν: 'N', Ο: 'O', Ρ: 'P', Τ: 'T', Υ: 'Y', Χ: 'X',
-  α: 'a', ι: 'i', κ: 'k', ν: 'v', ο: 'o', ρ: 'p', υ: 'u', χ: 'x',
+  а: 'a', в: 'b', е: 'e', к: 'k', м: 'm', н: 'h', о: 'o', р: 'p', с: 'c', т: 't', у: 'y', х: 'x',
+  і: 'i', ј: 'j', ѕ: 's', ү: 'y', ԁ: 'd', һ: 'h', ԛ: 'q', ԝ: 'w', ӏ: 'l',
+  α: 'a', β: 'b', ε: 'e', ζ: 'z', η: 'h', ι: 'i', κ: 'k', μ: 'm', ν: 'n', ο: 'o', ρ: 'p', τ: 't', υ: 'y', χ: 'x',
 };
 const LOOK_ALIKE = new RegExp(`[${Object.keys(LOOK_ALIKES).join('')}]`, 'gu');
 const DECIMAL_DIGIT = /\p{Nd}/u;
 const NOT_ASCII = /[^\x00-\x7f]/;
+/** Each non-ASCII decimal digit met so far, as its ASCII digit. */
+const digitValues = new Map<string, string>();
 
 /**
  * A decimal digit of any script as its ASCII digit (`٤` → `4`). Unicode lays every
- * script's digits out as one run from zero to nine, so a digit's value is its distance from
- * the start of its run (NFKC has already mapped the runs longer than ten, the mathematical
- * digits, to ASCII).
+ * script's digits out as runs of ten from zero to nine, so a digit's value is its distance
+ * from the start of its run, mod 10; each digit is worked out once.
  */
 function asciiDigit(digit: string): string {
   const code = digit.codePointAt(0) as number;
   if (code < 0x80) return digit;
-  let start = code;
-  while (start - code < 60 && DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start--;
-  return String((code - start) % 10);
+  let value = digitValues.get(digit);
+  if (value === undefined) {
+    let start = code;
+    while (code - start < 60 && DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start--;
+    value = String((code - start) % 10);
+    digitValues.set(digit, value);
+  }
+  return value;
 }
 
-/** NFKC, Latin look-alikes, any script's digits as ASCII, then full case folding (`ß` → `ss`). */
+/** NFKC, full case folding (`ß` → `ss`), Latin look-alikes, and any script's digits as ASCII. */
 function foldForTaint(text: string): string {
   // ASCII text has nothing to normalize, map or fold but its case.
   if (!NOT_ASCII.test(text)) return text.toLowerCase();
   return text
     .normalize('NFKC')
-    .replace(LOOK_ALIKE, (c) => LOOK_ALIKES[c] as string)
-    .replace(/\p{Nd}/gu, asciiDigit)
     .toUpperCase()
-    .toLowerCase();
+    .toLowerCase()
+    .replace(LOOK_ALIKE, (c) => LOOK_ALIKES[c] as string)
+    .replace(/\p{Nd}/gu, asciiDigit);
 }
 
 /** Folded (see `foldForTaint`), runs of whitespace collapsed to one space, trimmed. */

@@ -191,7 +191,15 @@ export function createBundleEvidenceReader(store: Store): {
     getEvidence(ids) {
       const db = store.db;
       const out = new Map<string, BundleEvidence>();
-      const text = statement(db, 'SELECT c.text, c.ordinal, c.heading, d.title FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?');
+      // The title the chunk was shown with: its version's (the document's today for versions
+      // written before retrieval schema 6 kept one).
+      const text = statement(
+        db,
+        `SELECT c.text, c.ordinal, c.heading, coalesce(v.title, d.title) AS title FROM chunks c
+         JOIN documents d ON d.id = c.document_id
+         LEFT JOIN document_versions v ON v.document_id = c.document_id AND v.version = c.version
+         WHERE c.id = ?`,
+      );
       for (const id of new Set(ids)) {
         const row = statement(db, 'SELECT record, seal FROM bundles WHERE id = ?').get(id) as { record: string; seal: string } | undefined;
         if (row === undefined) continue;

@@ -278,7 +278,7 @@ function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedd
       `UPDATE documents SET title = ?, labels = ?, readers = ?, current_version = ?, content_hash = ?, chunk_count = ?, status = 'active', revoked_reason = NULL, updated_at = ? WHERE id = ?`,
     );
     const updAcl = tx.prepare('UPDATE documents SET labels = ?, readers = ?, updated_at = ? WHERE id = ?');
-    const insVersion = tx.prepare('INSERT INTO document_versions (document_id, version, content_hash, chunk_count, created_at) VALUES (?, ?, ?, ?, ?)');
+    const insVersion = tx.prepare('INSERT INTO document_versions (document_id, version, content_hash, chunk_count, created_at, title) VALUES (?, ?, ?, ?, ?, ?)');
     const supersede = tx.prepare('UPDATE document_versions SET superseded_at = ? WHERE document_id = ? AND version = ? AND superseded_at IS NULL');
     const delReaders = tx.prepare('DELETE FROM document_readers WHERE document_id = ?');
     const insReader = tx.prepare('INSERT INTO document_readers (document_id, reader) VALUES (?, ?)');
@@ -337,7 +337,7 @@ function writeBatch(ctx: RetrievalContext, prepared: readonly Prepared[], embedd
         updDoc.run(doc.title, JSON.stringify(p.labels), JSON.stringify(p.readers), version, p.hash, chunks.length, at, documentId);
         delReaders.run(documentId);
       }
-      insVersion.run(documentId, version, p.hash, chunks.length, at);
+      insVersion.run(documentId, version, p.hash, chunks.length, at, doc.title);
       for (const r of p.readers) insReader.run(documentId, r);
       chunks.forEach((c, i) => {
         const v = vectors[i] as Float32Array;

@@ -179,4 +179,15 @@ ALTER TABLE documents ADD COLUMN revoked_reason TEXT CHECK (revoked_reason IN ('
 CREATE INDEX IF NOT EXISTS bundles_session ON bundles (session_id) WHERE session_id IS NOT NULL;
 `,
   },
+  {
+    area: 'retrieval',
+    version: 6,
+    name: 'document versions keep their title',
+    // A new title is a new version (the content hash covers it), and search shows the title of
+    // the version it found. Taint reads the title a bundle's chunk was shown with, so it must
+    // not read the document's title of today. NULL on versions written before this one.
+    up: `
+ALTER TABLE document_versions ADD COLUMN title TEXT;
+`,
+  },
 ];

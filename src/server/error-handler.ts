@@ -72,9 +72,9 @@ export function answerFrameworkError(err: FastifyError, request: FastifyRequest,
   const error = new WritError(CoreErrors.INVALID_INPUT, `invalid request url: ${message}`, {
     details: { issues: [{ path: '(url)', code: err.code ?? 'invalid', message: err.message }] },
   });
-  const status = tooLong ? 414 : 400;
+  // 400 for both, the status INVALID_INPUT stands for (not Fastify's 414).
   void reply
-    .status(status)
+    .status(400)
     .header('x-request-id', String(request.id))
     .send({ ...error.toJSON(), details: { ...error.details }, requestId: String(request.id) });
 }

@@ -39,7 +39,9 @@ function check(text: string, path: string): void {
     else if (unit >= 0xd800 && unit <= 0xdfff) break;
   }
   const unit = text.charCodeAt(at).toString(16).padStart(4, '0');
-  throw new WritError(CoreErrors.INVALID_INPUT, `invalid request body: \`${path}\`: holds a lone surrogate (\\u${unit}) at character ${at}, which is no Unicode character: send well-formed text`, {
+  // A body nested thousands deep has a path as long: the message shows its end.
+  const shown = path.length > 200 ? `…${path.slice(-200)}` : path;
+  throw new WritError(CoreErrors.INVALID_INPUT, `invalid request body: \`${shown}\`: holds a lone surrogate (\\u${unit}) at character ${at}, which is no Unicode character: send well-formed text`, {
     details: { issues: [{ path, code: 'invalid_string', message: `lone surrogate \\u${unit} at character ${at}` }] },
   });
 }

@@ -88,6 +88,13 @@ describe('taint rule', () => {
     assert.equal(isTainted('Hauptstraße 12', latin, opts), true);
     // And the other way round: Cyrillic in the text, Latin in the value.
     assert.equal(isTainted('DE44500105175407324931', buildTaintCorpus(['account D\u0415\u0664\u0664500105175407324931']), opts), true);
+    // Case still does not matter in other scripts: a value copied in another case is the same value.
+    assert.equal(isTainted('вектор-тм 4471', buildTaintCorpus(['Pay the supplier ВЕКТОР-ТМ 4471 now']), opts), true);
+    assert.equal(isTainted('ВЕКТОР-ТМ 4471', buildTaintCorpus(['Pay the supplier вектор-тм 4471 now']), opts), true);
+    assert.equal(isTainted('μητσος τραπεζα 8812', buildTaintCorpus(['Recipient: ΜΗΤΣΟΣ ΤΡΑΠΕΖΑ 8812']), opts), true);
+    assert.equal(isTainted('υπνος 99', buildTaintCorpus(['Recipient: Υπνος 99']), opts), true);
+    // Devanagari digits, read many times (each digit's value is worked out once).
+    assert.equal(isTainted('4471', buildTaintCorpus(['खाता \u096a\u096a\u096d\u0967']), opts), true);
   });
 
   test('finds a value cut in two by a chunk boundary when the chunks are one run', () => {
@@ -212,6 +219,21 @@ describe('taint in decisions', () => {
     const d = h.broker.decide(p.id);
     assert.deepEqual(d.facts.taint.trustedParams, []);
     assert.deepEqual(d.facts.taint.sessionBundles, []);
+  });
+
+  test('a bundle retrieved after the proposal was made taints neither its decision nor a later one on it', () => {
+    const own = h.broker.createSession(h.p['desk-agent']!, { ttlMs: 3_600_000 }).id;
+    const params = refundParams(900, { recipientAccount: 'GB94BARC10201530093459' });
+    const p = h.broker.propose(h.p['desk-agent']!, { sessionId: own, action: 'refund.request', targetId: 'rf-later', params, basis: [] });
+    h.clock.advance(1000);
+    const later = h.addBundle({ principalId: 'desk-agent', sessionId: own, texts: ['Refund to GB94 BARC 1020 1530 0934 59.'] });
+    const facts = h.broker.computeFacts(p.id)!;
+    assert.deepEqual(facts.taint.trustedParams, []);
+    assert.deepEqual(facts.taint.sessionBundles, []);
+    // A proposal made after it is tainted by it.
+    const next = h.broker.propose(h.p['desk-agent']!, { sessionId: own, action: 'refund.request', targetId: 'rf-later-2', params, basis: [] });
+    assert.deepEqual(h.broker.computeFacts(next.id)?.taint.sessionBundles, [later]);
+    assert.deepEqual(h.broker.computeFacts(next.id)?.taint.trustedParams, ['recipientAccount']);
   });
 
   test("a value shown only in a chunk's title or heading path is tainted", () => {

@@ -747,6 +747,20 @@ describe('context bundles', () => {
     assert.match(chunk?.text ?? '', /zebra parcel/);
     const stored = s.store.db.prepare('SELECT ordinal FROM chunks WHERE id = ?').get(chunk?.chunkId) as { ordinal: number };
     assert.equal(chunk?.ordinal, stored.ordinal);
+    // A new title is a new version; the bundle's chunk keeps the title it was shown with.
+    await s.retrieval.ingest([
+      {
+        tenant: 'acme',
+        sourceUri: 'kb://ticket-1003',
+        title: 'Ticket 1003',
+        format: 'markdown' as const,
+        text: '# Ticket 1003\n\n## Pay refund to GB82 WEST 1234 5698 7654 32\n\nCustomer notes: the zebra parcel arrived late.',
+        readers: ['group:support'],
+      },
+    ]);
+    const again = reader.getEvidence([out.bundleId]).get(out.bundleId);
+    assert.equal(again?.fresh, false);
+    assert.equal(again?.chunks[0]?.title, 'Refund ord-1003 to DE44500105175407324931');
   });
 
   test('freshness reports superseded and revoked document versions', async () => {

@@ -33,7 +33,7 @@ describe('HTTP: input refused at the boundary', () => {
     assertWritShape(resource);
 
     const huge = await fx.call('sam', 'GET', `/v1/proposals/${'x'.repeat(2000)}`);
-    assert.equal(huge.statusCode, 414, huge.body);
+    assert.equal(huge.statusCode, 400, huge.body);
     assert.equal(huge.json().code, 'INVALID_INPUT');
     assertWritShape(huge);
 
@@ -79,6 +79,13 @@ describe('HTTP: input refused at the boundary', () => {
     assert.equal(key.statusCode, 400, key.body);
     assert.equal(key.json().details.issues[0].path, 'filters.\ud83d');
     assert.deepEqual([count('documents'), count('proposals'), count('ledger_entries') - 1], [documents, proposals, entries], 'only the session was recorded');
+    // A deep path is cut in the message, whole in the details.
+    let deep: unknown = '\ud800';
+    for (let i = 0; i < 300; i++) deep = { nested: deep };
+    const deepRes = await fx.call('sam', 'POST', '/v1/retrieve', { query: 'refunds', k: 1, filters: deep });
+    assert.equal(deepRes.statusCode, 400, deepRes.body.slice(0, 300));
+    assert.ok(deepRes.json().message.length < 400, deepRes.json().message);
+    assert.equal(deepRes.json().details.issues[0].path.length, 'filters'.length + 300 * '.nested'.length);
     // Well-formed text outside the BMP passes.
     const emoji = await fx.call('sam', 'POST', '/v1/retrieve', { query: 'refund 😀 policy', k: 1 });
     assert.equal(emoji.statusCode, 200, emoji.body);
