@@ -250,6 +250,10 @@ export async function createApp(options: AppOptions = {}): Promise<WritApp> {
         return record.principal;
       },
       async retrieve(principal, input) {
+        // INVARIANT: a disabled principal reads nothing, whatever path it comes by (HTTP checks its key; the CLI's `--as` and library callers name it).
+        if (broker.getPrincipalRecord(principal.id)?.disabled === true) {
+          throw new WritError(BrokerErrors.BROKER_PRINCIPAL_DISABLED, `principal \`${principal.id}\` is disabled`, { details: { principalId: principal.id } });
+        }
         if (input.sessionId === undefined) {
           // INVARIANT: an agent retrieves only within a live session of its own (DESIGN: agents
           // create only sessions' retrievals and proposals), so its budgets and time limit hold.
@@ -415,7 +419,9 @@ export function openAuthority(
   // The home first: every other file lives in it, so a home that cannot be a folder is the
   // setting to name (not the first file that happens to fail inside it).
   try {
-    mkdirSync(config.home, { recursive: true });
+    // Owner-only, as `writ backup` makes its copy: the home holds every tenant's documents,
+    // proposals and ledger (an existing home keeps the mode its operator gave it).
+    mkdirSync(config.home, { recursive: true, mode: 0o700 });
   } catch (cause) {
     throw new WritError(CoreErrors.CONFIG_INVALID, `invalid configuration: \`home\`: cannot use \`${config.home}\` as the Writ home: ${(cause as Error).message}`, {
       cause,

@@ -74,7 +74,7 @@ export const BrokerErrors = defineErrors('broker', {
   },
   BROKER_SESSION_FORBIDDEN: {
     status: 403,
-    meaning: 'the session belongs to another actor, or the caller may not end or revoke it',
+    meaning: 'the caller may not end or revoke this session: only its actor, its on-behalf-of principal, a service or an admin user of its tenant may (proposing or retrieving in another actor\'s session answers `BROKER_SESSION_NOT_FOUND` instead)',
     fix: 'use a session you created, or ask its actor or on-behalf-of principal',
   },
   BROKER_SESSION_BUDGET_EXCEEDED: {

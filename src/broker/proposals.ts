@@ -192,13 +192,10 @@ function checkProposal(ctx: BrokerContext, db: Db, actor: Principal, input: unkn
   let onBehalfOf: string | null = null;
   if (p.sessionId !== undefined) {
     const found = readSession(db, p.sessionId);
-    // Another tenant's session is refused exactly as a missing one: its existence is not ours to learn.
-    session = found !== undefined && found.tenant === actor.tenant ? found : undefined;
-    if (session === undefined) reject(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${p.sessionId}\` does not exist`, { sessionId: p.sessionId });
     // INVARIANT: a proposal joins only a session of its own actor; on-behalf-of comes from that session, never the body.
-    if (session.actorId !== actor.id) {
-      reject(BrokerErrors.BROKER_SESSION_FORBIDDEN, `session \`${p.sessionId}\` belongs to another actor`, { sessionId: p.sessionId });
-    }
+    // Another actor's session, of this tenant or another, is refused exactly as a missing one (as retrieve does): its existence is not ours to learn.
+    session = found !== undefined && found.tenant === actor.tenant && found.actorId === actor.id ? found : undefined;
+    if (session === undefined) reject(BrokerErrors.BROKER_SESSION_NOT_FOUND, `session \`${p.sessionId}\` does not exist`, { sessionId: p.sessionId });
     onBehalfOf = session.onBehalfOf;
   } else if (actor.kind === 'agent') {
     reject(

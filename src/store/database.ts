@@ -1,6 +1,6 @@
 // The SQLite store: one better-sqlite3 connection with WAL, foreign keys and a busy
 // timeout, versioned migrations per area, and the one transaction helper.
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -73,7 +73,12 @@ export interface Store {
 export function openStore(options: StoreOptions): Store {
   let db: Db;
   try {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    if (options.path !== ':memory:' && !(options.readonly ?? false)) {
+      mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+      // A new database file is owner-only, and SQLite gives its WAL and shared-memory files
+      // the database file's mode: every tenant's records are in them.
+      createOwnerOnly(options.path);
+    }
     db = new Database(options.path, { readonly: options.readonly ?? false });
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
@@ -158,6 +163,15 @@ export function openStore(options: StoreOptions): Store {
       db.close();
     },
   };
+}
+
+/** Creates `path` empty with mode 0600 unless it exists (an existing file keeps its mode). */
+function createOwnerOnly(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EEXIST') throw err;
+  }
 }
 
 /** How long after a contended BEGIN the connection keeps waiting for the lock by polling. */

@@ -105,10 +105,10 @@ describe('proposals', () => {
   test('an agent must propose inside its own live session', () => {
     assert.equal(caught(() => h.broker.propose(h.p['desk-agent']!, { action: 'refund.request', targetId: 'rf-x', params: refundParams(1) })).code, 'BROKER_SESSION_REQUIRED');
     const other = h.broker.createSession(h.p['finance-bot']!, { ttlMs: 60_000, onBehalfOf: 'sam' });
-    assert.equal(
-      caught(() => h.broker.propose(h.p['desk-agent']!, { sessionId: other.id, action: 'refund.request', targetId: 'rf-x', params: refundParams(1) })).code,
-      'BROKER_SESSION_FORBIDDEN',
-    );
+    // Another actor's session answers as a missing one: an agent does not learn it exists.
+    const othersSession = caught(() => h.broker.propose(h.p['desk-agent']!, { sessionId: other.id, action: 'refund.request', targetId: 'rf-x', params: refundParams(1) }));
+    assert.equal(othersSession.code, 'BROKER_SESSION_NOT_FOUND');
+    assert.equal(othersSession.message, `session \`${other.id}\` does not exist`);
     // A session of another tenant answers as a missing one.
     const globexAgent = h.broker.upsertPrincipal({ id: 'globex-agent', kind: 'agent', tenant: 'globex', roles: ['support_agent'] });
     const foreign = caught(() => h.broker.propose(globexAgent, { sessionId: other.id, action: 'refund.request', targetId: 'rf-x', params: refundParams(1) }));

@@ -83,6 +83,18 @@ describe('HTTP: retrievals charged to a session', () => {
     assert.equal(sealedEntries(), entriesBefore, 'no bundle.sealed entry');
   });
 
+  test('a disabled principal retrieves nothing through app.retrieve (the path of the CLI and library callers), and nothing is stored', async () => {
+    const riley = fx.app.broker.getPrincipalRecord('riley')!.principal;
+    fx.app.broker.upsertPrincipal(riley, { disabled: true });
+    try {
+      const before = bundles();
+      await assert.rejects(fx.app.retrieve(riley, { query: 'refund policy', k: 2 }), (e: unknown) => (e as { code?: string }).code === 'BROKER_PRINCIPAL_DISABLED');
+      assert.equal(bundles(), before);
+    } finally {
+      fx.app.broker.upsertPrincipal(riley, { disabled: false });
+    }
+  });
+
   test('two retrievals racing for the last retrieval of a budget: one is recorded and charged, the other stores nothing', async () => {
     const id = await newSession({ retrievals: 1 });
     const [bundlesBefore, entriesBefore] = [bundles(), sealedEntries()];

@@ -1,6 +1,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { endianness, tmpdir } from 'node:os';
 import { openStore, statement, type Migration } from '../../src/store/index.js';
@@ -12,6 +12,23 @@ const migrations: Migration[] = [
 ];
 
 describe('store', () => {
+  test('a new database, its folder, WAL and shared memory are owner-only', () => {
+    const root = mkdtempSync(join(tmpdir(), 'writ-mode-'));
+    try {
+      const path = join(root, 'home', 'writ.db');
+      const store = openStore({ path });
+      store.transaction((db) => db.exec('CREATE TABLE t (x INTEGER)'));
+      const mode = (p: string) => statSync(p).mode & 0o777;
+      assert.equal(mode(join(root, 'home')), 0o700);
+      assert.equal(mode(path), 0o600);
+      assert.equal(mode(`${path}-wal`), 0o600);
+      assert.equal(mode(`${path}-shm`), 0o600);
+      store.close();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'writ-store-'));
