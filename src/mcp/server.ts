@@ -4,7 +4,7 @@
 // issue, and the tool list is ours alone.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { isWritError, WRIT_NAME, WRIT_VERSION, type Logger } from '../core/index.js';
+import { isWritError, rejectIllFormedText, WRIT_NAME, WRIT_VERSION, type Logger } from '../core/index.js';
 import type { McpBackend } from './backend.js';
 import { RemoteWritError } from './http-backend.js';
 import { describeActions, TOOL_NAMES, TOOLS, toolInputJsonSchema, type ToolName } from './tools.js';
@@ -65,6 +65,8 @@ export function createMcpServer(backend: McpBackend, options: { logger?: Logger 
       throw new McpError(ErrorCode.InvalidParams, `unknown tool \`${name}\`: this server offers ${TOOL_NAMES.join(', ')}`);
     }
     try {
+      // A lone surrogate is refused here with its path, as the HTTP boundary does.
+      rejectIllFormedText(request.params.arguments, 'tool arguments');
       return toolResult(await run[name as ToolName](request.params.arguments ?? {}));
     } catch (err) {
       if (!isWritError(err) && !(err instanceof RemoteWritError)) options.logger?.error({ err, tool: name }, 'mcp tool failed');

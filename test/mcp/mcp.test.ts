@@ -156,6 +156,14 @@ describe('writ mcp (stdio, SDK client)', () => {
     assert.match((result.content[0] as { text: string }).text, /^INVALID_INPUT: /);
   });
 
+  test('a lone surrogate in tool arguments fails with INVALID_INPUT naming its path, as over HTTP', async () => {
+    const { result, data } = await call('retrieve', { query: 'refund \ud800 policy', k: 2 });
+    assert.equal(result.isError, true);
+    assert.equal(data.error.code, 'INVALID_INPUT');
+    assert.equal(data.error.details.issues[0].path, 'query');
+    assert.match(data.error.message, /^invalid tool arguments: `query`: holds a lone surrogate/);
+  });
+
   test('proposal_status of an unknown proposal fails with BROKER_PROPOSAL_NOT_FOUND', async () => {
     const { result, data } = await call('proposal_status', { proposalId: 'prp_01ZZZZZZZZZZZZZZZZZZZZZZZZ' });
     assert.equal(result.isError, true);

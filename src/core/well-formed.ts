@@ -1,13 +1,17 @@
-// Request bodies must be well-formed Unicode. JSON can carry a lone UTF-16 surrogate
+// Input from outside must be well-formed Unicode. JSON can carry a lone UTF-16 surrogate
 // (`"\ud800"`), which is no character: SQLite would store it as U+FFFD, so the text stored
 // would not be the text sent, and canonical JSON refuses it deeper down under a code meant
-// for the ledger's own callers. It is refused here, at the boundary, with the path to it.
-import { CoreErrors, WritError } from '../core/index.js';
+// for the ledger's own callers. The boundaries (HTTP bodies, MCP tool arguments) refuse it
+// with the path to it.
+import { CoreErrors, WritError } from './errors.js';
 
-/** Throws INVALID_INPUT naming the first string (value or key) in `body` that is not well-formed Unicode. */
-export function rejectIllFormedText(body: unknown): void {
+/**
+ * Throws INVALID_INPUT naming the first string (value or key) in `body` that is not
+ * well-formed Unicode; `what` names the input in the message (`request body`, `tool arguments`).
+ */
+export function rejectIllFormedText(body: unknown, what = 'request body'): void {
   if (body === null || typeof body !== 'object') {
-    if (typeof body === 'string') check(body, '(root)');
+    if (typeof body === 'string') check(body, '(root)', what);
     return;
   }
   // Iterative: a body nests as deep as the JSON parser allowed, deeper than the stack.
@@ -15,7 +19,7 @@ export function rejectIllFormedText(body: unknown): void {
   while (stack.length > 0) {
     const { value, path } = stack.pop() as { value: unknown; path: string };
     if (typeof value === 'string') {
-      check(value, path || '(root)');
+      check(value, path || '(root)', what);
     } else if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: path === '' ? String(i) : `${path}.${i}` });
     } else if (value !== null && typeof value === 'object') {
@@ -23,14 +27,14 @@ export function rejectIllFormedText(body: unknown): void {
       for (let i = keys.length - 1; i >= 0; i--) {
         const key = keys[i] as string;
         const at = path === '' ? key : `${path}.${key}`;
-        check(key, at);
+        check(key, at, what);
         stack.push({ value: (value as Record<string, unknown>)[key], path: at });
       }
     }
   }
 }
 
-function check(text: string, path: string): void {
+function check(text: string, path: string, what: string): void {
   if (text.isWellFormed()) return;
   let at = 0;
   for (; at < text.length; at++) {
@@ -41,7 +45,7 @@ function check(text: string, path: string): void {
   const unit = text.charCodeAt(at).toString(16).padStart(4, '0');
   // A body nested thousands deep has a path as long: the message shows its end.
   const shown = path.length > 200 ? `…${path.slice(-200)}` : path;
-  throw new WritError(CoreErrors.INVALID_INPUT, `invalid request body: \`${shown}\`: holds a lone surrogate (\\u${unit}) at character ${at}, which is no Unicode character: send well-formed text`, {
+  throw new WritError(CoreErrors.INVALID_INPUT, `invalid ${what}: \`${shown}\`: holds a lone surrogate (\\u${unit}) at character ${at}, which is no Unicode character: send well-formed text`, {
     details: { issues: [{ path, code: 'invalid_string', message: `lone surrogate \\u${unit} at character ${at}` }] },
   });
 }
