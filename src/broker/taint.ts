@@ -77,7 +77,7 @@ function renderedText(text: string): string {
   return decodeHTML(text.replace(/<!--[\s\S]*?(?:-->|$)/gu, '').replace(/<\/?[A-Za-z][^<>]*>/gu, ''));
 }
 
-/** The basis text prepared once for many param checks. */
+/** The shown text prepared once for many param checks. */
 export interface TaintCorpus {
   readonly normalized: string;
   readonly compact: string;
