@@ -11,7 +11,7 @@ const writ = await tsImport('./index.ts', import.meta.url);
 export const {
   APPEND_ONLY_TRIGGERS, APPEND_ONLY_TRIGGERS_SQL, ActionSpecSchema, BUNDLED_MODEL_DIR,
   MAX_POLICY_JSON_DEPTH, MAX_POLICY_NESTING, MAX_POLICY_OPERATORS, MAX_POLICY_SET_CHARS, MAX_POLICY_SOURCE_CHARS,
-  checkPolicySetSize, checkPolicyText, policyBoundProblems, rejectIllFormedText,
+  checkPolicySetSize, checkPolicyText, policyBoundProblems, rejectIllFormedText, loneSurrogateAt, loneSurrogateProblem,
   BasisItemFactsSchema, BrokerConfigSchema, BrokerErrors, CatalogSchema, CliErrors,
   ConfigSchema, CoreErrors, CreateSessionInputSchema, DEFAULT_CHROMA_RESTART_TIMING, DEFAULT_CHUNKING, DEFAULT_EF_SEARCH,
   DocumentInputSchema, ENV_SETTINGS, EXIT, EffectClassSchema, EmbedderOptionsSchema,

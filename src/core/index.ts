@@ -4,7 +4,7 @@ export { sha256Hex, sealOf } from './hash.js';
 export { type Clock, systemClock, nowIso, toUtcIso, normalizeTime, isPast } from './time.js';
 export { newId, isIdOf, randomBase64url, ID_PREFIXES, type IdPrefix } from './ids.js';
 export { WritError, CoreErrors, defineErrors, listErrorCodes, isWritError, type ErrorSpec, type InputIssue } from './errors.js';
-export { rejectIllFormedText } from './well-formed.js';
+export { loneSurrogateAt, loneSurrogateProblem, rejectIllFormedText } from './well-formed.js';
 export { parseInput, toInputIssues } from './validate.js';
 export { ConfigSchema, ENV_SETTINGS, loadConfig, type Config, type ConfigInput } from './config.js';
 export { createLogger, type Logger } from './logger.js';

@@ -34,18 +34,32 @@ export function rejectIllFormedText(body: unknown, what = 'request body'): void 
   }
 }
 
-function check(text: string, path: string, what: string): void {
-  if (text.isWellFormed()) return;
-  let at = 0;
-  for (; at < text.length; at++) {
-    const unit = text.charCodeAt(at);
-    if (unit >= 0xd800 && unit <= 0xdbff && at + 1 < text.length && (text.charCodeAt(at + 1) & 0xfc00) === 0xdc00) at++;
-    else if (unit >= 0xd800 && unit <= 0xdfff) break;
+/**
+ * Where `text` holds its first lone surrogate (a UTF-16 half of a pair with no other half,
+ * as a JSON `"\ud800"` escape makes), or -1 when it is well-formed Unicode.
+ */
+export function loneSurrogateAt(text: string): number {
+  if (text.isWellFormed()) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+    else if (c >= 0xd800 && c <= 0xdfff) return i;
   }
+  return -1;
+}
+
+/** What is wrong with `text`, holding a lone surrogate at `at`, for an error message. */
+export function loneSurrogateProblem(text: string, at: number): string {
+  return `holds a lone surrogate (\\u${text.charCodeAt(at).toString(16).padStart(4, '0')}) at character ${at}, which is no Unicode character`;
+}
+
+function check(text: string, path: string, what: string): void {
+  const at = loneSurrogateAt(text);
+  if (at < 0) return;
   const unit = text.charCodeAt(at).toString(16).padStart(4, '0');
   // A body nested thousands deep has a path as long: the message shows its end.
   const shown = path.length > 200 ? `…${path.slice(-200)}` : path;
-  throw new WritError(CoreErrors.INVALID_INPUT, `invalid ${what}: \`${shown}\`: holds a lone surrogate (\\u${unit}) at character ${at}, which is no Unicode character: send well-formed text`, {
+  throw new WritError(CoreErrors.INVALID_INPUT, `invalid ${what}: \`${shown}\`: ${loneSurrogateProblem(text, at)}: send well-formed text`, {
     details: { issues: [{ path, code: 'invalid_string', message: `lone surrogate \\u${unit} at character ${at}` }] },
   });
 }

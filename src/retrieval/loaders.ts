@@ -5,9 +5,8 @@ import { lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statS
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { convert } from 'html-to-text';
-import { isWritError, WritError } from '../core/index.js';
+import { isWritError, loneSurrogateAt, loneSurrogateProblem, WritError } from '../core/index.js';
 import { RetrievalErrors } from './errors.js';
-import { loneSurrogateAt, loneSurrogateProblem } from './types.js';
 
 /** Formats a loader understands. */
 export type ContentFormat = 'markdown' | 'text' | 'html' | 'json';
@@ -147,7 +146,7 @@ function fieldString(record: Record<string, unknown>, field: string): string | u
 function checkWellFormed(value: string, baseUri: string, record: number, field: string): void {
   const at = loneSurrogateAt(value);
   if (at < 0) return;
-  throw new WritError(RetrievalErrors.RETRIEVAL_LOAD_FAILED, `record ${record} of \`${baseUri}\`: field \`${field}\` ${loneSurrogateProblem(value, at)}`, {
+  throw new WritError(RetrievalErrors.RETRIEVAL_LOAD_FAILED, `record ${record} of \`${baseUri}\`: field \`${field}\` ${loneSurrogateProblem(value, at)}: replace or remove it`, {
     details: { source: baseUri, record, field, offset: at },
   });
 }

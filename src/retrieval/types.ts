@@ -1,33 +1,10 @@
 // Shapes of the retrieval area: document input, the vector-index port it writes to, and
 // the request/response of a retrieval. Schemas first; types derive from them.
 import { z } from 'zod';
-import { NameSchema } from '../core/index.js';
+import { NameSchema, loneSurrogateAt, loneSurrogateProblem } from '../core/index.js';
 
 /** A reader of a document: a principal id, `group:NAME`, or `*` (every principal of the tenant). */
 export const ReaderSchema = z.union([NameSchema, z.literal('*')]);
-
-/**
- * Where `text` holds its first lone surrogate (a UTF-16 half of a pair with no other half,
- * as a JSON `"\ud800"` escape makes), or -1 when it is well-formed Unicode.
- */
-export function loneSurrogateAt(text: string): number {
-  if (text.isWellFormed()) return -1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) i++;
-      else return i;
-    } else if (c >= 0xdc00 && c <= 0xdfff) return i;
-  }
-  return -1;
-}
-
-/** What is wrong with a string holding a lone surrogate at `at`, for an error message (worded as the HTTP boundary's check). */
-export function loneSurrogateProblem(text: string, at: number): string {
-  const unit = text.charCodeAt(at).toString(16).padStart(4, '0');
-  return `holds a lone surrogate (\\u${unit}) at character ${at}, which is no Unicode character: replace or remove it`;
-}
 
 /**
  * A string that is well-formed Unicode. A lone surrogate cannot be stored as UTF-8 (SQLite
@@ -37,7 +14,7 @@ export function loneSurrogateProblem(text: string, at: number): string {
 const wellFormed = <S extends z.ZodString>(schema: S) =>
   schema.superRefine((value, ctx) => {
     const at = loneSurrogateAt(value);
-    if (at >= 0) ctx.addIssue({ code: 'custom', message: loneSurrogateProblem(value, at) });
+    if (at >= 0) ctx.addIssue({ code: 'custom', message: `${loneSurrogateProblem(value, at)}: replace or remove it` });
   });
 
 /** One document to ingest. The tenant and readers come from the caller, never from the text. */
