@@ -29,5 +29,5 @@ export function openBrokerStack(prefix: string) {
     warrantKeyring: openKeyring({ dir: join(dir, 'keys', 'warrant'), purpose: 'warrant' }),
   });
   const sam = broker.upsertPrincipal({ id: 'sam', kind: 'user', tenant: 'acme', roles: ['support'], groups: ['support'] });
-  return { dir, store, broker, sam };
+  return { dir, store, broker, sam, policyEngine };
 }

@@ -57,16 +57,38 @@ function walState(): [number, number] {
   return [u32(16), u32(96)];
 }
 /** One measured round trip: its window on the performance clock, and whether the WAL was checkpointed or started over in it. */
-interface Window {
-  from: number;
-  to: number;
-  wal: boolean;
+/**
+ * Per-round-trip records are preallocated typed arrays: growing arrays of objects would
+ * add the harness's own survivors (hundreds of bytes per round trip) to every scavenge it
+ * measures.
+ */
+class Windows {
+  readonly from = new Float64Array(N);
+  readonly to = new Float64Array(N);
+  readonly wal = new Uint8Array(N);
+  length = 0;
+  push(from: number, to: number, wal: boolean): void {
+    this.from[this.length] = from;
+    this.to[this.length] = to;
+    this.wal[this.length++] = wal ? 1 : 0;
+  }
 }
-const windows: Record<'four' | 'three', Window[]> = { four: [], three: [] };
+const windows = { four: new Windows(), three: new Windows() };
 const walTouched = (before: [number, number], after: [number, number]) => after[0] < before[0] || (after[1] !== before[1] && after[1] > 0);
 
 type Step = 'propose' | 'decide' | 'issue' | 'execute' | 'total' | 'totalCpu';
-const fresh = (): Record<Step, number[]> => ({ propose: [], decide: [], issue: [], execute: [], total: [], totalCpu: [] });
+/** A fixed-size sample column (see `Windows`). */
+class Column {
+  readonly values = new Float64Array(N);
+  length = 0;
+  push(x: number): void {
+    this.values[this.length++] = x;
+  }
+  toArray(): number[] {
+    return Array.from(this.values.subarray(0, this.length));
+  }
+}
+const fresh = (): Record<Step, Column> => ({ propose: new Column(), decide: new Column(), issue: new Column(), execute: new Column(), total: new Column(), totalCpu: new Column() });
 /** Four calls, each its own transaction. */
 const samples = fresh();
 /** `proposeAndDecide` (one transaction, as `POST /v1/proposals` does), then issue and execute. */
@@ -93,7 +115,7 @@ for (let i = 0; i < N + WARMUP; i++) {
     const c1 = process.cpuUsage(c0);
     const w1 = performance.now();
     if (i >= WARMUP) {
-      windows.four.push({ from: w0, to: w1, wal: walTouched(wal0, walState()) });
+      windows.four.push(w0, w1, walTouched(wal0, walState()));
       samples.totalCpu.push((c1.user + c1.system) / 1000);
       samples.propose.push(ms(t0, t1));
       samples.decide.push(ms(t1, t2));
@@ -117,7 +139,7 @@ for (let i = 0; i < N + WARMUP; i++) {
     const c1 = process.cpuUsage(c0);
     const w1 = performance.now();
     if (i >= WARMUP) {
-      windows.three.push({ from: w0, to: w1, wal: walTouched(wal0, walState()) });
+      windows.three.push(w0, w1, walTouched(wal0, walState()));
       combined.totalCpu.push((c1.user + c1.system) / 1000);
       combined.decide.push(ms(t0, t2));
       combined.issue.push(ms(t2, t3));
@@ -144,19 +166,19 @@ if (shm !== -1) closeSync(shm);
  * median, and the p99 of the round trips that met neither: the p99 is one of those slow
  * kinds whenever together they are more than 1% of round trips.
  */
-function tail(totals: number[], flow: Window[]) {
+function tail(totals: number[], flow: Windows) {
   const r = (x: number | undefined) => (x === undefined ? null : Math.round(x * 1000) / 1000);
   const median = (xs: number[]) => r([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
-  const metGc = (w: Window) => gcs.some((g) => g.start < w.to && g.end > w.from);
+  const metGc = (k: number) => gcs.some((g) => g.start < (flow.to[k] as number) && g.end > (flow.from[k] as number));
   const wal: number[] = [];
   const gc: number[] = [];
   const neither: number[] = [];
-  flow.forEach((w, k) => {
+  for (let k = 0; k < flow.length; k++) {
     const ms = totals[k] as number;
-    if (w.wal) wal.push(ms);
-    else if (metGc(w)) gc.push(ms);
+    if (flow.wal[k] === 1) wal.push(ms);
+    else if (metGc(k)) gc.push(ms);
     else neither.push(ms);
-  });
+  }
   const pause = gcs.map((g) => g.end - g.start).sort((a, b) => a - b);
   return {
     walCheckpoint: { roundTrips: wal.length, medianMs: median(wal) },
@@ -164,7 +186,7 @@ function tail(totals: number[], flow: Window[]) {
     neither: { roundTrips: neither.length, p99Ms: stats(neither).p99 },
   };
 }
-const tails = { four: tail(samples.total, windows.four), three: tail(combined.total, windows.three) };
+const tails = { four: tail(samples.total.toArray(), windows.four), three: tail(combined.total.toArray(), windows.three) };
 
 const calibrationAfter = calibrate();
 const ledgerEntries = (store.db.prepare('SELECT count(*) AS n FROM ledger_entries').get() as { n: number }).n;
@@ -183,8 +205,8 @@ const results = {
   ledgerEntries,
   goalP99Ms: 2,
   calibration: { before: calibrationBefore, after: calibrationAfter },
-  ms: Object.fromEntries((Object.keys(samples) as Step[]).map((k) => [k, stats(samples[k])])),
-  proposeAndDecideMs: Object.fromEntries((Object.keys(combined) as Step[]).filter((k) => k !== 'propose').map((k) => [k, stats(combined[k])])),
+  ms: Object.fromEntries((Object.keys(samples) as Step[]).map((k) => [k, stats(samples[k].toArray())])),
+  proposeAndDecideMs: Object.fromEntries((Object.keys(combined) as Step[]).filter((k) => k !== 'propose').map((k) => [k, stats(combined[k].toArray())])),
   tail: tails,
 };
 store.close();

@@ -18,17 +18,22 @@ const roundTrip = (i: number): void => {
   broker.execute(broker.issueWarrant(sam, p.id).token);
 };
 
-// A store of some size first (B-trees several levels deep), then an empty WAL.
+// A store of some size first (B-trees several levels deep), then an empty WAL that no
+// checkpoint restarts while we measure (a restart would overwrite frames counted here).
 for (let i = 0; i < WARMUP; i++) roundTrip(i);
 store.db.pragma('wal_checkpoint(TRUNCATE)');
+store.db.pragma('wal_autocheckpoint = 0');
 for (let i = WARMUP; i < WARMUP + N; i++) roundTrip(i);
 
 const wal = readFileSync(join(dir, 'writ.db-wal'));
 const pageSize = wal.readUInt32BE(8);
 const framesByPage = new Map<number, number>();
 let frames = 0;
+let commits = 0;
 for (let off = 32; off + 24 + pageSize <= wal.length; off += 24 + pageSize) {
   const page = wal.readUInt32BE(off);
+  // A commit's last frame records the database size after it; the others hold 0.
+  if (wal.readUInt32BE(off + 4) !== 0) commits++;
   framesByPage.set(page, (framesByPage.get(page) ?? 0) + 1);
   frames++;
 }
@@ -41,6 +46,7 @@ for (const [page, n] of framesByPage) {
   const name = page === 1 ? 'page 1 (database header)' : (owner.get(page) ?? 'free or other');
   byOwner.set(name, (byOwner.get(name) ?? 0) + n);
 }
+console.log(`commits per round trip: ${(commits / N).toFixed(2)}`);
 console.log(`WAL frames per round trip: ${(frames / N).toFixed(1)} (${N} round trips after ${WARMUP}; page size ${pageSize} B)`);
 console.log('| pages of | frames per round trip |');
 console.log('|---|---|');
