@@ -5,7 +5,8 @@
 // Layout of `dir`:
 //   keyring.json   manifest: { format, purpose, active, keys: [{ kid, x, createdAt, retiredAt, file }] }
 //   <kid>.pem      PKCS#8 PEM private key, mode 0600 (the folder is 0700)
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { ed25519Signer, type Ed25519Signer } from './ed25519-signer.js';
 import { chmodSync, closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -312,7 +313,8 @@ export function openKeyring(options: KeyringOptions): Keyring {
 
   let manifest: Manifest;
   let manifestStamp = '';
-  let activeKey: { kid: string; privateKey: KeyObject };
+  // The signer is made at the first signature: a process that only verifies never needs one.
+  let activeKey: { kid: string; privateKey: KeyObject; signer?: Ed25519Signer };
   let publicKeys = new Map<string, KeyObject>();
   let retiredAt = new Map<string, string>();
 
@@ -548,7 +550,8 @@ export function openKeyring(options: KeyringOptions): Keyring {
     },
     sign(bytes) {
       refreshIfChanged();
-      const signature = cryptoSign(null, toBytes(bytes), activeKey.privateKey).toString('base64url');
+      activeKey.signer ??= ed25519Signer(activeKey.privateKey);
+      const signature = activeKey.signer.sign(toBytes(bytes)).toString('base64url');
       return { kid: activeKey.kid, signature };
     },
     verify(kid, bytes, signature) {
