@@ -27,7 +27,7 @@ export const {
   cedarTypeOfParam, checkpointPayload, chunkText, compactForTaint, connectChroma, createApp,
   createBroker, createBundleEvidenceReader, createChromaRestartSchedule, createEmbedder, createHttpBackend, createLedger,
   createLedgerFeed, createLocalBackend, createLogger, createMcpServer, createPolicyEngine,
-  createRetrieval, createTokenBucket, decodeWarrantPayload, defaultPolicySources, defineCatalog,
+  createRetrieval, createTaintTextCache, createTokenBucket, decodeWarrantPayload, defaultPolicySources, defineCatalog,
   defineErrors, entryHash, entryHashInput, entryHashObject, generateCedarSchema, isIdOf, isPast,
   isTainted, isWritError, isZeroVector, kidOf, ledgerMigrations, listErrorCodes,
   listLoadableFiles, loadCatalogFile, loadConfig, loadFile, loadPolicies, loadPolicyDir,

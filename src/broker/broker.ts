@@ -9,6 +9,7 @@ import { BrokerConfigSchema, type BrokerConfigInput } from './config.js';
 import type { BrokerContext, DecisionEngine, WarrantKeyring } from './context.js';
 import { recordPolicySetActivation } from './policy-activation.js';
 import { decide, getDecision, proposeAndDecide, proposeAndDecideIn } from './decisions.js';
+import { createTaintTextCache } from './taint.js';
 import { BrokerErrors } from './errors.js';
 import type { EvidenceReader } from './evidence.js';
 import { expireStale } from './expiry.js';
@@ -83,6 +84,7 @@ export function createBroker(options: BrokerOptions) {
     keyring: options.warrantKeyring,
     clock: options.clock ?? systemClock,
     config: Object.freeze(config.data),
+    taintTexts: createTaintTextCache(config.data.taintCacheChars),
   });
 
   return Object.freeze({

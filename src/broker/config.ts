@@ -50,6 +50,12 @@ export const BrokerConfigSchema = z
      * tainted; trusted ones are checked at any length, as whole tokens.
      */
     taintMinLength: z.number().int().min(1).max(64).default(4),
+    /**
+     * Characters of shown text (with the forms taint cuts from it) kept prepared between
+     * decisions, so a long session's texts are folded once, not at every decision; 0 turns
+     * it off. The default holds a session at the 2M-character ceiling of \`maxBudgets\`.
+     */
+    taintCacheChars: count.max(1_000_000_000).default(12_000_000),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -1,5 +1,6 @@
 // What every broker operation works with: the store, the ledger, the catalog, the policy
-// engine, the evidence reader, the warrant keyring, a clock and the parsed config.
+// engine, the evidence reader, the warrant keyring, a clock, the parsed config and the
+// prepared texts taint keeps between decisions.
 // `createBroker` builds it once; the operation modules take it as their first argument.
 import type { Clock } from '../core/index.js';
 import type { Keyring } from '../core/index.js';
@@ -9,6 +10,7 @@ import type { Catalog } from './catalog.js';
 import type { BrokerConfig } from './config.js';
 import type { EvidenceReader } from './evidence.js';
 import type { Facts } from './facts-schema.js';
+import type { TaintTextCache } from './taint.js';
 
 /** What a policy engine answers for one set of facts (see src/broker/policy). */
 export interface PolicyVerdict {
@@ -50,4 +52,6 @@ export interface BrokerContext {
   readonly keyring: WarrantKeyring;
   readonly clock: Clock;
   readonly config: BrokerConfig;
+  /** Shown texts taint has prepared, kept between decisions (`config.taintCacheChars`). */
+  readonly taintTexts: TaintTextCache;
 }

@@ -13,7 +13,7 @@ export type { EvidenceReader, EvidenceBundle, EvidenceChunk } from './evidence.j
 export { ProposalStatusSchema, PROPOSAL_MOVES, TERMINAL_STATUSES, canMove, assertMove, type ProposalStatus } from './lifecycle.js';
 export { ProposeInputSchema, sealProposal, type ProposeInput, type ProposalContent } from './proposals.js';
 export { CreateSessionInputSchema, SessionChargeSchema, type CreateSessionInput, type SessionCharge, type SessionCloseResult } from './sessions.js';
-export { normalizeForTaint, compactForTaint, buildTaintCorpus, isTainted } from './taint.js';
+export { normalizeForTaint, compactForTaint, buildTaintCorpus, createTaintTextCache, isTainted, type TaintCorpus, type TaintTextCache } from './taint.js';
 export { WarrantPayloadSchema, verifyWarrantOffline, decodeWarrantPayload, splitWarrant, type WarrantPayload } from './warrant.js';
 export type { IssuedWarrant } from './warrant-issue.js';
 export type { ProposedAndDecided } from './decisions.js';

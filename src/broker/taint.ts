@@ -84,10 +84,167 @@ export interface TaintCorpus {
   /**
    * Whole tokens, for short trusted values: letter/digit runs and numbers (`12.50`,
    * `1,250`) as written, each number also in its other forms (see `numberForms`), and each
-   * whitespace-separated word in compact form (`B-12` → `b12`).
+   * whitespace-separated word in compact form (`B-12` → `b12`). Made on first use; checks
+   * go through `hasToken`, which needs no set of the whole text.
    */
   readonly tokens: ReadonlySet<string>;
+  /** Whether `token` is one of `tokens`. */
+  hasToken(token: string): boolean;
 }
+
+/** One shown text's forms, as `buildTaintCorpus` cuts them. */
+interface PreparedText {
+  /** Folded, spaces collapsed: this text's part of `normalized`. */
+  readonly normalized: string;
+  /** Folded, letters and digits only: this text's part of `compact`. */
+  readonly compact: string;
+  /** The compact form of its rendering, for a text with markup; null without. */
+  readonly renderedCompact: string | null;
+  /** Its whole tokens, made on first use (tokens never span two texts: see `wholeTokens`). */
+  tokens?: Set<string>;
+}
+
+function prepareText(text: string): PreparedText {
+  const folded = foldForTaint(text);
+  return {
+    normalized: flat(collapseSpace(folded)),
+    compact: flat(compactFolded(folded)),
+    renderedCompact: hasMarkup(text) ? flat(compactForTaint(renderedText(text))) : null,
+  };
+}
+
+/**
+ * `text`, made one piece in place. V8 keeps the result of a global `replace` as a tree of
+ * pieces, and joining such strings walks the tree again every time: joining a run's compact
+ * forms took ~60 µs per 10 KB, 15 ms per decision of a long session, until the first
+ * character read flattened them. Reading one flattens a string where it is held, so a kept
+ * form is walked once.
+ */
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
+}
+
+const tokensOf = (p: PreparedText): Set<string> => (p.tokens ??= wholeTokens(p.normalized));
+
+/**
+ * Shown texts' prepared forms, kept between decisions. Taint reads everything its actor was
+ * shown in the session, so each decision of a long session would fold the same texts again
+ * (at the 2M-character session budget ~30 ms of ASCII, ~150–200 ms of other scripts, inside
+ * the decision's write transaction); with this, only texts new since the last decision are.
+ * Keyed by the text itself, so nothing depends on ids staying bound to one text; an entry
+ * serves only the tenant that made it. Bounded by characters (texts, their forms and tokens
+ * counted), least recently used first out.
+ */
+export interface TaintTextCache {
+  /** Characters held now, as the bound counts them (see `costOf`). */
+  readonly chars: number;
+  readonly entries: number;
+  /** Texts served prepared, and texts prepared (each since the cache was made). */
+  readonly hits: number;
+  readonly misses: number;
+}
+
+interface CacheEntry {
+  readonly tenant: string;
+  readonly prepared: PreparedText;
+  readonly cost: number;
+}
+
+class TextCache implements TaintTextCache {
+  private readonly map = new Map<string, CacheEntry>();
+  chars = 0;
+  hits = 0;
+  misses = 0;
+  constructor(private readonly maxChars: number) {}
+  get entries(): number {
+    return this.map.size;
+  }
+  prepared(text: string, tenant: string): PreparedText {
+    const hit = this.map.get(text);
+    if (hit !== undefined && hit.tenant === tenant) {
+      // Most recently used last: delete and set again.
+      this.map.delete(text);
+      this.map.set(text, hit);
+      this.hits++;
+      return hit.prepared;
+    }
+    this.misses++;
+    if (hit !== undefined) this.drop(text, hit);
+    const prepared = prepareText(text);
+    const entry = { tenant, prepared, cost: costOf(text, prepared) };
+    if (entry.cost <= this.maxChars) {
+      this.map.set(text, entry);
+      this.chars += entry.cost;
+      this.trim();
+    }
+    return prepared;
+  }
+  private drop(text: string, entry: CacheEntry): void {
+    this.map.delete(text);
+    this.chars -= entry.cost;
+  }
+  private trim(): void {
+    for (const [text, entry] of this.map) {
+      if (this.chars <= this.maxChars) break;
+      this.drop(text, entry);
+    }
+  }
+}
+
+/**
+ * What an entry is counted as: the text and its forms, and its tokens whether made yet or
+ * not (a set of a text's tokens takes about twice its normalized length), so the bound
+ * holds without recounting.
+ */
+function costOf(text: string, p: PreparedText): number {
+  return text.length + p.normalized.length * 3 + p.compact.length + (p.renderedCompact?.length ?? 0);
+}
+
+/** A cache of prepared texts holding at most about `maxChars` characters (see `TaintTextCache`). */
+export function createTaintTextCache(maxChars: number): TaintTextCache {
+  if (!Number.isInteger(maxChars) || maxChars < 0) throw new TypeError('maxChars must be a whole number ≥ 0');
+  return new TextCache(maxChars);
+}
+
+/**
+ * Prepares the shown texts for taint checks. A string is one text; an array is a run of
+ * texts that follow one another (one document's chunks, in order), whose compact forms are
+ * also joined without a break, so a value cut in two by a chunk boundary is still found.
+ * With `cache` (and the `tenant` whose texts these are), texts prepared before are not
+ * folded again.
+ */
+export function buildTaintCorpus(sources: readonly (string | readonly string[])[], options: { cache?: TaintTextCache; tenant?: string } = {}): TaintCorpus {
+  const cache = options.cache instanceof TextCache ? options.cache : undefined;
+  const tenant = options.tenant ?? '';
+  const prepare = cache === undefined ? prepareText : (text: string) => cache.prepared(text, tenant);
+  const runs = sources.map((source) => (typeof source === 'string' ? [source] : source));
+  const preparedTexts: PreparedText[] = [];
+  const compacts: string[] = [];
+  for (const run of runs) {
+    const prepared = run.map(prepare);
+    preparedTexts.push(...prepared);
+    compacts.push(prepared.map((p) => p.compact).join(''));
+    if (prepared.some((p) => p.renderedCompact !== null)) compacts.push(prepared.map((p) => p.renderedCompact ?? p.compact).join(''));
+  }
+  const normalized = preparedTexts.map((p) => p.normalized).join('\n');
+  const compact = compacts.join('\n');
+  const hasToken = (token: string): boolean => preparedTexts.some((p) => tokensOf(p).has(token));
+  let tokens: Set<string> | undefined;
+  return {
+    normalized,
+    compact,
+    hasToken,
+    get tokens() {
+      tokens ??= new Set(preparedTexts.flatMap((p) => [...tokensOf(p)]));
+      return tokens;
+    },
+  };
+}
+
+const NOT_LETTER_OR_DIGIT = /[^\p{L}\p{N}]+/gu;
+const compactFolded = (folded: string): string => folded.replace(NOT_LETTER_OR_DIGIT, '');
+const hasMarkup = (text: string): boolean => text.includes('<') || text.includes('&');
 
 /**
  * The forms a number written in a text also stands for: without group separators
@@ -107,42 +264,6 @@ function numberForms(token: string): string[] {
   }
   return forms;
 }
-
-/**
- * Prepares the shown texts for taint checks. A string is one text; an array is a run of
- * texts that follow one another (one document's chunks, in order), whose compact forms are
- * also joined without a break, so a value cut in two by a chunk boundary is still found.
- */
-export function buildTaintCorpus(sources: readonly (string | readonly string[])[]): TaintCorpus {
-  // Each text is folded once; the normalized and compact forms are both cut from that.
-  const runs = sources.map((source) => (typeof source === 'string' ? [source] : source));
-  const folded = runs.map((run) => run.map(foldForTaint));
-  const normalized = folded
-    .flat()
-    .map(collapseSpace)
-    .join('\n');
-  const compacts: string[] = [];
-  runs.forEach((run, r) => {
-    const foldedRun = folded[r] as string[];
-    compacts.push(foldedRun.map(compactFolded).join(''));
-    if (run.some(hasMarkup)) compacts.push(run.map((t, i) => (hasMarkup(t) ? compactForTaint(renderedText(t)) : compactFolded(foldedRun[i] as string))).join(''));
-  });
-  const compact = compacts.join('\n');
-  // Whole tokens serve only short trusted values, so they are made on first use.
-  let tokens: Set<string> | undefined;
-  return {
-    normalized,
-    compact,
-    get tokens() {
-      tokens ??= wholeTokens(normalized);
-      return tokens;
-    },
-  };
-}
-
-const NOT_LETTER_OR_DIGIT = /[^\p{L}\p{N}]+/gu;
-const compactFolded = (folded: string): string => folded.replace(NOT_LETTER_OR_DIGIT, '');
-const hasMarkup = (text: string): boolean => text.includes('<') || text.includes('&');
 
 /** The whole tokens of normalized text (see `TaintCorpus.tokens`). */
 function wholeTokens(normalized: string): Set<string> {
@@ -211,5 +332,5 @@ export function isTainted(value: ParamValue, corpus: TaintCorpus, options: { tru
     return options.trusted && identifierParts(text, Math.max(MIN_PART, options.minLength)).some((part) => part !== compact && corpus.compact.includes(part));
   }
   if (!options.trusted) return false;
-  return corpus.tokens.has(normalized) || (compact !== '' && corpus.tokens.has(compact));
+  return corpus.hasToken(normalized) || (compact !== '' && corpus.hasToken(compact));
 }

@@ -2,7 +2,8 @@
 // is the prompt-injection signal, and policy denies it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildTaintCorpus, compactForTaint, isTainted, normalizeForTaint } from '../../src/broker/index.js';
+import fc from 'fast-check';
+import { BrokerConfigSchema, buildTaintCorpus, compactForTaint, createTaintTextCache, isTainted, normalizeForTaint } from '../../src/broker/index.js';
 import { createHarness, refundParams, type Harness } from './helpers.js';
 
 describe('taint rule', () => {
@@ -117,6 +118,77 @@ describe('taint rule', () => {
   });
 });
 
+describe('taint text cache', () => {
+  // Texts of every kind the folds treat apart: ASCII, markup, other scripts, digits, spacing.
+  const text = fc.oneof(
+    fc.string({ maxLength: 60 }),
+    fc.constantFrom('Pay DE44 5001 0517', 'ВЕКТОР-ТМ 4471', 'DE44<b>5001</b>&nbsp;0517', 'Straße ٤٤ 12,50', '  a\t\tb  ', '', 'B-12 and 1,250.00'),
+  );
+  const sources = fc.array(fc.oneof(text, fc.array(text, { minLength: 1, maxLength: 4 })), { maxLength: 6 });
+  const values = fc.array(fc.oneof(text, fc.integer(), fc.constantFrom('b12', 12.5, 1250, 'de4450010517', 'вектор-тм 4471')), { maxLength: 5 });
+
+  test('a corpus built through the cache is the corpus built without it, first time and again', () => {
+    const cache = createTaintTextCache(1_000_000);
+    fc.assert(
+      fc.property(sources, values, (s, vs) => {
+        const plain = buildTaintCorpus(s);
+        for (const round of [1, 2]) {
+          const cached = buildTaintCorpus(s, { cache, tenant: 'acme' });
+          assert.equal(cached.normalized, plain.normalized, `round ${round}`);
+          assert.equal(cached.compact, plain.compact, `round ${round}`);
+          assert.deepEqual([...cached.tokens].sort(), [...plain.tokens].sort());
+          for (const v of vs) {
+            for (const trusted of [false, true]) {
+              const o = { trusted, minLength: 4 };
+              assert.equal(isTainted(v, cached, o), isTainted(v, plain, o), `${String(v)} trusted=${trusted}`);
+            }
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('prepares a text once per tenant: a second build hits, another tenant does not', () => {
+    const cache = createTaintTextCache(1_000_000);
+    const texts = [['Refund to DE44 5001 0517 5407 3249 31.', 'Ticket 7.'], 'Title'];
+    buildTaintCorpus(texts, { cache, tenant: 'acme' });
+    assert.deepEqual({ hits: cache.hits, misses: cache.misses, entries: cache.entries }, { hits: 0, misses: 3, entries: 3 });
+    buildTaintCorpus(texts, { cache, tenant: 'acme' });
+    assert.deepEqual({ hits: cache.hits, misses: cache.misses }, { hits: 3, misses: 3 });
+    // An entry serves only the tenant that made it: timing tells no tenant what another was shown.
+    buildTaintCorpus(texts, { cache, tenant: 'globex' });
+    assert.deepEqual({ hits: cache.hits, misses: cache.misses, entries: cache.entries }, { hits: 3, misses: 6, entries: 3 });
+  });
+
+  test('holds at most its bound, dropping the least recently used texts first', () => {
+    const a = 'alpha '.repeat(100);
+    const b = 'bravo '.repeat(100);
+    const c = 'charlie '.repeat(100);
+    const one = createTaintTextCache(1_000_000);
+    buildTaintCorpus([a], { cache: one, tenant: 't' });
+    const perText = one.chars;
+    assert.ok(perText > a.length, `an entry counts more than its text: ${perText}`);
+    const cache = createTaintTextCache(Math.floor(perText * 2.5));
+    buildTaintCorpus([a], { cache, tenant: 't' });
+    buildTaintCorpus([b], { cache, tenant: 't' });
+    buildTaintCorpus([a], { cache, tenant: 't' }); // a is now the most recently used
+    buildTaintCorpus([c], { cache, tenant: 't' }); // over the bound: b goes
+    assert.equal(cache.entries, 2);
+    assert.ok(cache.chars <= Math.floor(perText * 2.5));
+    const misses = cache.misses;
+    buildTaintCorpus([a, c], { cache, tenant: 't' });
+    assert.equal(cache.misses, misses, 'a and c are still held');
+    buildTaintCorpus([b], { cache, tenant: 't' });
+    assert.equal(cache.misses, misses + 1, 'b was dropped');
+    // A text larger than the whole bound is prepared but not kept; 0 keeps nothing.
+    const tiny = createTaintTextCache(10);
+    buildTaintCorpus([a], { cache: tiny, tenant: 't' });
+    assert.deepEqual({ entries: tiny.entries, chars: tiny.chars }, { entries: 0, chars: 0 });
+    assert.throws(() => createTaintTextCache(-1), /maxChars/);
+  });
+});
+
 describe('taint in decisions', () => {
   let h: Harness;
   let sessionId: string;
@@ -219,6 +291,40 @@ describe('taint in decisions', () => {
     const d = h.broker.decide(p.id);
     assert.deepEqual(d.facts.taint.trustedParams, []);
     assert.deepEqual(d.facts.taint.sessionBundles, []);
+  });
+
+  test('decisions read the same taint with the text cache off as with it on, again and again', () => {
+    const off = createHarness({ config: { taintCacheChars: 0 } });
+    try {
+      const facts = (hh: Harness) => {
+        const ses = hh.broker.createSession(hh.p['desk-agent']!, { ttlMs: 3_600_000 }).id;
+        const texts = ['Pay to <b>GB29</b> NWBK&nbsp;6016 1331 9268 19 today.', 'Code B-12, amount 12,50 EUR, supplier ВЕКТОР-ТМ 4471.'];
+        const bundle = hh.addBundle({ principalId: 'desk-agent', sessionId: ses, texts });
+        return [1, 2, 3].map((i) => {
+          const params = refundParams(1250 + i, { recipientAccount: i === 3 ? 'DE44500105175407324931' : 'GB29NWBK60161331926819' });
+          const p = hh.broker.propose(hh.p['desk-agent']!, { sessionId: ses, action: 'refund.request', targetId: `rf-cache-${i}`, params, basis: i === 2 ? [bundle] : [] });
+          const d = hh.broker.decide(p.id);
+          return { taint: d.facts.taint.trustedParams, params: d.facts.taint.params, outcome: d.outcome };
+        });
+      };
+      const withCache = facts(h);
+      assert.deepEqual(withCache, facts(off));
+      assert.deepEqual(
+        withCache.map((f) => f.taint),
+        [['recipientAccount'], ['recipientAccount'], []],
+      );
+    } finally {
+      off.close();
+    }
+  });
+
+  test('the taint cache bound is a whole number ≥ 0, 12M characters unless set', () => {
+    assert.equal(BrokerConfigSchema.parse({}).taintCacheChars, 12_000_000);
+    for (const bad of [-1, 1.5, '100']) {
+      const r = BrokerConfigSchema.safeParse({ taintCacheChars: bad });
+      assert.equal(r.success, false, String(bad));
+      assert.deepEqual(r.error?.issues[0]?.path, ['taintCacheChars']);
+    }
   });
 
   test('a bundle retrieved after the proposal was made taints neither its decision nor a later one on it', () => {
