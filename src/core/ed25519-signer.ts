@@ -41,6 +41,20 @@ function loadSodium(): Sodium | null {
   return sodium;
 }
 
+/** libsodium's 64-byte secret key (seed and public key) for `privateKey`, in guarded memory. */
+function sodiumSecretKey(lib: Sodium, privateKey: KeyObject): Buffer {
+  const jwk = privateKey.export({ format: 'jwk' });
+  const seed = Buffer.from(jwk.d as string, 'base64url');
+  const publicKey = Buffer.alloc(32);
+  const secretKey = lib.sodium_malloc(64);
+  lib.crypto_sign_seed_keypair(publicKey, secretKey, seed);
+  seed.fill(0);
+  // INVARIANT: libsodium signs with the very key node:crypto holds; a key it derives
+  // differently (it never should) is not used.
+  if (!publicKey.equals(Buffer.from(jwk.x as string, 'base64url'))) throw new Error('libsodium derived another public key from this private key');
+  return secretKey;
+}
+
 function nodeSigner(privateKey: KeyObject): Ed25519Signer {
   return { backend: 'node', sign: (message) => cryptoSign(null, message, privateKey) };
 }
@@ -64,16 +78,12 @@ export function ed25519Signer(privateKey: KeyObject, options: { backend?: Signer
     if (backend === 'sodium') throw new Error('sodium-native does not load on this platform');
     return nodeSigner(privateKey);
   }
-  const jwk = privateKey.export({ format: 'jwk' });
-  const seed = Buffer.from(jwk.d as string, 'base64url');
-  const publicKey = Buffer.alloc(32);
-  const secretKey = lib.sodium_malloc(64);
-  lib.crypto_sign_seed_keypair(publicKey, secretKey, seed);
-  seed.fill(0);
-  // INVARIANT: libsodium signs with the very key node:crypto holds; a key it derives
-  // differently (it never should) is not used.
-  if (!publicKey.equals(Buffer.from(jwk.x as string, 'base64url'))) {
-    if (backend === 'sodium') throw new Error('libsodium derived another public key from this private key');
+  let secretKey: Buffer;
+  try {
+    secretKey = sodiumSecretKey(lib, privateKey);
+  } catch (err) {
+    // 'auto' signs with node:crypto rather than not at all (libsodium out of guarded memory, say).
+    if (backend === 'sodium') throw err;
     return nodeSigner(privateKey);
   }
   return {

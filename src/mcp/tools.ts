@@ -15,7 +15,14 @@ export type ProposeToolInput = z.input<typeof ProposeToolInputSchema>;
 /** Input of `proposal_status`. */
 export const ProposalStatusToolInputSchema = z
   .object({
-    proposalId: z.string().min(1).max(128).describe('the id `propose` returned (`prp_…`)'),
+    // `.` and `..` are no id Writ makes, and a URL resolves them as path steps: over HTTP the
+    // lookup would reach the proposals list or another route instead of answering "no such".
+    proposalId: z
+      .string()
+      .min(1)
+      .max(128)
+      .refine((id) => id !== '.' && id !== '..', { message: 'a proposal id, not `.` or `..`' })
+      .describe('the id `propose` returned (`prp_…`)'),
   })
   .strict();
 export type ProposalStatusToolInput = z.input<typeof ProposalStatusToolInputSchema>;

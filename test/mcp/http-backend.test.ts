@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHttpBackend, RemoteWritError } from '../../src/mcp/index.js';
+import { isWritError } from '../../src/core/index.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { exitCodeOf } from '../../src/cli/output.js';
 import { runCli } from '../cli/helpers.js';
@@ -48,6 +49,22 @@ describe('MCP HTTP backend', () => {
       assert.deepEqual(backend.identity, { principalId: 'desk-agent', kind: 'remote', tenant: 'acme', sessionId: 'ses_test' });
       await assert.rejects(backend.proposalStatus({ proposalId: 'prp_missing' }), (err: unknown) => err instanceof RemoteWritError && err.code === 'SERVER_RECORD_NOT_FOUND');
       assert.deepEqual(seen, ['POST /writ/v1/sessions', 'GET /writ/v1/catalog', 'GET /writ/v1/proposals/prp_missing']);
+    }
+  });
+
+  test('a proposal id of dots is refused before any request: a URL would resolve it to another route', async () => {
+    const backend = await createHttpBackend({ url: `${base}${PREFIX}`, key: GOOD_KEY });
+    for (const proposalId of ['.', '..']) {
+      seen.length = 0;
+      await assert.rejects(backend.proposalStatus({ proposalId }), (err: unknown) => isWritError(err) && err.code === 'INVALID_INPUT' && /proposalId/.test(err.message), proposalId);
+      assert.deepEqual(seen, [], proposalId);
+    }
+    // Dots inside an id, and slashes, stay within the one segment.
+    for (const proposalId of ['../../v1/catalog', 'prp_a/..', '.x']) {
+      seen.length = 0;
+      await assert.rejects(backend.proposalStatus({ proposalId }), (err: unknown) => err instanceof RemoteWritError && err.status === 404, proposalId);
+      assert.equal(seen.length, 1, proposalId);
+      assert.match(seen[0] as string, /^GET \/writ\/v1\/proposals\/[^/]+$/, proposalId);
     }
   });
 
