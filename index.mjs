@@ -32,7 +32,7 @@ export const {
   isTainted, isWritError, isZeroVector, kidOf, ledgerMigrations, listErrorCodes,
   listLoadableFiles, loadCatalogFile, loadConfig, loadFile, loadPolicies, loadPolicyDir,
   loadPublicKeys, loadText, maySeeProposal, newId, normalizeForTaint, normalizeTime, nowIso, onShutdown,
-  openKeyring, openStore, openVectorIndex, parseInput, policySetSubject, randomBase64url, readPolicyDir,
+  openKeyring, openStore, openVectorIndex, parseInput, policySetSubject, randomBase64url, readPolicyDir, signingBackend,
   referenceEntryHash, retrievalMigrations, rotateSigningKey, runCli, runShutdown, sealBundle, sealOf,
   sealProposal, serveMcpStdio, sha256Hex, shutdownHookCount, splitWarrant, startChroma,
   superviseChroma, systemClock, toInputIssues, toUtcIso, verifyChain, verifyWarrantOffline, verifyWithJwks,

@@ -56,11 +56,11 @@ function walState(): [number, number] {
   readSync(shm, shmHeader, 0, 100, 0);
   return [u32(16), u32(96)];
 }
-/** One measured round trip: its window on the performance clock, and whether the WAL was checkpointed or started over in it. */
 /**
- * Per-round-trip records are preallocated typed arrays: growing arrays of objects would
- * add the harness's own survivors (hundreds of bytes per round trip) to every scavenge it
- * measures.
+ * Each measured round trip's window on the performance clock, and whether the WAL was
+ * checkpointed or started over in it. Per-round-trip records are preallocated typed
+ * arrays: growing arrays of objects would add the harness's own survivors (hundreds of
+ * bytes per round trip) to every scavenge it measures.
  */
 class Windows {
   readonly from = new Float64Array(N);

@@ -51,11 +51,12 @@ export const BrokerConfigSchema = z
      */
     taintMinLength: z.number().int().min(1).max(64).default(4),
     /**
-     * Characters of shown text (with the forms taint cuts from it) kept prepared between
-     * decisions, so a long session's texts are folded once, not at every decision; 0 turns
-     * it off. The default holds a session at the 2M-character ceiling of \`maxBudgets\`.
+     * Characters of shown text, with the forms taint cuts from it (about seven times the
+     * text), kept prepared between decisions, so a long session's texts are folded once, not
+     * at every decision; 0 turns it off. The default holds two sessions at the 2M-character
+     * ceiling of \`maxBudgets\`, or about twenty at the default budget: ~16–32 MB at most.
      */
-    taintCacheChars: count.max(1_000_000_000).default(12_000_000),
+    taintCacheChars: count.max(1_000_000_000).default(32_000_000),
   })
   .strict()
   .superRefine((config, ctx) => {

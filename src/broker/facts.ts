@@ -143,7 +143,8 @@ export function computeFacts(ctx: BrokerContext, db: Db, proposal: ProposalRecor
   const sources = taintSources(shown);
   // Without shown text nothing is tainted, so the corpus is built only when there is some.
   if (sources.length > 0) {
-    const corpus = buildTaintCorpus(sources, { cache: ctx.taintTexts, tenant: proposal.tenant });
+    // One scope per actor: its texts were shown to it alone (see TaintTextCache).
+    const corpus = buildTaintCorpus(sources, { cache: ctx.taintTexts, scope: `${proposal.tenant}/${proposal.actorId}` });
     for (const [name, value] of Object.entries(proposal.params)) {
       const trusted = action.params[name]?.trusted ?? false;
       if (isTainted(value, corpus, { trusted, minLength: ctx.config.taintMinLength })) {

@@ -5,6 +5,7 @@
 // document is tainted. The rule errs towards tainting: every fold below can only add
 // matches. See README.md.
 import { decodeHTML } from 'entities';
+import { CoreErrors, WritError } from '../core/index.js';
 import type { ParamValue } from './records.js';
 
 // Cyrillic and Greek letters drawn like Latin ones (Unicode's confusables, the common ones),
@@ -130,15 +131,20 @@ const tokensOf = (p: PreparedText): Set<string> => (p.tokens ??= wholeTokens(p.n
 /**
  * Shown texts' prepared forms, kept between decisions. Taint reads everything its actor was
  * shown in the session, so each decision of a long session would fold the same texts again
- * (at the 2M-character session budget ~30 ms of ASCII, ~150–200 ms of other scripts, inside
+ * (at the 2M-character session ceiling ~30 ms of ASCII, ~150–200 ms of other scripts, inside
  * the decision's write transaction); with this, only texts new since the last decision are.
- * Keyed by the text itself, so nothing depends on ids staying bound to one text; an entry
- * serves only the tenant that made it. Bounded by characters (texts, their forms and tokens
- * counted), least recently used first out.
+ *
+ * Entries are keyed by the text itself, so nothing depends on ids staying bound to one
+ * text, and kept per scope (Writ's broker uses one per actor): a text is served prepared
+ * only to the scope that was shown it, so how fast a decision is tells nobody what another
+ * principal was shown. Bounded by characters, approximately (`costOf`): when over, the
+ * least recently used scopes go first, then the oldest texts of the one in use. A decision
+ * reads its texts in one pass, so a scope holding more than the bound gains little.
  */
 export interface TaintTextCache {
   /** Characters held now, as the bound counts them (see `costOf`). */
   readonly chars: number;
+  /** Texts held now, every scope's. */
   readonly entries: number;
   /** Texts served prepared, and texts prepared (each since the cache was made). */
   readonly hits: number;
@@ -146,64 +152,80 @@ export interface TaintTextCache {
 }
 
 interface CacheEntry {
-  readonly tenant: string;
   readonly prepared: PreparedText;
   readonly cost: number;
 }
 
 class TextCache implements TaintTextCache {
-  private readonly map = new Map<string, CacheEntry>();
+  /** Scopes, least recently used first, each with its texts in the same order. */
+  private readonly scopes = new Map<string, Map<string, CacheEntry>>();
   chars = 0;
   hits = 0;
   misses = 0;
   constructor(private readonly maxChars: number) {}
   get entries(): number {
-    return this.map.size;
+    let n = 0;
+    for (const texts of this.scopes.values()) n += texts.size;
+    return n;
   }
-  prepared(text: string, tenant: string): PreparedText {
-    const hit = this.map.get(text);
-    if (hit !== undefined && hit.tenant === tenant) {
-      // Most recently used last: delete and set again.
-      this.map.delete(text);
-      this.map.set(text, hit);
+  prepared(text: string, scope: string): PreparedText {
+    // Most recently used last: delete and set again, the scope and then the text.
+    const texts = this.scopes.get(scope) ?? new Map<string, CacheEntry>();
+    this.scopes.delete(scope);
+    this.scopes.set(scope, texts);
+    const hit = texts.get(text);
+    if (hit !== undefined) {
+      texts.delete(text);
+      texts.set(text, hit);
       this.hits++;
       return hit.prepared;
     }
     this.misses++;
-    if (hit !== undefined) this.drop(text, hit);
     const prepared = prepareText(text);
-    const entry = { tenant, prepared, cost: costOf(text, prepared) };
-    if (entry.cost <= this.maxChars) {
-      this.map.set(text, entry);
-      this.chars += entry.cost;
+    const cost = costOf(text, prepared);
+    if (this.maxChars > 0 && cost <= this.maxChars) {
+      texts.set(text, { prepared, cost });
+      this.chars += cost;
       this.trim();
     }
     return prepared;
   }
-  private drop(text: string, entry: CacheEntry): void {
-    this.map.delete(text);
-    this.chars -= entry.cost;
-  }
   private trim(): void {
-    for (const [text, entry] of this.map) {
-      if (this.chars <= this.maxChars) break;
-      this.drop(text, entry);
+    for (const [scope, texts] of this.scopes) {
+      for (const [text, entry] of texts) {
+        if (this.chars <= this.maxChars) return;
+        texts.delete(text);
+        this.chars -= entry.cost;
+      }
+      this.scopes.delete(scope);
     }
   }
 }
 
 /**
- * What an entry is counted as: the text and its forms, and its tokens whether made yet or
- * not (a set of a text's tokens takes about twice its normalized length), so the bound
- * holds without recounting.
+ * What an entry is counted as, in characters: the text and its forms, and its tokens
+ * whether made yet or not (a text's token set takes about four times its normalized
+ * length), so the bound holds without recounting. An estimate: a character of the
+ * commonest scripts takes one byte of memory, of others two.
  */
 function costOf(text: string, p: PreparedText): number {
-  return text.length + p.normalized.length * 3 + p.compact.length + (p.renderedCompact?.length ?? 0);
+  return text.length + p.normalized.length * 5 + p.compact.length + (p.renderedCompact?.length ?? 0);
 }
 
-/** A cache of prepared texts holding at most about `maxChars` characters (see `TaintTextCache`). */
+/**
+ * A cache of prepared texts holding about `maxChars` characters at most (see
+ * `TaintTextCache`); 0 keeps nothing.
+ *
+ * @example
+ * const cache = createTaintTextCache(32_000_000);
+ * buildTaintCorpus([['chunk one', 'chunk two'], 'a title'], { cache, scope: 'acme/desk-agent' });
+ */
 export function createTaintTextCache(maxChars: number): TaintTextCache {
-  if (!Number.isInteger(maxChars) || maxChars < 0) throw new TypeError('maxChars must be a whole number ≥ 0');
+  if (!Number.isSafeInteger(maxChars) || maxChars < 0) {
+    throw new WritError(CoreErrors.INVALID_INPUT, `invalid taint text cache: \`maxChars\` must be a whole number ≥ 0, got \`${String(maxChars)}\``, {
+      details: { issues: [{ path: 'maxChars', code: 'invalid_type', message: 'must be a whole number ≥ 0' }] },
+    });
+  }
   return new TextCache(maxChars);
 }
 
@@ -211,13 +233,17 @@ export function createTaintTextCache(maxChars: number): TaintTextCache {
  * Prepares the shown texts for taint checks. A string is one text; an array is a run of
  * texts that follow one another (one document's chunks, in order), whose compact forms are
  * also joined without a break, so a value cut in two by a chunk boundary is still found.
- * With `cache` (and the `tenant` whose texts these are), texts prepared before are not
- * folded again.
+ * With `cache` (made by `createTaintTextCache`), texts this `scope` was shown before are
+ * not folded again.
  */
-export function buildTaintCorpus(sources: readonly (string | readonly string[])[], options: { cache?: TaintTextCache; tenant?: string } = {}): TaintCorpus {
-  const cache = options.cache instanceof TextCache ? options.cache : undefined;
-  const tenant = options.tenant ?? '';
-  const prepare = cache === undefined ? prepareText : (text: string) => cache.prepared(text, tenant);
+export function buildTaintCorpus(sources: readonly (string | readonly string[])[], options: { cache?: TaintTextCache; scope?: string } = {}): TaintCorpus {
+  const { cache, scope = '' } = options;
+  if (cache !== undefined && !(cache instanceof TextCache)) {
+    throw new WritError(CoreErrors.INVALID_INPUT, 'invalid taint corpus options: `cache` must be made by `createTaintTextCache`', {
+      details: { issues: [{ path: 'cache', code: 'invalid_type', message: 'not a cache made by createTaintTextCache' }] },
+    });
+  }
+  const prepare = cache === undefined ? prepareText : (text: string) => cache.prepared(text, scope);
   const runs = sources.map((source) => (typeof source === 'string' ? [source] : source));
   const preparedTexts: PreparedText[] = [];
   const compacts: string[] = [];

@@ -9,15 +9,16 @@
 // buffer it is given and leaves nothing for the collector, in half the time. Key
 // generation, storage, publication and verification stay with node:crypto.
 import { createRequire } from 'node:module';
-import { sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 
-/** The part of `sodium-native` used here. */
-interface Sodium {
+/** The part of libsodium's binding (`sodium-native`) used here. */
+export interface SodiumBinding {
   sodium_malloc(size: number): Buffer;
   crypto_sign_seed_keypair(publicKey: Buffer, secretKey: Buffer, seed: Buffer): void;
   crypto_sign_detached(signature: Buffer, message: Uint8Array, secretKey: Buffer): void;
 }
 
+/** Which library makes the signatures: libsodium, or node:crypto where it does not load. */
 export type SignerBackend = 'sodium' | 'node';
 
 /** Signs with one Ed25519 private key. */
@@ -27,32 +28,43 @@ export interface Ed25519Signer {
   sign(message: Uint8Array): Buffer;
 }
 
-let sodium: Sodium | null | undefined;
+let binding: SodiumBinding | null | undefined;
 
 /** `sodium-native`, or null where it does not load (no prebuilt addon for this platform). */
-function loadSodium(): Sodium | null {
-  if (sodium === undefined) {
+function loadSodium(): SodiumBinding | null {
+  if (binding === undefined) {
     try {
-      sodium = createRequire(import.meta.url)('sodium-native') as Sodium;
+      binding = createRequire(import.meta.url)('sodium-native') as SodiumBinding;
     } catch {
-      sodium = null;
+      binding = null;
     }
   }
-  return sodium;
+  return binding;
 }
 
-/** libsodium's 64-byte secret key (seed and public key) for `privateKey`, in guarded memory. */
-function sodiumSecretKey(lib: Sodium, privateKey: KeyObject): Buffer {
-  const jwk = privateKey.export({ format: 'jwk' });
-  const seed = Buffer.from(jwk.d as string, 'base64url');
-  const publicKey = Buffer.alloc(32);
-  const secretKey = lib.sodium_malloc(64);
-  lib.crypto_sign_seed_keypair(publicKey, secretKey, seed);
-  seed.fill(0);
-  // INVARIANT: libsodium signs with the very key node:crypto holds; a key it derives
-  // differently (it never should) is not used.
-  if (!publicKey.equals(Buffer.from(jwk.x as string, 'base64url'))) throw new Error('libsodium derived another public key from this private key');
-  return secretKey;
+/** The library keyrings sign with in this process: `sodium` when libsodium loads. */
+export function signingBackend(): SignerBackend {
+  return loadSodium() === null ? 'node' : 'sodium';
+}
+
+// PKCS #8 and SPKI DER of an Ed25519 key end with the raw 32-byte seed and public key (RFC 8410).
+const RAW_KEY_BYTES = 32;
+
+/** libsodium's 64-byte secret key (seed, then public key) for `privateKey`, in libsodium's guarded memory. */
+function sodiumSecretKey(lib: SodiumBinding, privateKey: KeyObject): Buffer {
+  const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+  try {
+    const publicKey = Buffer.alloc(RAW_KEY_BYTES);
+    const secretKey = lib.sodium_malloc(2 * RAW_KEY_BYTES);
+    lib.crypto_sign_seed_keypair(publicKey, secretKey, der.subarray(der.length - RAW_KEY_BYTES));
+    const expected = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+    // INVARIANT: libsodium signs with the very key node:crypto holds and publishes; a key
+    // it derives differently (it never should) is not used.
+    if (!publicKey.equals(expected.subarray(expected.length - RAW_KEY_BYTES))) throw new Error('libsodium derived another public key from this private key');
+    return secretKey;
+  } finally {
+    der.fill(0);
+  }
 }
 
 function nodeSigner(privateKey: KeyObject): Ed25519Signer {
@@ -60,30 +72,28 @@ function nodeSigner(privateKey: KeyObject): Ed25519Signer {
 }
 
 /**
- * A signer for `privateKey` (an Ed25519 `KeyObject`). `backend` `'auto'` (the default)
- * takes libsodium when it loads and node:crypto otherwise; `'node'` always node:crypto;
- * `'sodium'` fails when libsodium does not load. The libsodium secret key lives in
- * libsodium's guarded memory (`sodium_malloc`), not in a pooled buffer.
+ * A signer for `privateKey` (an Ed25519 `KeyObject`): libsodium's when it loads and takes
+ * the key, node:crypto's otherwise (`signingBackend()` says which this process has), or
+ * node:crypto's always with `backend: 'node'`. `sodium` replaces the binding (tests; null:
+ * none loads). The seed is read from a DER export that is zeroed after use, and libsodium's
+ * copy of the key lives in its guarded memory (`sodium_malloc`); the `KeyObject` keeps its
+ * own.
  *
  * @example
  * const { privateKey } = generateKeyPairSync('ed25519');
  * ed25519Signer(privateKey).sign(Buffer.from('hello')).length // 64
  */
-export function ed25519Signer(privateKey: KeyObject, options: { backend?: SignerBackend | 'auto' } = {}): Ed25519Signer {
-  const backend = options.backend ?? 'auto';
+export function ed25519Signer(privateKey: KeyObject, options: { backend?: 'auto' | 'node'; sodium?: SodiumBinding | null } = {}): Ed25519Signer {
+  // Keyrings hold only Ed25519 keys; anything else here is a bug in the caller.
   if (privateKey.asymmetricKeyType !== 'ed25519' || privateKey.type !== 'private') throw new TypeError('ed25519Signer needs an Ed25519 private key');
-  if (backend === 'node') return nodeSigner(privateKey);
-  const lib = loadSodium();
-  if (lib === null) {
-    if (backend === 'sodium') throw new Error('sodium-native does not load on this platform');
-    return nodeSigner(privateKey);
-  }
+  if (options.backend === 'node') return nodeSigner(privateKey);
+  const lib = options.sodium === undefined ? loadSodium() : options.sodium;
+  if (lib === null) return nodeSigner(privateKey);
   let secretKey: Buffer;
   try {
     secretKey = sodiumSecretKey(lib, privateKey);
-  } catch (err) {
-    // 'auto' signs with node:crypto rather than not at all (libsodium out of guarded memory, say).
-    if (backend === 'sodium') throw err;
+  } catch {
+    // Signing with node:crypto beats not signing (libsodium out of guarded memory, say).
     return nodeSigner(privateKey);
   }
   return {

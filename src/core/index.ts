@@ -27,5 +27,6 @@ export {
   type Signature,
   type SignatureVerifier,
 } from './keyring.js';
+export { signingBackend, type SignerBackend } from './ed25519-signer.js';
 export { WRIT_VERSION, WRIT_NAME, PACKAGE_ROOT } from './version.js';
 export { createTokenBucket, type TokenBucket } from './token-bucket.js';

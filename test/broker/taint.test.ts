@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { isWritError } from '../../src/core/index.js';
 import { BrokerConfigSchema, buildTaintCorpus, compactForTaint, createTaintTextCache, isTainted, normalizeForTaint } from '../../src/broker/index.js';
 import { createHarness, refundParams, type Harness } from './helpers.js';
 
@@ -133,7 +134,7 @@ describe('taint text cache', () => {
       fc.property(sources, values, (s, vs) => {
         const plain = buildTaintCorpus(s);
         for (const round of [1, 2]) {
-          const cached = buildTaintCorpus(s, { cache, tenant: 'acme' });
+          const cached = buildTaintCorpus(s, { cache, scope: 'acme/desk-agent' });
           assert.equal(cached.normalized, plain.normalized, `round ${round}`);
           assert.equal(cached.compact, plain.compact, `round ${round}`);
           assert.deepEqual([...cached.tokens].sort(), [...plain.tokens].sort());
@@ -149,43 +150,67 @@ describe('taint text cache', () => {
     );
   });
 
-  test('prepares a text once per tenant: a second build hits, another tenant does not', () => {
+  test('prepares a text once per scope: a second build hits, another scope prepares its own', () => {
     const cache = createTaintTextCache(1_000_000);
     const texts = [['Refund to DE44 5001 0517 5407 3249 31.', 'Ticket 7.'], 'Title'];
-    buildTaintCorpus(texts, { cache, tenant: 'acme' });
-    assert.deepEqual({ hits: cache.hits, misses: cache.misses, entries: cache.entries }, { hits: 0, misses: 3, entries: 3 });
-    buildTaintCorpus(texts, { cache, tenant: 'acme' });
-    assert.deepEqual({ hits: cache.hits, misses: cache.misses }, { hits: 3, misses: 3 });
-    // An entry serves only the tenant that made it: timing tells no tenant what another was shown.
-    buildTaintCorpus(texts, { cache, tenant: 'globex' });
-    assert.deepEqual({ hits: cache.hits, misses: cache.misses, entries: cache.entries }, { hits: 3, misses: 6, entries: 3 });
+    const count = () => ({ hits: cache.hits, misses: cache.misses, entries: cache.entries });
+    buildTaintCorpus(texts, { cache, scope: 'acme/desk-agent' });
+    assert.deepEqual(count(), { hits: 0, misses: 3, entries: 3 });
+    buildTaintCorpus(texts, { cache, scope: 'acme/desk-agent' });
+    assert.deepEqual(count(), { hits: 3, misses: 3, entries: 3 });
+    // A text is served prepared only to the scope that was shown it, so how fast a decision
+    // is tells no principal what another was shown; nor does one scope evict another's.
+    buildTaintCorpus(texts, { cache, scope: 'globex/bot' });
+    assert.deepEqual(count(), { hits: 3, misses: 6, entries: 6 });
+    buildTaintCorpus(texts, { cache, scope: 'acme/desk-agent' });
+    buildTaintCorpus(texts, { cache, scope: 'globex/bot' });
+    assert.deepEqual(count(), { hits: 9, misses: 6, entries: 6 });
   });
 
-  test('holds at most its bound, dropping the least recently used texts first', () => {
+  test('holds at most its bound: least recently used scopes go first, then the oldest texts of the one in use', () => {
     const a = 'alpha '.repeat(100);
     const b = 'bravo '.repeat(100);
     const c = 'charlie '.repeat(100);
     const one = createTaintTextCache(1_000_000);
-    buildTaintCorpus([a], { cache: one, tenant: 't' });
+    buildTaintCorpus([a], { cache: one, scope: 's' });
     const perText = one.chars;
     assert.ok(perText > a.length, `an entry counts more than its text: ${perText}`);
-    const cache = createTaintTextCache(Math.floor(perText * 2.5));
-    buildTaintCorpus([a], { cache, tenant: 't' });
-    buildTaintCorpus([b], { cache, tenant: 't' });
-    buildTaintCorpus([a], { cache, tenant: 't' }); // a is now the most recently used
-    buildTaintCorpus([c], { cache, tenant: 't' }); // over the bound: b goes
+    // Within one scope: the least recently used text goes.
+    const bound = Math.floor(perText * 2.5);
+    const cache = createTaintTextCache(bound);
+    for (const t of [a, b, a, c]) buildTaintCorpus([t], { cache, scope: 's' }); // a used last but one: b goes
     assert.equal(cache.entries, 2);
-    assert.ok(cache.chars <= Math.floor(perText * 2.5));
-    const misses = cache.misses;
-    buildTaintCorpus([a, c], { cache, tenant: 't' });
+    assert.ok(cache.chars <= bound);
+    let misses = cache.misses;
+    buildTaintCorpus([a, c], { cache, scope: 's' });
     assert.equal(cache.misses, misses, 'a and c are still held');
-    buildTaintCorpus([b], { cache, tenant: 't' });
+    buildTaintCorpus([b], { cache, scope: 's' });
     assert.equal(cache.misses, misses + 1, 'b was dropped');
-    // A text larger than the whole bound is prepared but not kept; 0 keeps nothing.
-    const tiny = createTaintTextCache(10);
-    buildTaintCorpus([a], { cache: tiny, tenant: 't' });
-    assert.deepEqual({ entries: tiny.entries, chars: tiny.chars }, { entries: 0, chars: 0 });
-    assert.throws(() => createTaintTextCache(-1), /maxChars/);
+    // Across scopes: the scope used least recently goes first, though it holds a newer text.
+    const shared = createTaintTextCache(bound);
+    buildTaintCorpus([b], { cache: shared, scope: 'new' });
+    buildTaintCorpus([a], { cache: shared, scope: 'old' });
+    buildTaintCorpus([c], { cache: shared, scope: 'new' }); // over the bound: 'old' goes
+    assert.equal(shared.entries, 2);
+    misses = shared.misses;
+    buildTaintCorpus([b, c], { cache: shared, scope: 'new' });
+    assert.equal(shared.misses, misses, "'new' kept both of its texts, the older one too");
+    buildTaintCorpus([a], { cache: shared, scope: 'old' });
+    assert.equal(shared.misses, misses + 1, "'old' was dropped");
+  });
+
+  test('a bound of 0, or one smaller than a text, keeps nothing; a bad bound or a cache of another kind is refused', () => {
+    for (const [bound, texts] of [[0, ['', 'alpha '.repeat(100)]], [10, ['alpha '.repeat(100)]]] as const) {
+      const cache = createTaintTextCache(bound);
+      buildTaintCorpus(texts, { cache, scope: 's' });
+      buildTaintCorpus(texts, { cache, scope: 's' });
+      assert.deepEqual({ entries: cache.entries, chars: cache.chars, hits: cache.hits }, { entries: 0, chars: 0, hits: 0 }, `bound ${bound}`);
+    }
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      assert.throws(() => createTaintTextCache(bad), (err: unknown) => isWritError(err) && err.code === 'INVALID_INPUT' && /maxChars/.test(err.message), String(bad));
+    }
+    const lookalike = { chars: 0, entries: 0, hits: 0, misses: 0 };
+    assert.throws(() => buildTaintCorpus(['x'], { cache: lookalike }), (err: unknown) => isWritError(err) && err.code === 'INVALID_INPUT' && /createTaintTextCache/.test(err.message));
   });
 });
 
@@ -318,8 +343,8 @@ describe('taint in decisions', () => {
     }
   });
 
-  test('the taint cache bound is a whole number ≥ 0, 12M characters unless set', () => {
-    assert.equal(BrokerConfigSchema.parse({}).taintCacheChars, 12_000_000);
+  test('the taint cache bound is a whole number ≥ 0, 32M characters unless set', () => {
+    assert.equal(BrokerConfigSchema.parse({}).taintCacheChars, 32_000_000);
     for (const bad of [-1, 1.5, '100']) {
       const r = BrokerConfigSchema.safeParse({ taintCacheChars: bad });
       assert.equal(r.success, false, String(bad));

@@ -7,19 +7,48 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { ed25519Signer } from '../../src/core/ed25519-signer.js';
+import { createRequire } from 'node:module';
+import { ed25519Signer, signingBackend, type SodiumBinding } from '../../src/core/ed25519-signer.js';
 import { openKeyring } from '../../src/core/index.js';
 
 describe('ed25519Signer', () => {
-  test('libsodium loads here, so the default signer is libsodium (CI runs on Linux x64, which has a prebuilt addon)', () => {
+  // CI runs on Linux x64, which sodium-native ships a prebuilt addon for: there the fast path
+  // must be the one in use. Elsewhere the product signs with node:crypto (the next tests).
+  test('on Linux x64 libsodium loads, so keyrings sign with it', { skip: process.platform !== 'linux' || process.arch !== 'x64' }, () => {
     const { privateKey } = generateKeyPairSync('ed25519');
+    assert.equal(signingBackend(), 'sodium');
     assert.equal(ed25519Signer(privateKey).backend, 'sodium');
     assert.equal(ed25519Signer(privateKey, { backend: 'node' }).backend, 'node');
   });
 
+  test('falls back to node:crypto, with the same signatures, when libsodium does not load or cannot take the key', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const real = createRequire(import.meta.url)('sodium-native') as SodiumBinding;
+    const broken: Record<string, SodiumBinding | null> = {
+      'no addon': null,
+      'out of guarded memory': { ...real, sodium_malloc: () => { throw new Error('ENOMEM'); } },
+      'another public key': {
+        ...real,
+        crypto_sign_seed_keypair: (pk, sk, seed) => {
+          real.crypto_sign_seed_keypair(pk, sk, seed);
+          pk[0] = (pk[0] as number) ^ 1;
+        },
+      },
+    };
+    const message = Buffer.from('payload.kid');
+    for (const [why, sodium] of Object.entries(broken)) {
+      const signer = ed25519Signer(privateKey, { sodium });
+      assert.equal(signer.backend, 'node', why);
+      assert.deepEqual(signer.sign(message), sign(null, message, privateKey), why);
+      assert.ok(verify(null, message, publicKey, signer.sign(message)), why);
+    }
+  });
+
   test('both backends sign any message with the same 64 bytes, and node:crypto verifies them', () => {
     const keys = Array.from({ length: 4 }, () => generateKeyPairSync('ed25519'));
-    const signers = keys.map(({ privateKey }) => ({ sodium: ed25519Signer(privateKey, { backend: 'sodium' }), node: ed25519Signer(privateKey, { backend: 'node' }) }));
+    const real = createRequire(import.meta.url)('sodium-native') as SodiumBinding;
+    const signers = keys.map(({ privateKey }) => ({ sodium: ed25519Signer(privateKey, { sodium: real }), node: ed25519Signer(privateKey, { backend: 'node' }) }));
+    for (const s of signers) assert.equal(s.sodium.backend, 'sodium');
     fc.assert(
       fc.property(fc.integer({ min: 0, max: keys.length - 1 }), fc.uint8Array({ maxLength: 2048 }), (k, message) => {
         const { sodium, node } = signers[k] as (typeof signers)[number];

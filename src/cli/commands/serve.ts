@@ -1,6 +1,6 @@
 // `writ serve`: starts every part and the HTTP server; Ctrl-C stops them all.
 import { createServer } from 'node:net';
-import { loadConfig, WritError, WRIT_VERSION } from '../../core/index.js';
+import { loadConfig, signingBackend, WritError, WRIT_VERSION } from '../../core/index.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { CommandContext, CommandSpec } from '../command.js';
 
@@ -109,6 +109,7 @@ export const serveCommand: CommandSpec = {
         workspace: config.workspace,
         chroma: app.chroma.url,
         model: app.embedder.modelId,
+        signing: signingBackend(),
         startedInMs: Date.now() - started,
         keys: keys.map((k) => ({ principalId: k.principalId, key: k.key })),
       },
@@ -117,6 +118,8 @@ export const serveCommand: CommandSpec = {
         `  data:   ${config.home}`,
         `  chroma: ${app.chroma.url}${app.chroma.pid !== null ? ` (embedded, pid ${app.chroma.pid})` : app.chroma.mode === 'shared' ? ' (shared with another writ process on this home)' : ''}`,
         `  model:  ${app.embedder.modelId} (${app.embedder.dimension}-d)`,
+        // Where libsodium does not load, signing falls back to node:crypto: slower, and its GC cost is what libsodium avoids.
+        `  signing: ${signingBackend() === 'sodium' ? 'libsodium (sodium-native)' : 'node:crypto (sodium-native did not load)'}`,
         `  workspace: ${config.workspace}`,
         ...keyLines,
         '',
