@@ -146,6 +146,8 @@ export interface TaintTextCache {
   readonly chars: number;
   /** Texts held now, every scope's. */
   readonly entries: number;
+  /** Scopes holding at least one text now. */
+  readonly scopes: number;
   /** Texts served prepared, and texts prepared (each since the cache was made). */
   readonly hits: number;
   readonly misses: number;
@@ -158,23 +160,24 @@ interface CacheEntry {
 
 class TextCache implements TaintTextCache {
   /** Scopes, least recently used first, each with its texts in the same order. */
-  private readonly scopes = new Map<string, Map<string, CacheEntry>>();
+  private readonly byScope = new Map<string, Map<string, CacheEntry>>();
   chars = 0;
   hits = 0;
   misses = 0;
   constructor(private readonly maxChars: number) {}
+  get scopes(): number {
+    return this.byScope.size;
+  }
   get entries(): number {
     let n = 0;
-    for (const texts of this.scopes.values()) n += texts.size;
+    for (const texts of this.byScope.values()) n += texts.size;
     return n;
   }
   prepared(text: string, scope: string): PreparedText {
-    // Most recently used last: delete and set again, the scope and then the text.
-    const texts = this.scopes.get(scope) ?? new Map<string, CacheEntry>();
-    this.scopes.delete(scope);
-    this.scopes.set(scope, texts);
-    const hit = texts.get(text);
-    if (hit !== undefined) {
+    let texts = this.byScope.get(scope);
+    const hit = texts?.get(text);
+    if (texts !== undefined && hit !== undefined) {
+      this.touch(scope, texts);
       texts.delete(text);
       texts.set(text, hit);
       this.hits++;
@@ -183,21 +186,31 @@ class TextCache implements TaintTextCache {
     this.misses++;
     const prepared = prepareText(text);
     const cost = costOf(text, prepared);
+    // A scope is held only while it holds a text: the cache turned off keeps nothing at all.
     if (this.maxChars > 0 && cost <= this.maxChars) {
+      texts ??= new Map<string, CacheEntry>();
+      this.touch(scope, texts);
       texts.set(text, { prepared, cost });
       this.chars += cost;
       this.trim();
+    } else if (texts !== undefined) {
+      this.touch(scope, texts);
     }
     return prepared;
   }
+  /** Makes `scope` the most recently used (last). */
+  private touch(scope: string, texts: Map<string, CacheEntry>): void {
+    this.byScope.delete(scope);
+    this.byScope.set(scope, texts);
+  }
   private trim(): void {
-    for (const [scope, texts] of this.scopes) {
+    for (const [scope, texts] of this.byScope) {
       for (const [text, entry] of texts) {
         if (this.chars <= this.maxChars) return;
         texts.delete(text);
         this.chars -= entry.cost;
       }
-      this.scopes.delete(scope);
+      this.byScope.delete(scope);
     }
   }
 }

@@ -190,8 +190,9 @@ describe('taint text cache', () => {
     const shared = createTaintTextCache(bound);
     buildTaintCorpus([b], { cache: shared, scope: 'new' });
     buildTaintCorpus([a], { cache: shared, scope: 'old' });
+    assert.equal(shared.scopes, 2);
     buildTaintCorpus([c], { cache: shared, scope: 'new' }); // over the bound: 'old' goes
-    assert.equal(shared.entries, 2);
+    assert.deepEqual({ entries: shared.entries, scopes: shared.scopes }, { entries: 2, scopes: 1 });
     misses = shared.misses;
     buildTaintCorpus([b, c], { cache: shared, scope: 'new' });
     assert.equal(shared.misses, misses, "'new' kept both of its texts, the older one too");
@@ -206,10 +207,14 @@ describe('taint text cache', () => {
       buildTaintCorpus(texts, { cache, scope: 's' });
       assert.deepEqual({ entries: cache.entries, chars: cache.chars, hits: cache.hits }, { entries: 0, chars: 0, hits: 0 }, `bound ${bound}`);
     }
+    // Off, it holds no scope either, however many actors decide.
+    const off = createTaintTextCache(0);
+    for (let i = 0; i < 50; i++) buildTaintCorpus(['x'], { cache: off, scope: `acme/agent-${i}` });
+    assert.equal(off.scopes, 0);
     for (const bad of [-1, 1.5, Number.NaN]) {
       assert.throws(() => createTaintTextCache(bad), (err: unknown) => isWritError(err) && err.code === 'INVALID_INPUT' && /maxChars/.test(err.message), String(bad));
     }
-    const lookalike = { chars: 0, entries: 0, hits: 0, misses: 0 };
+    const lookalike = { chars: 0, entries: 0, scopes: 0, hits: 0, misses: 0 };
     assert.throws(() => buildTaintCorpus(['x'], { cache: lookalike }), (err: unknown) => isWritError(err) && err.code === 'INVALID_INPUT' && /createTaintTextCache/.test(err.message));
   });
 });
