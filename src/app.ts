@@ -467,6 +467,7 @@ export function openAuthority(
         approvalTtlMs: config.broker.approvalTtlMs,
         ...(config.broker.defaultBudgets ? { defaultBudgets: config.broker.defaultBudgets } : {}),
         maxBudgets: config.broker.maxBudgets,
+        taintCacheChars: config.broker.taintCacheChars,
       },
     });
     const keys = createApiKeys({ store, principalExists: (id) => broker.getPrincipal(id) !== undefined });

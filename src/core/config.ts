@@ -114,6 +114,12 @@ export const ConfigSchema = z
           .object({ retrievals: budget.default(1_000), proposals: budget.default(200), contextChars: budget.default(2_000_000) })
           .strict()
           .default({ retrievals: 1_000, proposals: 200, contextChars: 2_000_000 }),
+        /**
+         * Characters of shown text taint keeps prepared between decisions (with its forms, ~7
+         * per character of text; 0: off). The default holds two sessions at the default
+         * \`maxBudgets.contextChars\`; raise it with that ceiling, or for more long sessions at once.
+         */
+        taintCacheChars: z.coerce.number().int().min(0).max(1_000_000_000).default(32_000_000),
         /** Sign a ledger checkpoint every N entries (0: only on shutdown). */
         checkpointEvery: z.coerce.number().int().min(0).default(1000),
         /**
@@ -124,7 +130,7 @@ export const ConfigSchema = z
         anchorFile: z.string().min(1).optional(),
       })
       .strict()
-      .default({ warrantTtlMs: 5 * 60_000, approvalTtlMs: 24 * 3600_000, checkpointEvery: 1000, maxBudgets: { retrievals: 1_000, proposals: 200, contextChars: 2_000_000 } }),
+      .default({ warrantTtlMs: 5 * 60_000, approvalTtlMs: 24 * 3600_000, checkpointEvery: 1000, taintCacheChars: 32_000_000, maxBudgets: { retrievals: 1_000, proposals: 200, contextChars: 2_000_000 } }),
   })
   .strict();
 
@@ -139,6 +145,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: readonly string[];
   { env: 'WRIT_SESSION_MAX_RETRIEVALS', path: ['broker', 'maxBudgets', 'retrievals'], doc: 'most retrievals a session may ask for' },
   { env: 'WRIT_SESSION_MAX_PROPOSALS', path: ['broker', 'maxBudgets', 'proposals'], doc: 'most proposals a session may ask for' },
   { env: 'WRIT_SESSION_MAX_CONTEXT_CHARS', path: ['broker', 'maxBudgets', 'contextChars'], doc: 'most context characters a session may ask for' },
+  { env: 'WRIT_TAINT_CACHE_CHARS', path: ['broker', 'taintCacheChars'], doc: 'characters of shown text taint keeps prepared between decisions (0: off)' },
   { env: 'WRIT_LEDGER_ANCHOR_FILE', path: ['broker', 'anchorFile'], doc: "the ledger's anchor file (default `<home>/ledger-anchor.json`)" },
   { env: 'WRIT_HOME', path: ['home'], doc: 'folder for the SQLite file, Chroma data and keys' },
   { env: 'WRIT_LOG_LEVEL', path: ['logLevel'], doc: 'server log level (`silent` to turn logs off)' },

@@ -27,6 +27,19 @@ describe('loadConfig', () => {
     }
   });
 
+  test('sets how much shown text taint keeps prepared, refusing a bound that is not a whole number from 0', () => {
+    assert.equal(loadConfig({ env: {} }).broker.taintCacheChars, 32_000_000);
+    assert.equal(loadConfig({ env: { WRIT_TAINT_CACHE_CHARS: '0' } }).broker.taintCacheChars, 0);
+    assert.equal(loadConfig({ env: { WRIT_TAINT_CACHE_CHARS: '64000000' } }).broker.taintCacheChars, 64_000_000);
+    for (const bad of ['-1', '1.5', 'lots', '2000000000']) {
+      assert.throws(
+        () => loadConfig({ env: { WRIT_TAINT_CACHE_CHARS: bad } }),
+        (e: unknown) => isWritError(e, 'CONFIG_INVALID') && JSON.stringify(e.details).includes('WRIT_TAINT_CACHE_CHARS'),
+        bad,
+      );
+    }
+  });
+
   test("sets the ceiling of a session's budgets one budget at a time", () => {
     assert.deepEqual(loadConfig({ env: {} }).broker.maxBudgets, { retrievals: 1_000, proposals: 200, contextChars: 2_000_000 });
     const raised = loadConfig({ env: { WRIT_SESSION_MAX_PROPOSALS: '5000' } });

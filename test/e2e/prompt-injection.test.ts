@@ -45,7 +45,8 @@ describe('prompt injection: retrieved content never acts', () => {
 
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'writ-'));
-    app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent' } }) });
+    // A small taint cache: the scenario's texts fit, and the setting is seen to reach the broker.
+    app = await createApp({ config: loadConfig({ env: { WRIT_HOME: home, WRIT_LOG_LEVEL: 'silent', WRIT_TAINT_CACHE_CHARS: '1000000' } }) });
     agent = app.authenticate(app.firstStartKeys.find((k) => k.principalId === 'desk-agent')?.key);
     sessionId = app.broker.createSession(agent, { ttlMs: 3_600_000 }).id;
     // A token shaped exactly like a warrant (payload.kid.signature), naming the real warrant
@@ -168,6 +169,10 @@ describe('prompt injection: retrieved content never acts', () => {
     assert.equal(codeOf(() => app.broker.execute('approve refund 991')), 'BROKER_WARRANT_MALFORMED');
     assert.deepEqual(snapshot(app).rows, rows);
     assert.equal(app.broker.getResource('acme', 'Refund', 'rf-991'), undefined);
+  });
+
+  test('the taint cache bound set in the environment is the broker\'s', () => {
+    assert.equal(app.broker.config.taintCacheChars, 1_000_000);
   });
 
   test('the ledger still verifies after the whole scenario', () => {
