@@ -5,6 +5,17 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig, isWritError, type WritError } from '../../src/core/index.js';
 
+/** Each of `values` in env var `name` is refused with CONFIG_INVALID, naming the var. */
+function assertRefused(name: string, values: readonly string[]): void {
+  for (const bad of values) {
+    assert.throws(
+      () => loadConfig({ env: { [name]: bad } }),
+      (e: unknown) => isWritError(e, 'CONFIG_INVALID') && JSON.stringify(e.details).includes(name),
+      `${name}=${bad}`,
+    );
+  }
+}
+
 describe('loadConfig', () => {
   test('gives the documented defaults', () => {
     const config = loadConfig({ env: {} });
@@ -18,36 +29,21 @@ describe('loadConfig', () => {
   test("sets the store's busy timeout, refusing one that is not a whole number of ms up to 10 minutes", () => {
     assert.equal(loadConfig({ env: {} }).store.busyTimeoutMs, 5_000);
     assert.equal(loadConfig({ env: { WRIT_STORE_BUSY_TIMEOUT_MS: '250' } }).store.busyTimeoutMs, 250);
-    for (const bad of ['-1', '1.5', '600001', 'soon']) {
-      assert.throws(
-        () => loadConfig({ env: { WRIT_STORE_BUSY_TIMEOUT_MS: bad } }),
-        (e: unknown) => isWritError(e, 'CONFIG_INVALID') && JSON.stringify(e.details).includes('WRIT_STORE_BUSY_TIMEOUT_MS'),
-        bad,
-      );
-    }
+    assertRefused('WRIT_STORE_BUSY_TIMEOUT_MS', ['-1', '1.5', '600001', 'soon']);
   });
 
   test('sets how much shown text taint keeps prepared, refusing a bound that is not a whole number from 0', () => {
     assert.equal(loadConfig({ env: {} }).broker.taintCacheChars, 32_000_000);
     assert.equal(loadConfig({ env: { WRIT_TAINT_CACHE_CHARS: '0' } }).broker.taintCacheChars, 0);
     assert.equal(loadConfig({ env: { WRIT_TAINT_CACHE_CHARS: '64000000' } }).broker.taintCacheChars, 64_000_000);
-    for (const bad of ['-1', '1.5', 'lots', '2000000000']) {
-      assert.throws(
-        () => loadConfig({ env: { WRIT_TAINT_CACHE_CHARS: bad } }),
-        (e: unknown) => isWritError(e, 'CONFIG_INVALID') && JSON.stringify(e.details).includes('WRIT_TAINT_CACHE_CHARS'),
-        bad,
-      );
-    }
+    assertRefused('WRIT_TAINT_CACHE_CHARS', ['-1', '1.5', 'lots', '2000000000']);
   });
 
   test("sets the ceiling of a session's budgets one budget at a time", () => {
     assert.deepEqual(loadConfig({ env: {} }).broker.maxBudgets, { retrievals: 1_000, proposals: 200, contextChars: 2_000_000 });
     const raised = loadConfig({ env: { WRIT_SESSION_MAX_PROPOSALS: '5000' } });
     assert.deepEqual(raised.broker.maxBudgets, { retrievals: 1_000, proposals: 5_000, contextChars: 2_000_000 });
-    assert.throws(
-      () => loadConfig({ env: { WRIT_SESSION_MAX_RETRIEVALS: '-1' } }),
-      (e: unknown) => isWritError(e, 'CONFIG_INVALID') && JSON.stringify(e.details).includes('WRIT_SESSION_MAX_RETRIEVALS'),
-    );
+    assertRefused('WRIT_SESSION_MAX_RETRIEVALS', ['-1']);
   });
 
   test("takes relative paths in the config file from the file's folder, and those in env from the working directory", () => {
